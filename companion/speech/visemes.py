@@ -1,0 +1,222 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Oculus-15 visemes, the IPA → viseme map, and the viseme timeline.
+
+The timeline answers "which viseme, how open, at t ms" in O(log n) (a bisect over
+cue starts), so the mascot can ask it every frame.
+"""
+
+from __future__ import annotations
+
+import bisect
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from companion.speech.types import FloatArray, PhonemeEvent, VisemeCue
+
+VISEMES: tuple[str, ...] = (
+    "sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U",
+)  # fmt: skip
+
+#: How far the jaw opens for each viseme at full weight (0 closed .. 1 wide open).
+OPENNESS: dict[str, float] = {
+    "sil": 0.0, "PP": 0.0, "FF": 0.15, "TH": 0.25, "DD": 0.3, "kk": 0.35, "CH": 0.3,
+    "SS": 0.2, "nn": 0.25, "RR": 0.35, "aa": 1.0, "E": 0.7, "I": 0.5, "O": 0.8, "U": 0.45,
+}  # fmt: skip
+
+#: Vowel classes used by the evaluation and the art: open, wide, round.
+VOWEL_CLASS: dict[str, str] = {"aa": "open", "E": "wide", "I": "wide", "O": "round", "U": "round"}
+
+# One IPA code point → one viseme. Multi-code-point phonemes (tʃ, aɪ, oʊ) are
+# handled by taking each code point in turn; modifiers extend the one before.
+_IPA: dict[str, str] = {}
+for _chars, _vis in (
+    ("pbmɱ", "PP"),
+    ("fvʋ", "FF"),
+    ("θð", "TH"),
+    ("tdɾʈɖ", "DD"),
+    ("kgɡŋxɣqɢχʁħʕʔh", "kk"),
+    ("ʃʒʧʤɕʑçʝ", "CH"),
+    ("szʂʐ", "SS"),
+    ("nlɫɲɳɴʎʟɬɮ", "nn"),
+    ("ɹrɻʀɚɝ", "RR"),
+    ("aɑæɐʌɶ", "aa"),
+    ("eɛəɜɘɞ", "E"),
+    ("iɪjyʏᵻɨ", "I"),
+    ("oɔɒøœɤ", "O"),
+    ("uʊwɯʉɰ", "U"),
+):
+    for _c in _chars:
+        _IPA[_c] = _vis
+# Pauses and sentence punctuation close the mouth.
+for _c in " ^$_.,!?;:—–-…\n":
+    _IPA[_c] = "sil"
+
+#: Code points that carry no mouth shape of their own (stress, length, tie bars, diacritics).
+_MODIFIERS = set("ˈˌːˑ‿̩̯̃͡ʲʰʷˠˤ")
+
+
+def ipa_to_viseme(phoneme: str) -> str | None:
+    """The viseme of an IPA phoneme, ``None`` for a pure modifier (stress, length)."""
+    decomposed = unicodedata.normalize("NFD", phoneme)
+    for ch in decomposed:
+        if ch in _MODIFIERS or unicodedata.combining(ch):
+            continue
+        vis = _IPA.get(ch)
+        if vis is not None:
+            return vis
+        # Unknown letters: treat as a neutral half-open vowel rather than dropping them.
+        if ch.isalpha():
+            return "E"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class VisemeFrame:
+    """The mouth at one instant."""
+
+    viseme: str
+    openness: float
+
+
+REST = VisemeFrame("sil", 0.0)
+
+
+class VisemeTimeline:
+    """Sorted, non-overlapping viseme cues with O(log n) lookup.
+
+    Gaps between cues are silence (mouth at rest).
+    """
+
+    __slots__ = ("_cues", "_ends", "_starts")
+
+    def __init__(self, cues: Iterable[VisemeCue]) -> None:
+        ordered = sorted((c for c in cues if c.end_ms > c.start_ms), key=lambda c: c.start_ms)
+        cleaned: list[VisemeCue] = []
+        for cue in ordered:
+            if cleaned and cue.start_ms < cleaned[-1].end_ms:
+                prev = cleaned[-1]
+                # Overlap: the later cue wins from its start on.
+                if cue.start_ms <= prev.start_ms:
+                    cleaned.pop()
+                else:
+                    cleaned[-1] = VisemeCue(prev.start_ms, cue.start_ms, prev.viseme, prev.weight)
+            cleaned.append(cue)
+        self._cues: tuple[VisemeCue, ...] = tuple(cleaned)
+        self._starts: list[float] = [c.start_ms for c in cleaned]
+        self._ends: list[float] = [c.end_ms for c in cleaned]
+
+    @property
+    def cues(self) -> tuple[VisemeCue, ...]:
+        return self._cues
+
+    @property
+    def duration_ms(self) -> float:
+        return self._ends[-1] if self._ends else 0.0
+
+    def __len__(self) -> int:
+        return len(self._cues)
+
+    def cue_at(self, t_ms: float) -> VisemeCue | None:
+        i = bisect.bisect_right(self._starts, t_ms) - 1
+        if i < 0 or t_ms >= self._ends[i]:
+            return None
+        return self._cues[i]
+
+    def at(self, t_ms: float) -> VisemeFrame:
+        cue = self.cue_at(t_ms)
+        if cue is None:
+            return REST
+        return VisemeFrame(cue.viseme, OPENNESS.get(cue.viseme, 0.5) * cue.weight)
+
+    def shifted(self, offset_ms: float) -> VisemeTimeline:
+        return VisemeTimeline(
+            VisemeCue(c.start_ms + offset_ms, c.end_ms + offset_ms, c.viseme, c.weight)
+            for c in self._cues
+        )
+
+    def extended(self, other: VisemeTimeline, offset_ms: float) -> VisemeTimeline:
+        """This timeline followed by ``other`` shifted by ``offset_ms``."""
+        return VisemeTimeline(self._cues + other.shifted(offset_ms).cues)
+
+    def to_json(self) -> list[dict[str, float | str]]:
+        return [
+            {"start_ms": round(c.start_ms, 1), "end_ms": round(c.end_ms, 1), "viseme": c.viseme}
+            for c in self._cues
+        ]
+
+
+def merge_runs(cues: Sequence[VisemeCue]) -> list[VisemeCue]:
+    """Join touching cues of the same viseme."""
+    out: list[VisemeCue] = []
+    for cue in cues:
+        if (
+            out
+            and out[-1].viseme == cue.viseme
+            and abs(out[-1].end_ms - cue.start_ms) < 1e-6
+            and abs(out[-1].weight - cue.weight) < 1e-6
+        ):
+            out[-1] = VisemeCue(out[-1].start_ms, cue.end_ms, cue.viseme, cue.weight)
+        else:
+            out.append(cue)
+    return out
+
+
+def cues_from_phonemes(events: Iterable[PhonemeEvent]) -> list[VisemeCue]:
+    """Phoneme timings → viseme cues. Modifiers lengthen the cue before them.
+
+    A phoneme made of several shapes (``aɪ``, ``tʃ``) is split evenly across them.
+    """
+    out: list[VisemeCue] = []
+    for ev in events:
+        if ev.end_ms <= ev.start_ms:
+            continue
+        shapes = [
+            v
+            for v in (ipa_to_viseme(ch) for ch in unicodedata.normalize("NFD", ev.phoneme))
+            if v is not None
+        ]
+        if not shapes:
+            if out and abs(out[-1].end_ms - ev.start_ms) < 1e-6:
+                last = out[-1]
+                out[-1] = VisemeCue(last.start_ms, ev.end_ms, last.viseme, last.weight)
+            continue
+        # Drop repeats inside one phoneme (a long vowel written twice).
+        dedup = [s for i, s in enumerate(shapes) if i == 0 or s != shapes[i - 1]]
+        step = (ev.end_ms - ev.start_ms) / len(dedup)
+        for i, vis in enumerate(dedup):
+            out.append(VisemeCue(ev.start_ms + i * step, ev.start_ms + (i + 1) * step, vis))
+    return merge_runs(out)
+
+
+def timeline_from_phonemes(events: Iterable[PhonemeEvent]) -> VisemeTimeline:
+    return VisemeTimeline(c for c in cues_from_phonemes(events) if c.viseme != "sil")
+
+
+def cues_from_envelope(
+    samples: FloatArray, sample_rate: int, *, hop_ms: float = 10.0
+) -> list[VisemeCue]:
+    """Audio-only fallback: loudness per 10 ms → open vowel cues; quiet → closed.
+
+    Used only when neither the backend nor the engine gives timings.
+    """
+    hop = max(1, int(sample_rate * hop_ms / 1000.0))
+    n = len(samples) // hop
+    if n == 0:
+        return []
+    frames = np.asarray(samples[: n * hop], dtype=np.float32).reshape(n, hop)
+    rms = np.sqrt(np.mean(frames * frames, axis=1))
+    peak = float(np.percentile(rms, 95)) if n > 0 else 0.0
+    if peak <= 1e-6:
+        return []
+    level = np.clip(rms / peak, 0.0, 1.0)
+    out: list[VisemeCue] = []
+    for i, lv in enumerate(level):
+        if lv < 0.12:
+            continue
+        weight = round(float(min(1.0, 0.3 + 0.7 * lv)), 2)
+        vis = "aa" if lv > 0.6 else "E"
+        out.append(VisemeCue(i * hop_ms, (i + 1) * hop_ms, vis, weight))
+    return merge_runs(out)
