@@ -1,0 +1,210 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One mascot per user session: a ``QLocalServer`` that takes requests from ``companion say``.
+
+Wire format, both ways: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
+Requests: ``{"cmd": "say", "text": "..."}`` or ``{"cmd": "show"}``; answers:
+``{"ok": true}`` or ``{"ok": false, "error": "<one line>"}``.
+
+The server name is derived from the user and the config dir, so a test with its own
+``COMPANION_CONFIG_DIR`` never talks to the user's mascot.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import logging
+import struct
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QObject, Signal, Slot
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+from companion import paths
+
+log = logging.getLogger("companion.ipc")
+
+#: Largest request accepted (a long pasted text is fine; a runaway client is not).
+MAX_MESSAGE = 8 * 1024 * 1024
+_HEADER = struct.Struct(">I")
+
+
+class IpcError(Exception):
+    """``say`` could not deliver; the message is one line for the terminal."""
+
+
+def server_name() -> str:
+    """``companion-<user>-<hash of the config dir>``: per user, per config dir."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in the environment (containers): uid-less fallback
+        user = "user"
+    digest = hashlib.sha256(str(paths.config_dir().resolve()).encode()).hexdigest()[:12]
+    safe_user = "".join(c for c in user if c.isalnum())[:16] or "user"
+    return f"companion-{safe_user}-{digest}"
+
+
+def encode_message(payload: dict[str, Any]) -> bytes:
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    return _HEADER.pack(len(body)) + body
+
+
+class _Reader:
+    """Collects one length-prefixed message from a socket's bytes."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> dict[str, Any] | None:
+        self.buffer += data
+        if len(self.buffer) < _HEADER.size:
+            return None
+        (length,) = _HEADER.unpack_from(self.buffer)
+        if length > MAX_MESSAGE:
+            raise ValueError("message too large")
+        if len(self.buffer) < _HEADER.size + length:
+            return None
+        body = bytes(self.buffer[_HEADER.size : _HEADER.size + length])
+        del self.buffer[: _HEADER.size + length]
+        data_obj = json.loads(body.decode("utf-8"))
+        if not isinstance(data_obj, dict):
+            raise ValueError("message is not an object")
+        return data_obj
+
+
+class IpcServer(QObject):
+    """Listens for ``say`` and ``show`` requests from other processes.
+
+    Signals:
+        say_requested(str): text to speak.
+        show_requested(): another ``companion`` was started; bring the mascot forward.
+    """
+
+    say_requested = Signal(str)
+    show_requested = Signal()
+
+    def __init__(self, *, name: str | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name or server_name()
+        self._server = QLocalServer(self)
+        self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self._server.newConnection.connect(self._on_new_connection)
+        self._readers: dict[QLocalSocket, _Reader] = {}
+
+    def listen(self) -> bool:
+        """Start serving. False when another mascot already answers on this name."""
+        if self._server.listen(self.name):
+            log.info("[ipc] listening")
+            return True
+        if server_answers(self.name):
+            log.info("[ipc] another mascot is running")
+            return False
+        # A stale socket file from a mascot that died: nobody answers, so it is safe to remove.
+        QLocalServer.removeServer(self.name)
+        ok = self._server.listen(self.name)
+        if not ok:
+            log.warning("[ipc] cannot listen: %s", self._server.errorString())
+        return ok
+
+    @property
+    def listening(self) -> bool:
+        return self._server.isListening()
+
+    def close(self) -> None:
+        for sock in list(self._readers):
+            sock.abort()
+        self._readers.clear()
+        self._server.close()
+
+    @Slot()
+    def _on_new_connection(self) -> None:
+        while self._server.hasPendingConnections():
+            sock = self._server.nextPendingConnection()
+            if sock is None:
+                break
+            self._readers[sock] = _Reader()
+            sock.readyRead.connect(lambda s=sock: self._on_ready_read(s))
+            sock.disconnected.connect(lambda s=sock: self._forget(s))
+
+    def _forget(self, sock: QLocalSocket) -> None:
+        self._readers.pop(sock, None)
+        sock.deleteLater()
+
+    def _on_ready_read(self, sock: QLocalSocket) -> None:
+        reader = self._readers.get(sock)
+        if reader is None:
+            return
+        try:
+            message = reader.feed(bytes(sock.readAll().data()))
+        except (ValueError, UnicodeDecodeError) as exc:
+            log.info("[ipc] bad request: %s", type(exc).__name__)
+            self._reply(sock, {"ok": False, "error": "bad request"})
+            return
+        if message is None:
+            return
+        self._reply(sock, self._handle(message))
+
+    def _handle(self, message: dict[str, Any]) -> dict[str, Any]:
+        cmd = message.get("cmd")
+        if cmd == "say":
+            text = message.get("text")
+            if not isinstance(text, str) or not text.strip():
+                return {"ok": False, "error": "nothing to say"}
+            log.info("[ipc] say: %d chars", len(text))
+            self.say_requested.emit(text)
+            return {"ok": True}
+        if cmd == "show":
+            self.show_requested.emit()
+            return {"ok": True}
+        return {"ok": False, "error": "unknown command"}
+
+    def _reply(self, sock: QLocalSocket, payload: dict[str, Any]) -> None:
+        sock.write(QByteArray(encode_message(payload)))
+        sock.flush()
+        sock.disconnectFromServer()
+
+
+def server_answers(name: str, timeout_ms: int = 500) -> bool:
+    sock = QLocalSocket()
+    sock.connectToServer(name)
+    ok = sock.waitForConnected(timeout_ms)
+    sock.abort()
+    return ok
+
+
+def send_request(
+    payload: dict[str, Any], *, name: str | None = None, timeout_ms: int = 5000
+) -> dict[str, Any]:
+    """Send one request and wait for the answer (blocking; for the ``say`` process).
+
+    Raises :class:`ConnectionRefusedError` when no mascot listens, :class:`IpcError` otherwise.
+    """
+    sock = QLocalSocket()
+    sock.connectToServer(name or server_name())
+    if not sock.waitForConnected(min(timeout_ms, 1000)):
+        err = sock.error()
+        sock.abort()
+        if err in (
+            QLocalSocket.LocalSocketError.ServerNotFoundError,
+            QLocalSocket.LocalSocketError.ConnectionRefusedError,
+        ):
+            raise ConnectionRefusedError("no mascot is running")
+        raise IpcError(f"cannot reach the mascot ({sock.errorString()})")
+    try:
+        data = QByteArray(encode_message(payload))
+        sock.write(data)
+        while sock.bytesToWrite() > 0:
+            if not sock.waitForBytesWritten(timeout_ms):
+                raise IpcError("the mascot did not take the text in time")
+        reader = _Reader()
+        while True:
+            if sock.bytesAvailable() == 0 and not sock.waitForReadyRead(timeout_ms):
+                raise IpcError("the mascot did not answer in time")
+            answer = reader.feed(bytes(sock.readAll().data()))
+            if answer is not None:
+                return answer
+    except ValueError as exc:
+        raise IpcError("the mascot sent a bad answer") from exc
+    finally:
+        sock.abort()

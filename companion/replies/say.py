@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``companion say TEXT|-``: hand text to the running mascot, starting one when none runs.
+
+Exit 0 when the mascot took the text; 1 with one line on standard error otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from companion.replies import ipc
+
+#: How long to wait for a mascot we started to answer (Qt start-up, not the voice: the voice
+#: loads in the speech thread after the server listens).
+START_TIMEOUT_S = float(os.environ.get("COMPANION_SAY_START_TIMEOUT", "20"))
+
+
+def _read_text(arg: str) -> str:
+    if arg == "-":
+        data = sys.stdin.buffer.read()
+        return data.decode("utf-8", errors="replace")
+    return arg
+
+
+def mascot_command() -> list[str]:
+    """How to start the mascot: the frozen executable itself, or ``python -m companion``."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "companion"]
+
+
+def start_mascot() -> subprocess.Popen[bytes]:
+    """Start a detached mascot (its own session, no terminal streams)."""
+    kwargs: dict[str, object] = {}
+    if sys.platform == "win32":
+        kwargs["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
+    else:
+        kwargs["start_new_session"] = True
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        mascot_command(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+        **kwargs,
+    )
+
+
+def deliver(text: str, *, start: bool = True, timeout_s: float = START_TIMEOUT_S) -> None:
+    """Deliver ``text``; raises :class:`ipc.IpcError` with a one-line reason."""
+    payload = {"cmd": "say", "text": text}
+    try:
+        answer = ipc.send_request(payload)
+    except ConnectionRefusedError:
+        if not start:
+            raise ipc.IpcError("no mascot is running") from None
+        proc = start_mascot()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                answer = ipc.send_request(payload)
+                break
+            except ConnectionRefusedError:
+                if proc.poll() is not None:
+                    raise ipc.IpcError(
+                        f"the mascot exited at start (status {proc.returncode}); "
+                        "run `companion` to see why"
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise ipc.IpcError(
+                        f"started a mascot but it did not answer within {timeout_s:.0f} s"
+                    ) from None
+                time.sleep(0.1)  # a separate process, no Qt event loop to wait on
+    if not answer.get("ok"):
+        raise ipc.IpcError(f"the mascot refused the text: {answer.get('error', 'unknown')}")
+
+
+def run_say(args: argparse.Namespace) -> int:
+    text = _read_text(str(args.text))
+    if not text.strip():
+        print("companion say: nothing to say", file=sys.stderr)
+        return 1
+    from PySide6.QtCore import QCoreApplication
+
+    _app = QCoreApplication.instance() or QCoreApplication(["companion-say"])
+    try:
+        deliver(text)
+    except ipc.IpcError as exc:
+        print(f"companion say: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The speech thread: text in, ready-to-play utterances out, errors as typed objects.
+
+:class:`SpeechWorker` lives in its own :class:`~PySide6.QtCore.QThread`. The GUI asks it to
+speak through a queued signal connected to :meth:`SpeechWorker.speak`; results come back
+through queued signals carrying objects (never strings), so an expired session arrives in the
+GUI as an :class:`UnauthorizedEvent` and not as text for the crash reporter.
+
+Cancelling never goes through the worker's event loop (it is busy synthesising):
+:meth:`SpeechWorker.cancel` sets the reply's :class:`CancelToken` from the calling thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from companion import telemetry
+from companion.backend.errors import BackendApiError, Unauthorized
+from companion.speech.pipeline import SpeechPipeline
+from companion.speech.types import Cancelled, CancelToken, SpeechEngine
+
+log = logging.getLogger("companion.speech")
+
+EngineFactory = Callable[[], SpeechEngine]
+
+
+@dataclass(frozen=True, slots=True)
+class UnauthorizedEvent:
+    """A reply the backend refused because the session lapsed; enough to play it again.
+
+    Attributes:
+        reply_id: the reply that could not be finished.
+        text: the reply's full text (held for replay after sign-in; never logged).
+        method, path: the request that answered 401.
+    """
+
+    reply_id: int
+    text: str
+    method: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechFailure:
+    """A reply that could not be spoken.
+
+    Attributes:
+        reply_id: the reply.
+        error: the typed error itself (a ``BackendApiError`` or the engine's exception).
+    """
+
+    reply_id: int
+    error: BaseException
+
+    @property
+    def user_message(self) -> str:
+        """One short line for the speech bubble (no reply text, no body, no token)."""
+        message = getattr(self.error, "user_message", None)
+        if isinstance(message, str) and message:
+            return message
+        return "Speech failed. Try again."
+
+
+class SpeechWorker(QObject):
+    """Synthesises replies piece by piece in its own thread.
+
+    Signals:
+        utterance_ready(Utterance): one piece of a reply, ready for the player.
+        unauthorized(UnauthorizedEvent): the backend said 401; the reply is held, not lost.
+        failed(SpeechFailure): the reply could not be spoken; carries the typed error.
+        finished(int): the worker is done with a reply (spoken, cancelled or failed).
+        engine_ready(str): the engine was created (its name), the first time it is needed.
+
+    Attributes:
+        busy_reply: the reply being synthesised, or None (read from any thread).
+    """
+
+    utterance_ready = Signal(object)
+    unauthorized = Signal(object)
+    failed = Signal(object)
+    finished = Signal(int)
+    engine_ready = Signal(str)
+
+    def __init__(
+        self,
+        *,
+        engine_factory: EngineFactory,
+        sample_rate: int,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._engine_factory = engine_factory
+        self._sample_rate = sample_rate
+        self._pipeline: SpeechPipeline | None = None
+        self._lock = threading.Lock()
+        self._tokens: dict[int, CancelToken] = {}
+        self._closing = False
+        self.busy_reply: int | None = None
+
+    # -- called from any thread ------------------------------------------------------------
+
+    def cancel(self, reply_id: int) -> None:
+        """Stop work on ``reply_id`` now, or skip it when its request is still queued."""
+        with self._lock:
+            token = self._tokens.get(reply_id)
+            if token is None:
+                token = self._tokens[reply_id] = CancelToken()
+            token.cancel()
+
+    def cancel_all(self) -> None:
+        """Shut-down: cancel everything, now and for requests still queued."""
+        with self._lock:
+            self._closing = True
+            for token in self._tokens.values():
+                token.cancel()
+
+    def set_engine_factory(self, factory: EngineFactory) -> None:
+        """Use another engine from the next reply on (settings changed); built lazily."""
+        with self._lock:
+            self._engine_factory = factory
+            self._pipeline = None
+
+    # -- worker thread -----------------------------------------------------------------------
+
+    def _token_for(self, reply_id: int) -> CancelToken:
+        with self._lock:
+            # Ids only grow, and requests run in order: older tokens are finished with.
+            for old in [k for k in self._tokens if k < reply_id]:
+                del self._tokens[old]
+            token = self._tokens.get(reply_id)
+            if token is None:
+                token = self._tokens[reply_id] = CancelToken()
+            if self._closing:
+                token.cancel()
+            return token
+
+    def _ensure_pipeline(self) -> SpeechPipeline:
+        with self._lock:
+            pipeline = self._pipeline
+            factory = self._engine_factory
+        if pipeline is not None:
+            return pipeline
+        engine = factory()  # slow (Piper loads for ~1 s): only ever in this thread
+        pipeline = SpeechPipeline(engine=engine, sample_rate=self._sample_rate)
+        with self._lock:
+            if self._engine_factory is factory:
+                self._pipeline = pipeline
+        log.info("[speech_worker] engine ready: %s", getattr(engine, "name", "?"))
+        self.engine_ready.emit(str(getattr(engine, "name", "?")))
+        return pipeline
+
+    @Slot()
+    def warm_up(self) -> None:
+        """Load the engine ahead of the first reply (runs in the worker thread)."""
+        try:
+            self._ensure_pipeline()
+        except Exception as exc:  # reported; the first reply will fail with the typed error
+            log.warning("[speech_worker] engine could not be loaded: %s", type(exc).__name__)
+
+    @Slot(int, str, object, float)
+    def speak(self, reply_id: int, text: str, voice: object, speed: float) -> None:
+        """Synthesise ``text`` piece by piece; every outcome ends with ``finished``."""
+        token = self._token_for(reply_id)
+        self.busy_reply = reply_id
+        pieces = 0
+        try:
+            if token.cancelled:
+                return
+            pipeline = self._ensure_pipeline()
+            for utterance in pipeline.utterances(
+                reply_id,
+                text,
+                voice=voice if isinstance(voice, str) and voice else None,
+                speed=float(speed),
+                cancel=token,
+            ):
+                if token.cancelled:
+                    break
+                pieces += 1
+                self.utterance_ready.emit(utterance)
+        except Cancelled:
+            pass
+        except Unauthorized as err:
+            telemetry.log_backend_error(err, operation="speech")
+            self.unauthorized.emit(UnauthorizedEvent(reply_id, text, err.method, err.path))
+        except BackendApiError as err:
+            telemetry.log_backend_error(err, operation="speech")
+            self.failed.emit(SpeechFailure(reply_id, err))
+        except Exception as exc:  # engine or decoder bug: a crash report, and the reply fails
+            log.error(
+                "[speech_worker] synthesis failed: %s (reply %d, %d chars)",
+                type(exc).__name__,
+                reply_id,
+                len(text),
+            )
+            telemetry.report_exception(exc, tags={"operation": "speech"})
+            self.failed.emit(SpeechFailure(reply_id, exc))
+        finally:
+            log.debug("[speech_worker] reply %d: %d pieces", reply_id, pieces)
+            self.busy_reply = None
+            with self._lock:
+                self._tokens.pop(reply_id, None)
+            self.finished.emit(reply_id)
