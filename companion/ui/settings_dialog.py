@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The settings dialog: voice, speed, volume, output device, reply behaviour, look, privacy.
+
+The dialog edits a copy; :meth:`SettingsDialog.edited` returns the new settings and the
+composition root applies and saves them. "Test voice" speaks with the values on screen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from companion.config import SCALES, Settings
+
+log = logging.getLogger("companion.ui")
+
+#: Voices a speech backend (OpenAI's names) understands; the embedded voices ignore them.
+BACKEND_VOICES = ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer")
+TEST_SENTENCE = "Hello! This is how I sound with these settings."
+
+
+def _default_devices() -> list[str]:
+    try:
+        from companion.audio.devices import list_output_devices
+
+        return list_output_devices()
+    except Exception as exc:  # no PortAudio: the list is just "System default"
+        log.info("[settings] output devices unavailable: %s", type(exc).__name__)
+        return []
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the settings.
+
+    Signals:
+        test_voice_requested(Settings): speak a test sentence with the values on screen.
+
+    Attributes:
+        fields: the editors by settings key (for tests and for focus handling).
+    """
+
+    test_voice_requested = Signal(object)
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        devices: Callable[[], list[str]] = _default_devices,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Companion settings")
+        self._original = settings
+        form = QFormLayout()
+
+        self.voice = QComboBox()
+        self.voice.setEditable(True)
+        self.voice.addItem("")
+        self.voice.addItems(BACKEND_VOICES)
+        self.voice.setCurrentText(settings.voice)
+        self.voice.lineEdit().setPlaceholderText("default voice")
+        form.addRow("Voice", self.voice)
+
+        self.speed = QDoubleSpinBox()
+        self.speed.setRange(0.5, 2.0)
+        self.speed.setSingleStep(0.05)
+        self.speed.setDecimals(2)
+        self.speed.setSuffix("×")
+        self.speed.setValue(settings.speed)
+        form.addRow("Speed", self.speed)
+
+        self.volume = QSlider(Qt.Orientation.Horizontal)
+        self.volume.setRange(0, 100)
+        self.volume.setValue(round(settings.volume * 100))
+        volume_label = QLabel(f"{self.volume.value()} %")
+        self.volume.valueChanged.connect(lambda v: volume_label.setText(f"{v} %"))
+        volume_row = QHBoxLayout()
+        volume_row.addWidget(self.volume, 1)
+        volume_row.addWidget(volume_label)
+        form.addRow("Volume", volume_row)
+
+        self.device = QComboBox()
+        self.device.addItem("System default", "")
+        for name in devices():
+            self.device.addItem(name, name)
+        if settings.output_device and self.device.findData(settings.output_device) < 0:
+            self.device.addItem(f"{settings.output_device} (not connected)", settings.output_device)
+        self.device.setCurrentIndex(max(0, self.device.findData(settings.output_device)))
+        form.addRow("Output device", self.device)
+
+        self.autoplay = QCheckBox("Speak every reply as it arrives")
+        self.autoplay.setChecked(settings.autoplay)
+        form.addRow("Autoplay", self.autoplay)
+
+        self.queue_mode = QComboBox()
+        self.queue_mode.addItem("Interrupt the current reply", "interrupt")
+        self.queue_mode.addItem("Wait for the current reply", "queue")
+        self.queue_mode.setCurrentIndex(max(0, self.queue_mode.findData(settings.queue_mode)))
+        form.addRow("A new reply", self.queue_mode)
+
+        self.always_on_top = QCheckBox("Keep the mascot above other windows")
+        self.always_on_top.setChecked(settings.always_on_top)
+        form.addRow("Always on top", self.always_on_top)
+
+        self.scale = QComboBox()
+        for name in SCALES:
+            self.scale.addItem(name.capitalize(), name)
+        self.scale.setCurrentIndex(max(0, self.scale.findData(settings.scale)))
+        form.addRow("Size", self.scale)
+
+        self.crash_reports = QCheckBox("Send crash reports (never your text or token)")
+        self.crash_reports.setChecked(settings.crash_reports)
+        form.addRow("Crash reports", self.crash_reports)
+
+        self.backend_url = QLineEdit(settings.backend_url)
+        self.backend_url.setPlaceholderText("empty: the voice built into Companion")
+        form.addRow("Backend URL", self.backend_url)
+
+        self.test_button = QPushButton("Test voice")
+        self.test_button.clicked.connect(self._on_test)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.addButton(self.test_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self.fields: dict[str, QWidget] = {
+            "voice": self.voice,
+            "speed": self.speed,
+            "volume": self.volume,
+            "output_device": self.device,
+            "autoplay": self.autoplay,
+            "queue_mode": self.queue_mode,
+            "always_on_top": self.always_on_top,
+            "scale": self.scale,
+            "crash_reports": self.crash_reports,
+            "backend_url": self.backend_url,
+        }
+
+    def edited(self) -> Settings:
+        """A new Settings with the dialog's values (the original is left untouched)."""
+        return dataclasses.replace(
+            self._original,
+            voice=self.voice.currentText().strip(),
+            speed=round(self.speed.value(), 2),
+            volume=self.volume.value() / 100.0,
+            output_device=str(self.device.currentData() or ""),
+            autoplay=self.autoplay.isChecked(),
+            queue_mode=str(self.queue_mode.currentData()),
+            always_on_top=self.always_on_top.isChecked(),
+            scale=str(self.scale.currentData()),
+            crash_reports=self.crash_reports.isChecked(),
+            backend_url=self.backend_url.text().strip(),
+            extra=dict(self._original.extra),
+        ).validated()
+
+    @Slot()
+    def _on_test(self) -> None:
+        self.test_voice_requested.emit(self.edited())
