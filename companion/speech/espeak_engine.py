@@ -1,0 +1,424 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""espeak-ng through ctypes: the last-resort voice and the aligner's phoneme clock.
+
+libespeak-ng comes from ``espeakng-loader``. It is used synchronously
+(``AUDIO_OUTPUT_SYNCHRONOUS``): ``espeak_Synth`` calls our callback on the calling thread
+with 16-bit samples and events, among them one ``espeakEVENT_PHONEME`` per phoneme with
+its IPA spelling (``espeakINITIALIZE_PHONEME_EVENTS | espeakINITIALIZE_PHONEME_IPA``).
+
+The library keeps all its state in globals and is not thread-safe: every call goes
+through :data:`_LOCK`, and the library is (re)initialised only when the data folder
+changes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from companion import paths
+from companion.speech.types import AudioChunk, CancelToken, FloatArray, PhonemeEvent
+
+log = logging.getLogger("companion.speech")
+
+NATIVE_RATE = 22050
+DEFAULT_VOICE = "en-us"
+#: espeak-ng's words per minute at speed 1.0, and the range it accepts.
+DEFAULT_WPM = 175
+_MIN_WPM, _MAX_WPM = 80, 450
+
+# espeak_AUDIO_OUTPUT / options / flags / event types (speak_lib.h).
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INIT_PHONEME_EVENTS = 0x0001
+_INIT_PHONEME_IPA = 0x0002
+_INIT_DONT_EXIT = 0x8000  # without it a failed initialisation calls exit()
+_CHARS_UTF8 = 1
+_POS_CHARACTER = 1
+_EVENT_LIST_TERMINATED = 0
+_EVENT_PHONEME = 7
+_PARAM_RATE = 1
+
+#: espeak-ng copies its data path into a fixed buffer (N_PATH_HOME, 160 bytes on Linux)
+#: and appends file names to it; a longer path silently falls back to a compiled-in one.
+#: Paths longer than this get a short alias (see :func:`short_data_path`).
+MAX_DATA_PATH = 120
+
+#: Phoneme string for pauses (espeak reports them as phoneme events with no text).
+PAUSE = "_"
+
+_LOCK = threading.RLock()
+
+
+class EspeakUnavailable(RuntimeError):
+    """libespeak-ng or its data could not be loaded."""
+
+
+class _Id(ctypes.Union):
+    _fields_ = (
+        ("number", ctypes.c_int),
+        ("name", ctypes.c_char_p),
+        ("string", ctypes.c_char * 8),
+    )
+
+
+class _Event(ctypes.Structure):
+    _fields_ = (
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _Id),
+    )
+
+
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
+
+
+@dataclass
+class _Collector:
+    """What one ``espeak_Synth`` call produced (filled by the callback)."""
+
+    cancel: CancelToken | None
+    chunks: list[np.ndarray]
+    marks: list[tuple[int, str]]  # (sample index, IPA or PAUSE)
+    total: int = 0
+
+
+class _Library:
+    """The loaded library: process-wide, used only while holding :data:`_LOCK`."""
+
+    def __init__(self, library_path: str) -> None:
+        try:
+            lib = ctypes.CDLL(library_path)
+        except OSError as exc:
+            raise EspeakUnavailable(f"cannot load libespeak-ng: {exc}") from exc
+        lib.espeak_Initialize.argtypes = (
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_char_p,
+            ctypes.c_int,
+        )
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_SetSynthCallback.argtypes = (_SynthCallback,)
+        lib.espeak_SetSynthCallback.restype = None
+        lib.espeak_SetVoiceByName.argtypes = (ctypes.c_char_p,)
+        lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetParameter.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int)
+        lib.espeak_SetParameter.restype = ctypes.c_int
+        lib.espeak_Synth.argtypes = (
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        )
+        lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_Synchronize.argtypes = ()
+        lib.espeak_Synchronize.restype = ctypes.c_int
+        lib.espeak_Terminate.argtypes = ()
+        lib.espeak_Terminate.restype = ctypes.c_int
+        self.lib = lib
+        self.data_path: str | None = None
+        self.voice: str | None = None
+        self.collector: _Collector | None = None
+        self.native_rate = NATIVE_RATE
+        # Kept referenced for the life of the process: the library holds the pointer.
+        self._callback = _SynthCallback(self._on_synth)
+
+    def ensure(self, data_path: str) -> None:
+        """Initialise for ``data_path`` (already short enough) unless already done."""
+        if self.data_path == data_path:
+            return
+        if self.data_path is not None:
+            self.lib.espeak_Terminate()
+            self.data_path = None
+            self.voice = None
+        options = _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT
+        rate = self.lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, os.fsencode(data_path), options
+        )
+        if rate <= 0:
+            raise EspeakUnavailable("espeak-ng could not read its data folder")
+        if rate != NATIVE_RATE:
+            log.info("[espeak] native rate %d Hz", rate)
+        self.lib.espeak_SetSynthCallback(self._callback)
+        self.data_path = data_path
+        self.native_rate = rate
+
+    def set_voice(self, voice: str) -> bool:
+        if self.voice == voice:
+            return True
+        if self.lib.espeak_SetVoiceByName(voice.encode("ascii", "ignore")) != 0:
+            return False
+        self.voice = voice
+        return True
+
+    def synth(self, text: str, wpm: int, cancel: CancelToken | None) -> _Collector:
+        self.lib.espeak_SetParameter(_PARAM_RATE, wpm, 0)
+        collector = _Collector(cancel=cancel, chunks=[], marks=[])
+        self.collector = collector
+        data = text.encode("utf-8") + b"\0"
+        buf = ctypes.create_string_buffer(data, len(data))
+        try:
+            err = self.lib.espeak_Synth(
+                buf, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+            )
+            self.lib.espeak_Synchronize()
+        finally:
+            self.collector = None
+        if err != 0:
+            raise EspeakUnavailable(f"espeak_Synth failed (status {err})")
+        return collector
+
+    def _on_synth(
+        self,
+        wav: ctypes._Pointer[ctypes.c_short],
+        count: int,
+        events: ctypes._Pointer[_Event],
+    ) -> int:
+        collector = self.collector
+        if collector is None:
+            return 1
+        if count > 0 and wav:
+            collector.chunks.append(np.ctypeslib.as_array(wav, (count,)).copy())
+            collector.total += count
+        if events:
+            i = 0
+            while events[i].type != _EVENT_LIST_TERMINATED:
+                ev = events[i]
+                if ev.type == _EVENT_PHONEME:
+                    ipa = ev.id.string.decode("utf-8", "ignore")
+                    collector.marks.append((int(ev.sample), ipa or PAUSE))
+                i += 1
+        if collector.cancel is not None and collector.cancel.cancelled:
+            return 1  # non-zero aborts the synthesis
+        return 0
+
+
+_library: _Library | None = None
+
+
+def _get_library(library_path: str | None) -> _Library:
+    global _library  # libespeak-ng itself is one global state per process
+    if _library is None:
+        if library_path is None:
+            import espeakng_loader
+
+            library_path = str(espeakng_loader.get_library_path())
+        _library = _Library(library_path)
+    return _library
+
+
+def default_data_path() -> Path:
+    """The ``espeak-ng-data`` folder shipped with espeakng-loader."""
+    import espeakng_loader
+
+    return Path(espeakng_loader.get_data_path())
+
+
+def _alias_ok(alias: Path, target: Path) -> bool:
+    """True when ``alias`` is our symlink to ``target`` or our copy of it."""
+    try:
+        st = alias.lstat()
+    except OSError:
+        return False
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return False
+    if alias.is_symlink():
+        return os.readlink(alias) == str(target)
+    marker = alias / ".companion-source"
+    try:
+        return marker.read_text(encoding="utf-8") == str(target)
+    except OSError:
+        return False
+
+
+def _make_alias(alias: Path, target: Path) -> bool:
+    """Create ``alias`` → ``target`` atomically (a symlink, else a copy)."""
+    tmp = alias.with_name(f".{alias.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        alias.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.symlink(target, tmp, target_is_directory=True)
+        except OSError:
+            # No symlinks (Windows without the privilege): a one-off copy.
+            shutil.copytree(target, tmp)
+            (tmp / ".companion-source").write_text(str(target), encoding="utf-8")
+        try:
+            os.replace(tmp, alias)
+        except OSError:
+            if not _alias_ok(alias, target):
+                raise
+    except OSError as exc:
+        log.info("[espeak] cannot alias the data folder at a short path: %s", type(exc).__name__)
+        return False
+    finally:
+        if tmp.is_symlink() or tmp.is_file():
+            tmp.unlink(missing_ok=True)
+        elif tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return _alias_ok(alias, target)
+
+
+def short_data_path(data_dir: Path) -> Path:
+    """``data_dir``, or an alias of it at a path espeak-ng can hold.
+
+    espeak-ng fails on data paths longer than about 150 bytes (fixed-size buffers).
+    The alias is made once and reused: a symlink (or a copy where symlinks are not
+    allowed) in the cache dir, or the temp dir when the cache dir is itself too deep.
+    """
+    if len(os.fsencode(data_dir)) <= MAX_DATA_PATH:
+        return data_dir
+    target = data_dir.resolve()
+    if len(os.fsencode(target)) <= MAX_DATA_PATH:
+        return target
+    digest = hashlib.sha256(os.fsencode(target)).hexdigest()[:16]
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    candidates = (
+        paths.cache_dir() / f"espeak-{digest}",
+        Path(tempfile.gettempdir()) / f"companion-{uid}-espeak-{digest}",
+    )
+    for alias in candidates:
+        if len(os.fsencode(alias)) > MAX_DATA_PATH:
+            continue
+        if _alias_ok(alias, target) or _make_alias(alias, target):
+            return alias
+    raise EspeakUnavailable("espeak-ng data path too long and no short alias could be made")
+
+
+def _rate_wpm(speed: float) -> int:
+    return round(min(_MAX_WPM, max(_MIN_WPM, DEFAULT_WPM * speed)))
+
+
+class EspeakEngine:
+    """espeak-ng speech with phoneme events (IPA).
+
+    Attributes:
+        name: ``"espeak-ng"``.
+        sample_rate: rate of the chunks yielded (resampled from :attr:`native_rate`).
+        native_rate: espeak-ng's own rate (22050 Hz).
+        voice: the default espeak-ng voice (``en-us``); a request's voice is used when
+            espeak-ng knows it, else this one.
+    """
+
+    name = "espeak-ng"
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        voice: str = DEFAULT_VOICE,
+        data_dir: str | os.PathLike[str] | None = None,
+        library_path: str | None = None,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.voice = voice
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self._library_path = library_path
+        self._short_path: str | None = None
+        self.native_rate = NATIVE_RATE
+
+    def _ready(self) -> _Library:
+        """The library, initialised for this engine's data folder (call under _LOCK)."""
+        if self._short_path is None:
+            data = self._data_dir if self._data_dir is not None else default_data_path()
+            if not (data / "phontab").is_file():
+                raise EspeakUnavailable("espeak-ng data folder is missing or incomplete")
+            self._short_path = str(short_data_path(data))
+        lib = _get_library(self._library_path)
+        lib.ensure(self._short_path)
+        self.native_rate = lib.native_rate
+        return lib
+
+    def _run(
+        self, text: str, *, voice: str | None, speed: float, cancel: CancelToken | None
+    ) -> tuple[FloatArray, list[PhonemeEvent]]:
+        """Synthesise ``text``: native-rate float32 samples and phoneme events."""
+        with _LOCK:
+            lib = self._ready()
+            wanted = voice or self.voice
+            if not lib.set_voice(wanted):
+                if wanted != self.voice:
+                    log.info("[espeak] unknown voice, using the default")
+                if not lib.set_voice(self.voice) and not lib.set_voice(DEFAULT_VOICE):
+                    raise EspeakUnavailable("espeak-ng has no usable voice")
+            collected = lib.synth(text, _rate_wpm(speed), cancel)
+            rate = lib.native_rate
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        pcm = np.concatenate(collected.chunks) if collected.chunks else np.zeros(0, np.int16)
+        samples = (pcm.astype(np.float32) / 32768.0).astype(np.float32)
+        return samples, _events_from_marks(collected.marks, len(samples), rate)
+
+    def phonemes_with_times(
+        self, text: str, *, voice: str | None = None, speed: float = 1.0
+    ) -> tuple[FloatArray, int, list[PhonemeEvent]]:
+        """``text`` spoken by espeak-ng at its native rate, with IPA phoneme timings.
+
+        Returns ``(samples, native_rate, events)``; pauses are events spelled ``"_"``.
+        """
+        samples, events = self._run(text, voice=voice, speed=speed, cancel=None)
+        return samples, self.native_rate, events
+
+    def synthesize(
+        self, text: str, *, voice: str | None, speed: float, cancel: CancelToken
+    ) -> Iterator[AudioChunk]:
+        """One chunk for ``text`` (the caller has already split it into sentences)."""
+        cancel.raise_if_cancelled()
+        if not text.strip():
+            return
+        samples, events = self._run(text, voice=voice, speed=speed, cancel=cancel)
+        if self.sample_rate != self.native_rate and len(samples):
+            import soxr
+
+            samples = np.asarray(
+                soxr.resample(samples, self.native_rate, self.sample_rate, quality="HQ"),
+                dtype=np.float32,
+            )
+        yield AudioChunk(
+            samples=samples,
+            sample_rate=self.sample_rate,
+            text=text,
+            phonemes=events,
+        )
+
+
+def _events_from_marks(marks: list[tuple[int, str]], total: int, rate: int) -> list[PhonemeEvent]:
+    """Phoneme start marks → events that end where the next one starts.
+
+    Time before the first mark is a pause; consecutive pauses are joined.
+    """
+    ordered = sorted(marks, key=lambda m: m[0])
+    if not ordered or ordered[0][0] > 0:
+        ordered.insert(0, (0, PAUSE))
+    out: list[PhonemeEvent] = []
+    for i, (sample, ipa) in enumerate(ordered):
+        end = ordered[i + 1][0] if i + 1 < len(ordered) else total
+        start = min(max(sample, 0), total)
+        end = min(max(end, start), total)
+        if end <= start:
+            continue
+        start_ms, end_ms = 1000.0 * start / rate, 1000.0 * end / rate
+        if ipa == PAUSE and out and out[-1].phoneme == PAUSE:
+            out[-1] = PhonemeEvent(out[-1].start_ms, end_ms, PAUSE)
+            continue
+        out.append(PhonemeEvent(start_ms, end_ms, ipa))
+    return out
