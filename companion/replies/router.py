@@ -144,6 +144,8 @@ class Reply:
     synth_done: bool = False
     failure: SpeechFailure | None = None
     from_store: bool = False
+    voice: str | None = None
+    speed: float | None = None
     # playback state
     enqueued: int = 0
     total_ms: float = 0.0
@@ -236,8 +238,20 @@ class ReplyRouter(QObject):
     def muted(self) -> bool:
         return self._settings.muted
 
-    def say(self, text: str, *, source: str = "say", force: bool = False) -> int | None:
-        """A new reply. Returns its id, or None when it was only shown (autoplay off)."""
+    def say(
+        self,
+        text: str,
+        *,
+        source: str = "say",
+        force: bool = False,
+        voice: str | None = None,
+        speed: float | None = None,
+    ) -> int | None:
+        """A new reply. Returns its id, or None when it was only shown (autoplay off).
+
+        ``force`` speaks even with autoplay off (the user asked); ``voice`` and ``speed``
+        override the settings for this reply (the settings dialog's "Test voice").
+        """
         text = text.strip()
         if not text or self._closed:
             return None
@@ -246,7 +260,7 @@ class ReplyRouter(QObject):
             self._bubble.show_message(text, kind="info")
             log.info("[router] reply %d shown, not spoken (autoplay off)", self.last_reply.id)
             return None
-        reply = Reply(self._allocate_id(), text, source)
+        reply = Reply(self._allocate_id(), text, source, voice=voice, speed=speed)
         self._submit(reply)
         return reply.id
 
@@ -266,7 +280,7 @@ class ReplyRouter(QObject):
         if last is None:
             self._bubble.show_message("Nothing to replay yet.", kind="info")
             return None
-        reply = Reply(self._allocate_id(), last.text, "replay")
+        reply = Reply(self._allocate_id(), last.text, "replay", voice=last.voice, speed=last.speed)
         if last.synth_done and last.failure is None and last.utterances:
             reply.utterances = list(last.utterances)
             reply.synth_done = True
@@ -357,8 +371,9 @@ class ReplyRouter(QObject):
         self._make_current(reply)
 
     def _request(self, reply: Reply) -> None:
-        voice = self._settings.voice or None
-        self.speech_requested.emit(reply.id, reply.text, voice, float(self._settings.speed))
+        voice = reply.voice if reply.voice is not None else self._settings.voice
+        speed = reply.speed if reply.speed is not None else self._settings.speed
+        self.speech_requested.emit(reply.id, reply.text, voice or None, float(speed))
 
     def _make_current(self, reply: Reply) -> None:
         self._idle_timer.stop()
