@@ -1,0 +1,540 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The HTTP client for the backend: one session, typed errors, speech read as a stream.
+
+Every request carries ``(connect, read)`` timeouts, ``Authorization: Bearer <token>`` (when
+there is a token) and ``User-Agent: companion/<version>``. Failures become the typed errors
+of :mod:`companion.backend.errors`, chosen by the table in :mod:`companion.backend.policy`.
+
+Speech is fetched by a reader thread per attempt that hands bytes over a queue, so the
+caller's waiting is bounded and cancellable whatever the network does:
+
+- no byte for ``read_timeout`` seconds (20 by default) → ``Transient(reason="stall")``;
+- one utterance, retries included, gives up after ``deadline_s`` (60 by default) →
+  ``Transient(reason="deadline")``;
+- a set :class:`~companion.speech.types.CancelToken` raises ``Cancelled`` within
+  ``poll_interval`` and the attempt's socket is shut down;
+- ``Transient`` answers (and connection failures) are retried with backoff, honouring
+  ``Retry-After``, only before any audio byte arrived.
+
+This module logs requests at debug level and retries at info; the final error is logged
+(and reported, if the table says so) once, by the caller, with
+:func:`companion.telemetry.log_backend_error`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json as jsonlib
+import logging
+import math
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import requests
+import requests.adapters
+
+from companion import __version__
+from companion.backend import policy
+from companion.backend.errors import BackendApiError, ProtocolError, Transient, clean_path
+from companion.speech.types import Cancelled, CancelToken
+
+log = logging.getLogger("companion.backend")
+
+USER_AGENT = f"companion/{__version__}"
+_READ_SIZE = 16 * 1024
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        current = datetime.now(UTC).timestamp() if now is None else now
+        seconds = when.timestamp() - current
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _mime(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower() or "application/octet-stream"
+
+
+class _Attempt:
+    """One speech request, run by a reader thread that feeds a queue.
+
+    Events on the queue: ``("head", response)``, ``("data", bytes)``, ``("end", None)``,
+    ``("error", exception)``. The thread ends on its own (its socket reads time out after
+    ``read_timeout``); :meth:`abandon` makes it end at once when a response exists.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: BackendClient,
+        path: str,
+        payload: dict[str, Any],
+        cancel: CancelToken,
+        deadline: float,
+    ) -> None:
+        self.client = client
+        self.path = path
+        self.cancel = cancel
+        self.deadline = deadline
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.response: requests.Response | None = None
+        self.last_activity = time.monotonic()
+        self.received = 0
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._finished = False
+        remaining = max(0.05, deadline - time.monotonic())
+        self._timeout = (min(client.connect_timeout, remaining), client.read_timeout)
+        self._thread = threading.Thread(
+            target=self._run, args=(payload,), name="companion-backend-speech", daemon=True
+        )
+        client._track(self)
+        self._thread.start()
+
+    # --- reader thread -------------------------------------------------------------
+    def _run(self, payload: dict[str, Any]) -> None:
+        try:
+            resp = self.client._session.post(
+                self.client.url(self.path),
+                json=payload,
+                headers=self.client.headers(),
+                timeout=self._timeout,
+                stream=True,
+            )
+        except BaseException as exc:
+            self.events.put(("error", exc))
+            return
+        self.last_activity = time.monotonic()
+        with self._lock:
+            self.response = resp
+            if self._abandoned:
+                resp.close()
+                return
+        self.events.put(("head", resp))
+        try:
+            while not self._abandoned:
+                data = resp.raw.read1(_READ_SIZE)
+                if not data:
+                    self._finish(resp, complete=True)
+                    self.events.put(("end", None))
+                    return
+                self.last_activity = time.monotonic()
+                self.events.put(("data", data))
+        except BaseException as exc:
+            self.events.put(("error", exc))
+        self._finish(resp, complete=False)
+
+    def _finish(self, resp: requests.Response, *, complete: bool) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+            if complete and not self._abandoned:
+                # Body read to its end: hand the connection back to the pool for reuse.
+                resp.raw.release_conn()
+            resp.close()
+
+    # --- caller side ---------------------------------------------------------------
+    def next_event(self) -> tuple[str, Any]:
+        """The next event; raises Cancelled, or Transient on a stall or the deadline."""
+        poll = self.client.poll_interval
+        stall = self.client.read_timeout
+        while True:
+            try:
+                return self.events.get_nowait()
+            except queue.Empty:
+                pass
+            if self.cancel.cancelled:
+                self.abandon()
+                raise Cancelled()
+            now = time.monotonic()
+            if now >= self.deadline:
+                self.abandon()
+                raise Transient("POST", self.path, self._status(), "deadline")
+            if now - self.last_activity >= stall:
+                self.abandon()
+                raise Transient("POST", self.path, self._status(), "stall")
+            wait = min(poll, self.deadline - now, stall - (now - self.last_activity))
+            try:
+                return self.events.get(timeout=max(0.001, wait))
+            except queue.Empty:
+                continue
+
+    def _status(self) -> int | None:
+        resp = self.response
+        return None if resp is None else resp.status_code
+
+    def abandon(self) -> None:
+        """Stop the reader: shut its socket so a blocked read returns now."""
+        with self._lock:
+            self._abandoned = True
+            resp = self.response
+            if resp is None or self._finished:
+                return
+            self._finished = True
+            with contextlib.suppress(OSError, ValueError, RuntimeError, AttributeError):
+                resp.raw.shutdown()
+            resp.close()
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+class SpeechResponse:
+    """A 2xx speech response whose body is still arriving.
+
+    Attributes:
+        content_type: the mime type, lower-case, without parameters.
+        status: the HTTP status.
+        content_length: the announced length, if any.
+    """
+
+    def __init__(self, attempt: _Attempt, response: requests.Response) -> None:
+        self._attempt = attempt
+        self.status = response.status_code
+        self.content_type = _mime(response.headers.get("Content-Type"))
+        length = response.headers.get("Content-Length")
+        self.content_length = int(length) if length and length.isdigit() else None
+        self._done = False
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """Body bytes as they arrive. Raises Transient (stall, deadline, cut short, reset)
+        or Cancelled mid-body."""
+        attempt = self._attempt
+        while not self._done:
+            kind, value = attempt.next_event()
+            if kind == "data":
+                attempt.received += len(value)
+                yield value
+            elif kind == "end":
+                self._done = True
+            else:  # "error"
+                self._done = True
+                raise _as_backend_error("POST", attempt.path, value, status=self.status)
+
+    def read(self) -> bytes:
+        """The whole body."""
+        return b"".join(self.iter_bytes())
+
+    def close(self) -> None:
+        self._done = True
+        self._attempt.abandon()
+
+    def __enter__(self) -> SpeechResponse:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _as_backend_error(
+    method: str, path: str, exc: BaseException, *, status: int | None = None
+) -> BaseException:
+    """A connection failure as ``Transient``; anything else (a bug) unchanged."""
+    if isinstance(exc, BackendApiError | Cancelled):
+        return exc
+    err = policy.classify_exception(method, path, exc)
+    if err is None:
+        return exc
+    if status is not None:
+        err = Transient(method, path, status, err.reason)
+    return err
+
+
+class BackendClient:
+    """Talks to the Companion backend (or an OpenAI-compatible server ending in ``/v1``).
+
+    Attributes:
+        base_url: the base URL without a trailing slash.
+        openai_compatible: True when ``base_url`` ends with ``/v1`` (paths drop ``/openai``).
+        connect_timeout, read_timeout: seconds; ``read_timeout`` is also the speech stall limit.
+        max_attempts: speech attempts per utterance (retries are for ``Transient`` only).
+        backoff_base, backoff_max: retry delays, seconds (doubling, with a little jitter).
+        poll_interval: how often waiting checks the cancel token, seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: Callable[[], str | None],
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+        session: requests.Session | None = None,
+        max_attempts: int = 3,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.base_url = base_url.strip().rstrip("/")
+        self.openai_compatible = self.base_url.endswith("/v1")
+        self._token = token
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.poll_interval = poll_interval
+        self._owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            # Retries are ours (policy-aware); the transport must not retry on its own.
+            adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_maxsize=8)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self._session = session
+        self._attempts: list[_Attempt] = []
+        self._attempts_lock = threading.Lock()
+        self._closed = False
+
+    # --- helpers ---------------------------------------------------------------------
+    def openai_path(self, p: str) -> str:
+        """``/openai/v1/<rest>``, or ``/<rest>`` when the base URL already ends with ``/v1``."""
+        rest = p if p.startswith("/") else "/" + p
+        for prefix in ("/openai/v1", "/v1"):
+            if rest == prefix or rest.startswith(prefix + "/"):
+                rest = rest[len(prefix) :] or "/"
+                break
+        return rest if self.openai_compatible else "/openai/v1" + rest
+
+    def url(self, path: str) -> str:
+        return self.base_url + (path if path.startswith("/") else "/" + path)
+
+    def headers(self) -> dict[str, str]:
+        out = {"User-Agent": USER_AGENT, "Accept": "application/json, audio/*;q=0.9, */*;q=0.5"}
+        token = self._token()
+        if token:
+            out["Authorization"] = f"Bearer {token}"
+        return out
+
+    def _track(self, attempt: _Attempt) -> None:
+        with self._attempts_lock:
+            self._attempts = [a for a in self._attempts if a.alive]
+            self._attempts.append(attempt)
+
+    # --- JSON ------------------------------------------------------------------------
+    def authed_json(
+        self, method: str, path: str, json: Any = None, *, operation: str | None = None
+    ) -> Any:
+        """Send a JSON request; return ``data`` of ``{success, data, message}`` (or the JSON).
+
+        Raises the typed errors of the table; ``success: false`` is ``BudgetExhausted`` when
+        its message speaks of budget/credits/balance, else ``ProtocolError``.
+        """
+        method = method.upper()
+        op = operation or policy.path_template(path)
+        started = time.monotonic()
+        try:
+            resp = self._session.request(
+                method,
+                self.url(path),
+                json=json,
+                headers=self.headers(),
+                timeout=(self.connect_timeout, self.read_timeout),
+            )
+        except requests.RequestException as exc:
+            err = _as_backend_error(method, path, exc)
+            raise err from None
+        with resp:
+            body = resp.content
+            self._log_request(op, method, path, resp.status_code, len(body), started)
+            if not resp.ok:
+                raise policy.classify(
+                    method,
+                    path,
+                    resp.status_code,
+                    _text(body, resp.encoding),
+                    retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                )
+            if resp.status_code == 204 or not body.strip():
+                return None
+            try:
+                doc = jsonlib.loads(body)
+            except ValueError:
+                raise ProtocolError(
+                    method, path, "not JSON", status=resp.status_code, body_chars=len(body)
+                ) from None
+            return unwrap_envelope(method, path, resp.status_code, doc, body_chars=len(body))
+
+    # --- speech ----------------------------------------------------------------------
+    def speech(
+        self, payload: dict[str, Any], *, cancel: CancelToken, deadline_s: float = 60.0
+    ) -> SpeechResponse:
+        """POST the speech request; return once a 2xx answer's headers arrived.
+
+        Retries ``Transient`` failures (bounded, backoff, ``Retry-After``) until
+        ``deadline_s`` from now; the returned response's body must be read within the same
+        deadline. Raises the typed errors, or ``Cancelled``.
+        """
+        path = self.openai_path("/audio/speech")
+        deadline = time.monotonic() + deadline_s
+        attempt_no = 0
+        while True:
+            attempt_no += 1
+            cancel.raise_if_cancelled()
+            started = time.monotonic()
+            attempt = _Attempt(
+                client=self, path=path, payload=payload, cancel=cancel, deadline=deadline
+            )
+            try:
+                err = self._first_answer(attempt, started)
+            except Transient as exc:
+                err = exc
+            if isinstance(err, SpeechResponse):
+                return err
+            if not isinstance(err, Transient) or err.reason == "deadline":
+                raise err
+            delay = self._backoff(attempt_no, err.retry_after)
+            remaining = deadline - time.monotonic()
+            if attempt_no >= self.max_attempts or delay >= remaining:
+                raise err
+            log.info(
+                "[backend_api] retry %s attempt=%d delay_s=%.2f",
+                " ".join(f"{k}={v}" for k, v in policy.fields(err, "speech").items()),
+                attempt_no,
+                delay,
+            )
+            if cancel.wait(delay):
+                raise Cancelled()
+
+    def _first_answer(self, attempt: _Attempt, started: float) -> SpeechResponse | BackendApiError:
+        kind, value = attempt.next_event()
+        if kind == "error":
+            err = _as_backend_error("POST", attempt.path, value)
+            if isinstance(err, BackendApiError):
+                return err
+            raise err
+        assert kind == "head"
+        resp: requests.Response = value
+        if resp.ok:
+            self._log_request("speech", "POST", attempt.path, resp.status_code, -1, started)
+            return SpeechResponse(attempt, resp)
+        body = self._error_body(attempt)
+        attempt.abandon()
+        self._log_request("speech", "POST", attempt.path, resp.status_code, len(body), started)
+        return policy.classify(
+            "POST",
+            attempt.path,
+            resp.status_code,
+            _text(body, resp.encoding),
+            retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+        )
+
+    @staticmethod
+    def _error_body(attempt: _Attempt) -> bytes:
+        """Up to 64 KiB of an error answer's body; what arrived if it breaks off."""
+        parts: list[bytes] = []
+        size = 0
+        try:
+            while size < _ERROR_BODY_LIMIT:
+                kind, value = attempt.next_event()
+                if kind != "data":
+                    break
+                parts.append(value)
+                size += len(value)
+        except Transient:
+            pass
+        return b"".join(parts)
+
+    def _backoff(self, attempt_no: int, retry_after: float | None) -> float:
+        delay = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt_no - 1))
+        delay += random.uniform(0.0, delay * 0.2)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+    def _log_request(
+        self, op: str, method: str, path: str, status: int, body_chars: int, started: float
+    ) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "[backend_api] request domain=%s operation=%s method=%s path=%s status=%d "
+                "body_chars=%d ms=%.0f",
+                policy.DOMAIN,
+                op,
+                method,
+                clean_path(path),
+                status,
+                body_chars,
+                1000.0 * (time.monotonic() - started),
+            )
+
+    # --- lifetime --------------------------------------------------------------------
+    def close(self, timeout: float = 1.0) -> None:
+        """Abandon running speech requests, wait briefly for their threads, close the session."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._attempts_lock:
+            attempts, self._attempts = self._attempts, []
+        for attempt in attempts:
+            attempt.abandon()
+        end = time.monotonic() + timeout
+        for attempt in attempts:
+            attempt.join(max(0.0, end - time.monotonic()))
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> BackendClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _text(body: bytes, encoding: str | None) -> str:
+    try:
+        return body.decode(encoding or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
+
+
+def unwrap_envelope(method: str, path: str, status: int, doc: Any, *, body_chars: int = 0) -> Any:
+    """``data`` of ``{success: true, data}``; the typed error for ``success: false``;
+    any other JSON unchanged."""
+    if isinstance(doc, dict) and isinstance(doc.get("success"), bool):
+        if not doc["success"]:
+            message = doc.get("message", doc.get("error", ""))
+            text = message if isinstance(message, str) else jsonlib.dumps(message)
+            err = policy.classify(method, path, status, text, reason="success: false")
+            err.body_chars = body_chars
+            raise err
+        return doc.get("data")
+    return doc

@@ -1,0 +1,200 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Typed backend errors: what went wrong, for whom, never with a secret or a body.
+
+Every error carries ``method``, ``path`` (no query string: queries can hold tokens) and
+``status`` (None where there was no HTTP status), and a short ``user_message`` for the
+mascot's bubble. ``str(err)`` names the request and the status only. Errors pickle (they
+cross threads and processes as objects, never as text).
+
+Which status becomes which error is decided in one place: :mod:`companion.backend.policy`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def clean_path(path: str) -> str:
+    """The path without query string or fragment (a query can carry ``token=…``)."""
+    for sep in ("?", "#"):
+        path = path.split(sep, 1)[0]
+    return path or "/"
+
+
+def _rebuild(cls: type[BackendApiError], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return cls(*args, **kwargs)
+
+
+class BackendApiError(Exception):
+    """Base of every backend failure.
+
+    Attributes:
+        method: the HTTP method, upper-case.
+        path: the request path relative to the base URL, without query string.
+        status: the HTTP status, or None when none was received.
+        user_message: one short line for the user (no body, no token, no reply text).
+        body_chars: how many characters the error body had (a count, never the body).
+    """
+
+    user_message = "The server could not be reached."
+
+    def __init__(
+        self, method: str, path: str, status: int | None = None, *, body_chars: int = 0
+    ) -> None:
+        self.method = method.upper()
+        self.path = clean_path(path)
+        self.status = status
+        self.body_chars = body_chars
+        super().__init__(self._describe())
+
+    # Pickle through the constructor, so subclasses with other signatures round-trip.
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.method, self.path, self.status), {"body_chars": self.body_chars}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args, kwargs = self._ctor()
+        return (_rebuild, (type(self), args, kwargs))
+
+    def _detail(self) -> str:
+        return ""
+
+    def _describe(self) -> str:
+        status = "no status" if self.status is None else str(self.status)
+        detail = self._detail()
+        extra = f", {detail}" if detail else ""
+        return f"{type(self).__name__}: {self.method} {self.path} ({status}{extra})"
+
+    def __str__(self) -> str:
+        return self._describe()
+
+    def __repr__(self) -> str:
+        return f"<{self._describe()}>"
+
+
+class Unauthorized(BackendApiError):
+    """401: the session lapsed (or the API key is wrong). A sign-in prompt, never a crash."""
+
+    user_message = "Signed out: please sign in again."
+
+    def __init__(self, method: str, path: str, *, body_chars: int = 0) -> None:
+        super().__init__(method, path, 401, body_chars=body_chars)
+
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.method, self.path), {"body_chars": self.body_chars}
+
+
+class MessageNotFound(BackendApiError):
+    """404 on ``/channels/<provider>/messages/<id>``: the message is gone."""
+
+    user_message = "That message no longer exists."
+
+    def __init__(
+        self,
+        provider: str,
+        message_id: str,
+        *,
+        method: str = "GET",
+        path: str | None = None,
+        body_chars: int = 0,
+    ) -> None:
+        self.provider = provider
+        self.message_id = message_id
+        if path is None:
+            path = f"/channels/{provider}/messages/{message_id}"
+        super().__init__(method, path, 404, body_chars=body_chars)
+
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.provider, self.message_id), {
+            "method": self.method,
+            "path": self.path,
+            "body_chars": self.body_chars,
+        }
+
+
+class BudgetExhausted(BackendApiError):
+    """400/402 (or ``success: false``) whose message speaks of budget, credits or balance."""
+
+    user_message = "The assistant's budget is used up for now."
+
+    def __init__(self, method: str, path: str, status: int, *, body_chars: int = 0) -> None:
+        super().__init__(method, path, status, body_chars=body_chars)
+
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.method, self.path, self.status), {"body_chars": self.body_chars}
+
+
+class Transient(BackendApiError):
+    """A failure worth retrying: 408/429/5xx gateways, timeouts, resets, a body cut short.
+
+    Attributes:
+        reason: a short stable word: ``status``, ``timeout``, ``stall``, ``deadline``,
+            ``refused``, ``dns``, ``tls``, ``reset``, ``cut_short``, ``connection``.
+        retry_after: seconds the server asked us to wait (``Retry-After``), if any.
+    """
+
+    user_message = "The voice service is not reachable right now; try again in a moment."
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        reason: str,
+        retry_after: float | None = None,
+        *,
+        body_chars: int = 0,
+    ) -> None:
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(method, path, status, body_chars=body_chars)
+
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.method, self.path, self.status, self.reason, self.retry_after), {
+            "body_chars": self.body_chars
+        }
+
+    def _detail(self) -> str:
+        after = "" if self.retry_after is None else f", retry after {self.retry_after:g}s"
+        return f"{self.reason}{after}"
+
+
+class HttpError(BackendApiError):
+    """Any other non-2xx (403 included: a permission bug, not a lapsed session)."""
+
+    def __init__(self, method: str, path: str, status: int, *, body_chars: int = 0) -> None:
+        super().__init__(method, path, status, body_chars=body_chars)
+        self.user_message = f"The server answered with an error (HTTP {status})."
+
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.method, self.path, self.status), {"body_chars": self.body_chars}
+
+
+class ProtocolError(BackendApiError):
+    """A 2xx that could not be parsed or decoded, or ``success: false`` without a budget word.
+
+    Attributes:
+        reason: a short description made by us (never a piece of the body).
+    """
+
+    user_message = "The server sent a reply Companion could not understand."
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        reason: str,
+        *,
+        status: int | None = None,
+        body_chars: int = 0,
+    ) -> None:
+        self.reason = reason
+        super().__init__(method, path, status, body_chars=body_chars)
+
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.method, self.path, self.reason), {
+            "status": self.status,
+            "body_chars": self.body_chars,
+        }
+
+    def _detail(self) -> str:
+        return self.reason
