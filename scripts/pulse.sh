@@ -13,9 +13,20 @@ if ! pactl info >/dev/null 2>&1; then
 fi
 if pactl info >/dev/null 2>&1; then
   pactl set-default-sink companion_null >/dev/null 2>&1 || true
-  # Keep the sink clocked: a silent stream that never ends (else the first real stream stalls).
-  pgrep -f "pacat --playback /dev/zero" >/dev/null 2>&1 || \
-    (nohup pacat --playback /dev/zero --format=s16le --rate=48000 --channels=2 >/dev/null 2>&1 &)
+  # Keep the sink clocked: a silent stream that never ends. The null sink renders ahead by the
+  # lowest latency its streams ask for (2 s with none, or with pacat's default), and a new stream
+  # waits until that block is used up: every stream stalled up to 2 s (a 2 s sd.play took 3.9 s).
+  # A 50 ms keep-alive keeps the sink's block at 12.5 ms; the 2 s block rendered before it joined
+  # drains once, so wait for the sink latency to drop under 0.1 s.
+  if ! pgrep -f "pacat --playback /dev/zero --latency-msec" >/dev/null 2>&1; then
+    (nohup pacat --playback /dev/zero --latency-msec=50 --format=s16le --rate=48000 --channels=2 \
+      >/dev/null 2>&1 &)
+    for _ in $(seq 30); do
+      lat=$(pactl list sinks 2>/dev/null | awk '$1 == "Latency:" {print $2; exit}')
+      [ -n "$lat" ] && [ "$lat" -lt 100000 ] && break
+      sleep 0.1
+    done
+  fi
   export COMPANION_TEST_PULSE=1
   echo "pulse: null sink running at $XDG_RUNTIME_DIR"
 else
