@@ -40,9 +40,7 @@ log = logging.getLogger("companion.app")
 
 #: The player's rate: Piper's native rate, so the embedded voice needs no resampling.
 SAMPLE_RATE = 22050
-GREETING = (
-    "Hi, I'm your Companion! I'll read replies aloud for you. Right-click me for options."
-)
+GREETING = "Hi, I'm your Companion! I'll read replies aloud for you. Right-click me for options."
 #: How long the speech thread may take to finish its current step at shut-down.
 THREAD_JOIN_MS = 2000
 
@@ -87,7 +85,7 @@ class Companion(QObject):
         shut_down(): shut-down finished.
 
     Attributes:
-        settings, player, worker, thread, router, window, menu, ipc, read_aloud: the parts.
+        settings, player, worker, speech_thread, router, window, menu, ipc, read_aloud: the parts.
         notices: one-line notices shown in the bubble at start (settings, audio, engine).
     """
 
@@ -128,11 +126,10 @@ class Companion(QObject):
         if self.player.notice:
             self.notices.append(self.player.notice)
 
-        self.thread = QThread()
-        self.thread.setObjectName("speech")
+        self.speech_thread = QThread()
+        self.speech_thread.setObjectName("speech")
         self.worker = SpeechWorker(engine_factory=self._engine_factory(), sample_rate=SAMPLE_RATE)
-        self.worker.moveToThread(self.thread)
-        self.thread.finished.connect(self.worker.deleteLater)
+        self.worker.moveToThread(self.speech_thread)
         self._warm_up.connect(self.worker.warm_up)
         self.worker.engine_ready.connect(self._on_engine_ready)
 
@@ -226,7 +223,7 @@ class Companion(QObject):
             self.ipc.show_requested.connect(self.show_window)
         if self.options.signals:
             self._install_signal_handlers()
-        self.thread.start()
+        self.speech_thread.start()
         self._warm_up.emit()
         self.window.show()
         self.window.ensure_on_screen()
@@ -440,10 +437,10 @@ class Companion(QObject):
         self.player.stop()
         self.window.view.stop_lipsync()
         self.worker.cancel_all()
-        self.thread.quit()
-        if not self.thread.wait(THREAD_JOIN_MS):
+        self.speech_thread.quit()
+        if not self.speech_thread.wait(THREAD_JOIN_MS):
             log.warning("[app] speech thread still busy after %d ms; waiting", THREAD_JOIN_MS)
-            self.thread.wait()
+            self.speech_thread.wait()
         self.player.close()
         if self.ipc is not None:
             self.ipc.close()

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from PySide6.QtCore import QMessageLogContext, QtMsgType, QTimer, qInstallMessageHandler
+from PySide6.QtCore import QMessageLogContext, QTimer, QtMsgType, qInstallMessageHandler
 
 from companion import config
 from companion.config import Settings
@@ -39,9 +39,8 @@ class _WarningLog(logging.Handler):
 def _needs_offscreen() -> bool:
     if os.environ.get("QT_QPA_PLATFORM"):
         return False
-    if sys.platform.startswith("linux"):
-        return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return False
+    no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return sys.platform.startswith("linux") and no_display
 
 
 def run_self_test() -> int:

@@ -6,16 +6,24 @@ Requests: ``{"cmd": "say", "text": "..."}`` or ``{"cmd": "show"}``; answers:
 ``{"ok": true}`` or ``{"ok": false, "error": "<one line>"}``.
 
 The server name is derived from the user and the config dir, so a test with its own
-``COMPANION_CONFIG_DIR`` never talks to the user's mascot.
+``COMPANION_CONFIG_DIR`` never talks to the user's mascot. On POSIX it is a socket path in
+``XDG_RUNTIME_DIR`` (private to the user) or the temp dir, and the ``say`` client uses a plain
+Python socket: it releases the GIL while it waits (PySide's blocking ``QLocalSocket`` calls do
+not), needs no Qt event loop and starts faster. On Windows both sides use Qt's named pipes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import json
 import logging
+import os
+import socket
 import struct
+import sys
+import tempfile
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QObject, Signal, Slot
@@ -34,15 +42,25 @@ class IpcError(Exception):
     """``say`` could not deliver; the message is one line for the terminal."""
 
 
+_POSIX = sys.platform != "win32"
+
+
 def server_name() -> str:
-    """``companion-<user>-<hash of the config dir>``: per user, per config dir."""
+    """Per user and per config dir: ``companion-<user>-<hash>`` (a socket path on POSIX)."""
     try:
         user = getpass.getuser()
-    except Exception:  # no user name in the environment (containers): uid-less fallback
+    except Exception:  # no user name in the environment (containers)
         user = "user"
     digest = hashlib.sha256(str(paths.config_dir().resolve()).encode()).hexdigest()[:12]
     safe_user = "".join(c for c in user if c.isalnum())[:16] or "user"
-    return f"companion-{safe_user}-{digest}"
+    name = f"companion-{safe_user}-{digest}"
+    if not _POSIX:
+        return name
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    path = os.path.join(base, name)
+    if len(path.encode()) > 100:  # sun_path holds 108 bytes; fall back to a short dir
+        path = os.path.join("/tmp", name)
+    return path
 
 
 def encode_message(payload: dict[str, Any]) -> bytes:
@@ -94,16 +112,17 @@ class IpcServer(QObject):
 
     def listen(self) -> bool:
         """Start serving. False when another mascot already answers on this name."""
-        if self._server.listen(self.name):
-            log.info("[ipc] listening")
-            return True
+        # Ask first: with UserAccessOption Qt binds elsewhere and renames over the path, which
+        # would silently take the name from a running mascot.
         if server_answers(self.name):
             log.info("[ipc] another mascot is running")
             return False
         # A stale socket file from a mascot that died: nobody answers, so it is safe to remove.
         QLocalServer.removeServer(self.name)
         ok = self._server.listen(self.name)
-        if not ok:
+        if ok:
+            log.info("[ipc] listening")
+        else:
             log.warning("[ipc] cannot listen: %s", self._server.errorString())
         return ok
 
@@ -121,17 +140,29 @@ class IpcServer(QObject):
     def _on_new_connection(self) -> None:
         while self._server.hasPendingConnections():
             sock = self._server.nextPendingConnection()
-            if sock is None:
-                break
             self._readers[sock] = _Reader()
-            sock.readyRead.connect(lambda s=sock: self._on_ready_read(s))
-            sock.disconnected.connect(lambda s=sock: self._forget(s))
+            sock.readyRead.connect(self._on_ready_read)
+            sock.disconnected.connect(self._on_disconnected)
+            if sock.bytesAvailable():
+                self._read_from(sock)
 
-    def _forget(self, sock: QLocalSocket) -> None:
-        self._readers.pop(sock, None)
-        sock.deleteLater()
+    def _sender_socket(self) -> QLocalSocket | None:
+        sock = self.sender()
+        return sock if isinstance(sock, QLocalSocket) else None
 
-    def _on_ready_read(self, sock: QLocalSocket) -> None:
+    @Slot()
+    def _on_disconnected(self) -> None:
+        sock = self._sender_socket()
+        if sock is not None and self._readers.pop(sock, None) is not None:
+            sock.deleteLater()
+
+    @Slot()
+    def _on_ready_read(self) -> None:
+        sock = self._sender_socket()
+        if sock is not None:
+            self._read_from(sock)
+
+    def _read_from(self, sock: QLocalSocket) -> None:
         reader = self._readers.get(sock)
         if reader is None:
             return
@@ -166,10 +197,19 @@ class IpcServer(QObject):
 
 
 def server_answers(name: str, timeout_ms: int = 500) -> bool:
-    sock = QLocalSocket()
-    sock.connectToServer(name)
-    ok = sock.waitForConnected(timeout_ms)
-    sock.abort()
+    """True when a server accepts a connection on ``name``."""
+    if _POSIX:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout_ms / 1000)
+                sock.connect(name)
+            return True
+        except OSError:
+            return False
+    qsock = QLocalSocket()
+    qsock.connectToServer(name)
+    ok = qsock.waitForConnected(timeout_ms)
+    qsock.abort()
     return ok
 
 
@@ -180,8 +220,47 @@ def send_request(
 
     Raises :class:`ConnectionRefusedError` when no mascot listens, :class:`IpcError` otherwise.
     """
+    name = name or server_name()
+    if _POSIX:
+        return _send_posix(payload, name, timeout_ms / 1000)
+    return _send_qt(payload, name, timeout_ms)
+
+
+def _send_posix(payload: dict[str, Any], name: str, timeout_s: float) -> dict[str, Any]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(min(timeout_s, 1.0))
+        try:
+            sock.connect(name)
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise ConnectionRefusedError("no mascot is running") from None
+        except OSError as exc:
+            raise IpcError(f"cannot reach the mascot ({type(exc).__name__})") from None
+        sock.settimeout(timeout_s)
+        reader = _Reader()
+        try:
+            sock.sendall(encode_message(payload))
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    raise IpcError("the mascot closed the connection without answering")
+                answer = reader.feed(data)
+                if answer is not None:
+                    return answer
+        except TimeoutError:
+            raise IpcError("the mascot did not answer in time") from None
+        except (ValueError, UnicodeDecodeError):
+            raise IpcError("the mascot sent a bad answer") from None
+        except OSError as exc:
+            raise IpcError(f"the connection to the mascot failed ({type(exc).__name__})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+def _send_qt(payload: dict[str, Any], name: str, timeout_ms: int) -> dict[str, Any]:
     sock = QLocalSocket()
-    sock.connectToServer(name or server_name())
+    sock.connectToServer(name)
     if not sock.waitForConnected(min(timeout_ms, 1000)):
         err = sock.error()
         sock.abort()
@@ -192,8 +271,7 @@ def send_request(
             raise ConnectionRefusedError("no mascot is running")
         raise IpcError(f"cannot reach the mascot ({sock.errorString()})")
     try:
-        data = QByteArray(encode_message(payload))
-        sock.write(data)
+        sock.write(QByteArray(encode_message(payload)))
         while sock.bytesToWrite() > 0:
             if not sock.waitForBytesWritten(timeout_ms):
                 raise IpcError("the mascot did not take the text in time")
@@ -204,7 +282,7 @@ def send_request(
             answer = reader.feed(bytes(sock.readAll().data()))
             if answer is not None:
                 return answer
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise IpcError("the mascot sent a bad answer") from exc
     finally:
         sock.abort()

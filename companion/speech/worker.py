@@ -169,8 +169,7 @@ class SpeechWorker(QObject):
         self.busy_reply = reply_id
         pieces = 0
         try:
-            if token.cancelled:
-                return
+            token.raise_if_cancelled()
             pipeline = self._ensure_pipeline()
             for utterance in pipeline.utterances(
                 reply_id,
@@ -179,8 +178,7 @@ class SpeechWorker(QObject):
                 speed=float(speed),
                 cancel=token,
             ):
-                if token.cancelled:
-                    break
+                token.raise_if_cancelled()
                 pieces += 1
                 self.utterance_ready.emit(utterance)
         except Cancelled:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, QPoint, Signal, Slot
+from PySide6.QtCore import QObject, QPoint, Signal, SignalInstance, Slot
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
@@ -57,7 +57,7 @@ class MascotMenu(QObject):
         self.menu.setObjectName("mascot-menu")
         self.actions: dict[str, QAction] = {}
 
-        def add(name: str, text: str, signal: Signal | None = None) -> QAction:
+        def add(name: str, text: str, signal: SignalInstance | None = None) -> QAction:
             action = QAction(text, self.menu)
             action.setObjectName(name)
             if signal is not None:

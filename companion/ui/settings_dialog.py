@@ -41,7 +41,7 @@ def _default_devices() -> list[str]:
     try:
         from companion.audio.devices import list_output_devices
 
-        return list_output_devices()
+        return list(list_output_devices())
     except Exception as exc:  # no PortAudio: the list is just "System default"
         log.info("[settings] output devices unavailable: %s", type(exc).__name__)
         return []
@@ -76,14 +76,16 @@ class SettingsDialog(QDialog):
         self.voice.addItem("")
         self.voice.addItems(BACKEND_VOICES)
         self.voice.setCurrentText(settings.voice)
-        self.voice.lineEdit().setPlaceholderText("default voice")
+        voice_edit = self.voice.lineEdit()
+        if voice_edit is not None:
+            voice_edit.setPlaceholderText("default voice")
         form.addRow("Voice", self.voice)
 
         self.speed = QDoubleSpinBox()
         self.speed.setRange(0.5, 2.0)
         self.speed.setSingleStep(0.05)
         self.speed.setDecimals(2)
-        self.speed.setSuffix("×")
+        self.speed.setSuffix(" x")
         self.speed.setValue(settings.speed)
         form.addRow("Speed", self.speed)
 

@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The single-instance server and its client, over a real QLocalServer."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from companion.replies import ipc
+
+
+@pytest.fixture
+def server(qtbot: QtBot) -> Iterator[ipc.IpcServer]:
+    srv = ipc.IpcServer()
+    assert srv.listen()
+    yield srv
+    srv.close()
+
+
+def _send_in_thread(payload: dict[str, Any], name: str) -> tuple[threading.Thread, list[Any]]:
+    """The client blocks, so it runs beside the event loop that serves it."""
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(ipc.send_request(payload, name=name))
+        except Exception as exc:
+            out.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+def test_name_follows_the_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = ipc.server_name()
+    assert first == ipc.server_name()
+    monkeypatch.setenv("COMPANION_CONFIG_DIR", str(tmp_path / "other"))
+    assert ipc.server_name() != first
+    assert os.path.basename(ipc.server_name()).startswith("companion-")
+
+
+def test_say_reaches_the_server(qtbot: QtBot, server: ipc.IpcServer) -> None:
+    with qtbot.wait_signal(server.say_requested) as blocker:
+        thread, out = _send_in_thread({"cmd": "say", "text": "Hello there"}, server.name)
+    qtbot.wait_until(lambda: not thread.is_alive())
+    assert blocker.args == ["Hello there"]
+    assert out == [{"ok": True}]
+
+
+def test_a_megabyte_of_text_arrives_whole(qtbot: QtBot, server: ipc.IpcServer) -> None:
+    text = ("Ünïcode sentence number one. " * 40000)[:1_000_000]
+    with qtbot.wait_signal(server.say_requested, timeout=20000) as blocker:
+        thread, out = _send_in_thread({"cmd": "say", "text": text}, server.name)
+    qtbot.wait_until(lambda: not thread.is_alive(), timeout=20000)
+    assert blocker.args == [text]
+    assert out == [{"ok": True}]
+
+
+def test_show_and_bad_requests(qtbot: QtBot, server: ipc.IpcServer) -> None:
+    with qtbot.wait_signal(server.show_requested):
+        thread, out = _send_in_thread({"cmd": "show"}, server.name)
+    qtbot.wait_until(lambda: not thread.is_alive())
+    assert out == [{"ok": True}]
+    for payload, error in (
+        ({"cmd": "say", "text": "   "}, "nothing to say"),
+        ({"cmd": "dance"}, "unknown command"),
+    ):
+        with qtbot.assert_not_emitted(server.say_requested):
+            thread, out = _send_in_thread(payload, server.name)
+            qtbot.wait_until(lambda t=thread: not t.is_alive())  # type: ignore[misc]
+        assert out == [{"ok": False, "error": error}]
+
+
+def test_no_server_is_connection_refused(qtbot: QtBot) -> None:
+    with pytest.raises(ConnectionRefusedError):
+        ipc.send_request({"cmd": "show"})
+
+
+def test_second_server_defers_to_the_running_one(qtbot: QtBot, server: ipc.IpcServer) -> None:
+    second = ipc.IpcServer()
+    assert second.listen() is False
+    second.close()
+    assert server.listening
+    with qtbot.wait_signal(server.say_requested):
+        thread, _out = _send_in_thread({"cmd": "say", "text": "still here"}, server.name)
+    qtbot.wait_until(lambda: not thread.is_alive())
+
+
+@pytest.mark.skipif(os.name != "posix", reason="socket files exist on POSIX only")
+def test_stale_socket_file_is_replaced(qtbot: QtBot) -> None:
+    name = ipc.server_name()
+    path = name
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(path)  # bound, never listening: what a crashed mascot leaves behind
+    stale.close()
+    assert os.path.exists(path)
+    srv = ipc.IpcServer()
+    try:
+        assert srv.listen()
+        with qtbot.wait_signal(srv.say_requested):
+            thread, out = _send_in_thread({"cmd": "say", "text": "hi"}, name)
+        qtbot.wait_until(lambda: not thread.is_alive())
+        assert out == [{"ok": True}]
+    finally:
+        srv.close()
