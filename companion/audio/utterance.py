@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One utterance's audio and its clock, shared by the audio callback and the player's callers.
+
+The audio callback (:meth:`UtteranceState.read_into`) only copies from arrays that were
+allocated before it ran and moves integer cursors: no new arrays, no locks, no logging. The
+producer appends whole arrays to a list (``list.append`` is atomic under the GIL), so audio can
+arrive while it plays. Every other method runs under the player's lock, never in the callback.
+
+Two clocks, one interface:
+
+- device clock: each callback that hands frames to the device records an *anchor*: the index of
+  its first frame and the monotonic time that frame reaches the speaker (now + output latency).
+  The position is interpolated from the latest anchor, never past the frames handed over.
+- silent clock (no device, or the device was lost): a virtual device that consumes the queued
+  frames in real time and waits, like a real one, when the queue runs dry.
+
+Positions never go backwards, below 0, or beyond what was queued.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from companion.speech.types import FloatArray
+
+_EMPTY: FloatArray = np.zeros(0, dtype=np.float32)
+
+
+class UtteranceState:
+    """Queued audio, cursors and clock of one utterance (from ``begin()`` to the next).
+
+    Attributes:
+        rate: frames per second.
+        consumed: frames handed to the device so far (written only by the audio callback).
+        enqueued: frames queued so far.
+        ended: no more audio will be queued.
+        stopped: stopped early; the clock is frozen.
+        silent: the silent clock runs this utterance (from the moment it switched).
+    """
+
+    __slots__ = (
+        "_anchor",
+        "_base_frames",
+        "_base_t",
+        "_frozen",
+        "_last",
+        "_released",
+        "_segments",
+        "consumed",
+        "ended",
+        "enqueued",
+        "rate",
+        "seg_index",
+        "seg_offset",
+        "silent",
+        "stopped",
+    )
+
+    def __init__(self, rate: int, now: float, *, silent: bool) -> None:
+        self.rate = rate
+        self._segments: list[FloatArray] = []
+        self._released = 0
+        self.seg_index = 0
+        self.seg_offset = 0
+        self.consumed = 0
+        self.enqueued = 0
+        self.ended = False
+        self.stopped = False
+        self.silent = silent
+        self._anchor: tuple[int, float] | None = None
+        self._base_frames = 0.0
+        self._base_t = now
+        self._frozen: float | None = None
+        self._last = 0.0
+
+    # -- producer side (player lock held) ------------------------------------------------------
+
+    def append(self, samples: FloatArray, now: float) -> None:
+        """Queue ``samples`` (the caller's own copy: the callback reads it without a lock)."""
+        if self.stopped or self.ended or len(samples) == 0:
+            return
+        if self.silent:
+            self._advance_silent(now)
+        self._segments.append(samples)
+        self.enqueued += len(samples)
+        # Let go of arrays the callback has finished with (it only looks at seg_index onwards).
+        done = self.seg_index
+        while self._released < done:
+            self._segments[self._released] = _EMPTY
+            self._released += 1
+
+    def end(self) -> None:
+        self.ended = True
+
+    def stop(self, now: float) -> None:
+        """Freeze the clock where it is now and drop the queued audio."""
+        if self.stopped:
+            return
+        self._frozen = self.position_frames(now)
+        self.stopped = True
+        self._segments = []
+
+    def switch_to_silent(self, now: float) -> None:
+        """Carry on from the position heard now on the silent clock (the device is gone)."""
+        if self.silent or self.stopped:
+            return
+        position = self.position_frames(now)
+        self.silent = True
+        self._base_frames = position
+        self._base_t = now
+
+    # -- audio callback side (no lock, no allocation) ------------------------------------------
+
+    def read_into(self, out: FloatArray, volume: float, first_frame_time: float) -> int:
+        """Fill ``out`` with the next frames times ``volume``, zeros past the end of the queue.
+
+        ``first_frame_time`` is when ``out[0]`` will be heard (monotonic seconds). Returns the
+        number of frames taken from the queue.
+        """
+        wanted = len(out)
+        if self.stopped or self.silent:
+            out.fill(0.0)
+            return 0
+        segments = self._segments
+        first = self.consumed
+        written = 0
+        while written < wanted and self.seg_index < len(segments):
+            segment = segments[self.seg_index]
+            offset = self.seg_offset
+            n = min(len(segment) - offset, wanted - written)
+            np.multiply(segment[offset : offset + n], volume, out=out[written : written + n])
+            written += n
+            offset += n
+            if offset >= len(segment):
+                self.seg_index += 1
+                self.seg_offset = 0
+            else:
+                self.seg_offset = offset
+        if written < wanted:
+            out[written:].fill(0.0)
+        if written:
+            self.consumed = first + written
+            self._anchor = (first, first_frame_time)
+        return written
+
+    # -- clock (player lock held) --------------------------------------------------------------
+
+    def _silent_frames(self, now: float) -> float:
+        elapsed = max(0.0, now - self._base_t)
+        return min(float(self.enqueued), self._base_frames + elapsed * self.rate)
+
+    def _advance_silent(self, now: float) -> None:
+        # Re-base so a dry spell (nothing queued) does not count as time played.
+        self._base_frames = self._silent_frames(now)
+        self._base_t = now
+
+    def position_frames(self, now: float) -> float:
+        """Frames heard by ``now`` (monotonic seconds); monotonic, within [0, enqueued]."""
+        if self._frozen is not None:
+            return self._frozen
+        if self.silent:
+            position = self._silent_frames(now)
+        else:
+            anchor = self._anchor
+            if anchor is None:
+                position = 0.0
+            else:
+                frame, heard_at = anchor
+                position = min(frame + (now - heard_at) * self.rate, float(self.consumed))
+        position = min(max(position, self._last, 0.0), float(self.enqueued))
+        self._last = position
+        return position
+
+    def finished(self, now: float) -> bool:
+        """Stopped, or ended and every queued frame heard."""
+        if self.stopped:
+            return True
+        return self.ended and self.position_frames(now) >= self.enqueued
+
+    def unheard(self, now: float) -> bool:
+        """Queued frames remain that the device has not played yet."""
+        return not self.stopped and self.position_frames(now) < self.enqueued
