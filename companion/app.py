@@ -108,11 +108,13 @@ class Companion(QObject):
         self.settings: Settings = loaded.settings
         self.notices: list[str] = [loaded.notice] if loaded.notice else []
         self.is_shutting_down = False
+        self.engine_name = ""
         self._signal_sock: tuple[socket.socket, socket.socket] | None = None
         self._signal_notifier: QSocketNotifier | None = None
         self._old_handlers: dict[int, Any] = {}
         self._settings_dialog: SettingsDialog | None = None
         self.ipc: IpcServer | None = None
+        self._engine_notices: list[str] = []
 
         if options.telemetry:
             telemetry.init_telemetry(
@@ -168,17 +170,20 @@ class Companion(QObject):
         snapshot = dataclasses.replace(self.settings)
         embedded = self.options.embedded_voice
 
+        notices = self._engine_notices
+
         def factory() -> SpeechEngine:
-            from companion.speech.engines import create_engine
+            from companion.speech.engines import choose_engine
 
             client = None
             if not embedded and config.backend_url(snapshot):
                 from companion.backend.client import BackendClient
 
                 client = BackendClient(base_url=config.backend_url(snapshot), token=_env_token)
-            elif embedded:
-                snapshot.backend_url = ""
-            return create_engine(snapshot, client=client)
+            choice = choose_engine(snapshot, client=client, sample_rate=SAMPLE_RATE)
+            if choice.notice:
+                notices.append(choice.notice)  # read on the GUI thread after engine_ready
+            return choice.engine
 
         return factory
 
@@ -404,6 +409,11 @@ class Companion(QObject):
     @Slot(str)
     def _on_engine_ready(self, name: str) -> None:
         log.info("[app] speech engine: %s", name)
+        self.engine_name = name
+        while self._engine_notices:
+            notice = self._engine_notices.pop(0)
+            if not self.router.busy:
+                self.window.bubble.show_message(notice, kind="info")
 
     # -- saving and shutting down --------------------------------------------------------------
 
