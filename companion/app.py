@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from PySide6.QtCore import QObject, QSocketNotifier, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 from companion import __version__, config, paths, telemetry
@@ -318,7 +318,8 @@ class Companion(QObject):
     def show_window(self) -> None:
         self.window.show()
         self.window.ensure_on_screen()
-        self.window.raise_()
+        if QGuiApplication.platformName() not in ("offscreen", "minimal"):
+            self.window.raise_()  # headless platforms warn that they cannot
         self.menu.set_window_visible(True)
 
     @Slot(bool)
@@ -467,6 +468,32 @@ class Companion(QObject):
         self.shut_down.emit()
 
 
+def apply_pyside_workarounds() -> None:
+    """Process-wide workarounds for the installed PySide6; idempotent, call before Qt runs.
+
+    WORKAROUND for PySide6 6.12.0 on Python < 3.12: ``SignalInstance.emit()`` returns
+    ``True`` without taking a reference, so every emit from Python drops ``True``'s reference
+    count by one until the interpreter aborts with "bool_dealloc: deallocating True or False"
+    (a few thousand emits: minutes of lip-sync). Python 3.12 made ``True`` immortal; 6.11.3
+    is not affected. Until the dependency is pinned away from 6.12.0, ``True`` gets a reserve
+    of references so large that no process can use it up.
+    """
+    import PySide6
+
+    global _WORKAROUND_APPLIED
+    if _WORKAROUND_APPLIED or sys.version_info >= (3, 12) or PySide6.__version__ != "6.12.0":
+        return
+    import ctypes
+
+    refcnt = ctypes.c_ssize_t.from_address(id(True))  # ob_refcnt is the first field
+    refcnt.value += 1 << 40
+    _WORKAROUND_APPLIED = True
+    log.debug("[app] PySide6 6.12.0 emit() reference workaround applied")
+
+
+_WORKAROUND_APPLIED = False
+
+
 def _env_token() -> str | None:
     return os.environ.get("COMPANION_TOKEN") or None
 
@@ -490,6 +517,7 @@ def run_app(self_test: bool = False) -> int:
 
         return run_self_test()
     setup_logging()
+    apply_pyside_workarounds()
     qapp = ensure_qapp()
     companion = Companion(qapp=qapp)
     if not companion.start():

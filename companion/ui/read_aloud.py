@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import QFrame, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 
@@ -56,8 +56,9 @@ class ReadAloudBox(QFrame):
             pos.setY(min(max(pos.y(), avail.top()), avail.bottom() - self.height()))
         self.move(pos)
         self.show()
-        self.raise_()
-        self.activateWindow()
+        if QGuiApplication.platformName() not in ("offscreen", "minimal"):
+            self.raise_()  # headless platforms warn that they cannot
+            self.activateWindow()
         self.editor.setFocus()
 
     def submit(self) -> None:
