@@ -72,16 +72,38 @@ def normalize_mime(mime: str) -> str:
     return mime.split(";", 1)[0].strip().lower()
 
 
-def _sniff(head: bytes) -> str | None:
+def _sniff(head: bytes, declared: str | None) -> str | None:
+    """The format the first bytes prove, if any.
+
+    An MPEG frame sync (0xFFE…) is weak evidence: raw PCM that starts with a small
+    negative sample looks the same, so it never overrides a declared ``audio/pcm``.
+    """
     if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
         return "wav"
     if head[:4] == b"fLaC":
         return "flac"
     if head[:4] == b"OggS":
         return "ogg"
-    if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+    if head[:3] == b"ID3":
+        return "mp3"
+    if declared != "pcm" and len(head) >= 3 and _mpeg_frame_header(head):
         return "mp3"
     return None
+
+
+def _mpeg_frame_header(head: bytes) -> bool:
+    version = (head[1] >> 3) & 0x3
+    layer = (head[1] >> 1) & 0x3
+    bitrate = head[2] >> 4
+    rate = (head[2] >> 2) & 0x3
+    return (
+        head[0] == 0xFF
+        and head[1] & 0xE0 == 0xE0
+        and version != 1
+        and layer != 0
+        and bitrate not in (0, 15)
+        and rate != 3
+    )
 
 
 def resample(x: FloatArray, src_rate: int, dst_rate: int) -> FloatArray:
@@ -221,7 +243,7 @@ class StreamDecoder:
         """Pick the format from the first bytes and the content type; False = need more."""
         if len(self._buf) < _SNIFF_BYTES and not final:
             return False
-        sniffed = _sniff(bytes(self._buf[:_SNIFF_BYTES]))
+        sniffed = _sniff(bytes(self._buf[:_SNIFF_BYTES]), self._declared)
         kind = sniffed or self._declared
         if kind is None:
             raise DecodeError(

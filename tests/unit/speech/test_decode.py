@@ -97,6 +97,13 @@ def test_raw_pcm_is_24k_s16le_mono() -> None:
     assert len(got) == len(resample(x, PCM_RATE, TARGET))
 
 
+def test_pcm_that_looks_like_an_mpeg_frame_is_pcm() -> None:
+    # Small negative samples (-1, -2) start with 0xFF 0xFF / 0xFE 0xFF: an MPEG sync word.
+    x = np.concatenate([np.full(64, -1, "<i2"), (_signal(PCM_RATE) * 32767).astype("<i2")])
+    got = decode_audio(x.tobytes(), "audio/pcm", target_rate=PCM_RATE)
+    assert len(got) == len(x)
+
+
 def test_mime_parameters_and_mislabelled_audio() -> None:
     x = _signal(TARGET)
     wav = _encode(x, TARGET, "WAV", "PCM_16")

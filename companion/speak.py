@@ -1,0 +1,448 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``companion speak TEXT|-``: speak without the mascot window.
+
+The backend speaks when ``COMPANION_BACKEND_URL`` (or the settings) names one, with
+``COMPANION_TOKEN`` as its bearer token; otherwise the embedded voice. Pieces are
+synthesised in a thread that hands each to the player as soon as it is ready, so piece
+n plays while piece n+1 is being made. ``--output FILE.wav`` writes a 16-bit WAV
+instead of playing; ``--visemes FILE.json`` writes the whole reply's viseme timeline.
+
+Exit status: 0 done; 1 one line on stderr for any failure (bad input, no voice, the
+backend failing, a file that cannot be written); 3 signed out (the backend answered
+401); 130 interrupted (Ctrl-C). Expected states never print a traceback. Set
+``COMPANION_LOG_LEVEL=info`` (or ``debug``) to see log lines on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from companion import config
+from companion.speech.types import Cancelled, CancelToken, FloatArray, SpeechEngine
+from companion.speech.visemes import VisemeTimeline
+
+if TYPE_CHECKING:
+    from companion.audio.player import Player
+    from companion.backend.client import BackendClient
+    from companion.speech.pipeline import Utterance
+
+log = logging.getLogger("companion.speak")
+
+SAMPLE_RATE = 22050
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_SIGNED_OUT = 3
+EXIT_INTERRUPTED = 130
+MAX_INPUT_CHARS = 100_000
+#: Playback may run this much longer than the audio before we give up waiting.
+_DRAIN_SLACK_S = 10.0
+
+
+class SpeakError(Exception):
+    """An expected failure: its message is the one line shown to the user."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _say(line: str) -> None:
+    print(f"companion speak: {line}", file=sys.stderr, flush=True)
+
+
+def _setup_logging() -> None:
+    level_name = os.environ.get("COMPANION_LOG_LEVEL", "").strip().upper()
+    root = logging.getLogger()
+    if level_name and isinstance(logging.getLevelName(level_name), int):
+        if not root.handlers:
+            logging.basicConfig(
+                level=level_name,
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                stream=sys.stderr,
+            )
+    elif not root.handlers:
+        # Quiet by default: without a handler Python would print warnings to stderr.
+        root.addHandler(logging.NullHandler())
+
+
+# -- input ---------------------------------------------------------------------------------
+
+
+def _looks_binary(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    controls = sum(
+        1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v\x1b"
+    )
+    return controls > max(2, len(text) // 100)
+
+
+def read_text(arg: str, stdin: Any = None) -> str:
+    """The text to speak: ``arg`` itself, or standard input for ``-``."""
+    if arg == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        raw: bytes = stream.read(MAX_INPUT_CHARS * 4 + 1)
+        if len(raw) > MAX_INPUT_CHARS * 4:
+            raise SpeakError(f"standard input is too long (more than {MAX_INPUT_CHARS} characters)")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise SpeakError("standard input is not UTF-8 text") from None
+        if _looks_binary(text):
+            raise SpeakError("standard input looks like binary data, not text")
+        source = "standard input"
+    else:
+        text = arg
+        source = "the text"
+    if len(text) > MAX_INPUT_CHARS:
+        raise SpeakError(f"{source} is too long (more than {MAX_INPUT_CHARS} characters)")
+    if not text.strip():
+        raise SpeakError(f"nothing to speak: {source} is empty")
+    return text
+
+
+def _speed(args: argparse.Namespace, settings: config.Settings) -> float:
+    speed = args.speed if args.speed is not None else settings.speed
+    if not 0.5 <= speed <= 2.0:
+        raise SpeakError("--speed must be between 0.5 and 2.0")
+    return float(speed)
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SpokenReply:
+    """What was spoken: pieces, the whole timeline, and (for --output) the audio."""
+
+    sample_rate: int
+    keep_audio: bool
+    pieces: int = 0
+    frames: int = 0
+    timeline: VisemeTimeline = field(default_factory=lambda: VisemeTimeline([]))
+    audio: list[FloatArray] = field(default_factory=list)
+    first_audio_at: float | None = None
+
+    def add(self, utterance: Utterance) -> None:
+        offset_ms = 1000.0 * self.frames / self.sample_rate
+        self.timeline = self.timeline.extended(utterance.timeline, offset_ms)
+        self.frames += len(utterance.samples)
+        self.pieces += 1
+        if self.keep_audio:
+            self.audio.append(utterance.samples)
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    path = path.expanduser()
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_wav(path: Path, reply: SpokenReply) -> None:
+    import soundfile
+
+    audio = np.concatenate(reply.audio) if reply.audio else np.zeros(0, np.float32)
+
+    def write(tmp: Path) -> None:
+        soundfile.write(str(tmp), audio, reply.sample_rate, format="WAV", subtype="PCM_16")
+
+    _write_atomically(path, write)
+
+
+def write_visemes(path: Path, reply: SpokenReply) -> None:
+    def write(tmp: Path) -> None:
+        tmp.write_text(json.dumps(reply.timeline.to_json(), indent=1) + "\n", encoding="utf-8")
+
+    _write_atomically(path, write)
+
+
+# -- the voice -------------------------------------------------------------------------------
+
+
+def _token() -> str | None:
+    return os.environ.get("COMPANION_TOKEN") or None
+
+
+def make_client(settings: config.Settings) -> BackendClient | None:
+    url = config.backend_url(settings)
+    if not url:
+        return None
+    from companion.backend.client import BackendClient
+
+    return BackendClient(base_url=url, token=_token)
+
+
+def make_engine(
+    settings: config.Settings, client: BackendClient | None, sample_rate: int
+) -> SpeechEngine:
+    from companion.speech.engines import EngineUnavailable, choose_engine
+
+    try:
+        choice = choose_engine(settings, client=client, sample_rate=sample_rate)
+    except EngineUnavailable as exc:
+        raise SpeakError(str(exc)) from None
+    if choice.notice:
+        _say(choice.notice)
+    return choice.engine
+
+
+# -- speaking --------------------------------------------------------------------------------
+
+
+class _Synthesis(threading.Thread):
+    """Runs the pipeline and hands each piece to ``on_piece`` as soon as it is ready."""
+
+    def __init__(
+        self,
+        *,
+        engine: SpeechEngine,
+        text: str,
+        voice: str | None,
+        speed: float,
+        cancel: CancelToken,
+        on_piece: Callable[[Utterance], None],
+        sample_rate: int,
+    ) -> None:
+        super().__init__(name="speak-synthesis", daemon=True)
+        self._engine = engine
+        self._text = text
+        self._voice = voice
+        self._speed = speed
+        self._cancel = cancel
+        self._on_piece = on_piece
+        self._rate = sample_rate
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from companion.speech.pipeline import SpeechPipeline
+
+        pipeline = SpeechPipeline(engine=self._engine, sample_rate=self._rate)
+        try:
+            for utterance in pipeline.utterances(
+                1, self._text, voice=self._voice, speed=self._speed, cancel=self._cancel
+            ):
+                self._on_piece(utterance)
+        except Cancelled:
+            pass
+        except BaseException as exc:  # handed to the main thread, which decides
+            self.error = exc
+
+
+def _wait_thread(thread: threading.Thread) -> None:
+    # Short joins keep the main thread responsive to Ctrl-C.
+    while thread.is_alive():
+        thread.join(0.1)
+
+
+def speak(
+    *,
+    engine: SpeechEngine,
+    text: str,
+    voice: str | None,
+    speed: float,
+    cancel: CancelToken,
+    player: Player | None,
+    sample_rate: int = SAMPLE_RATE,
+) -> SpokenReply:
+    """Speak ``text`` (into ``player``, or only into the returned reply when None)."""
+    reply = SpokenReply(sample_rate=sample_rate, keep_audio=player is None)
+    lock = threading.Lock()
+
+    def on_piece(utterance: Utterance) -> None:
+        if player is not None:
+            player.enqueue(utterance.samples)
+        with lock:
+            if reply.first_audio_at is None:
+                reply.first_audio_at = time.monotonic()
+            reply.add(utterance)
+
+    if player is not None:
+        player.begin()
+    worker = _Synthesis(
+        engine=engine,
+        text=text,
+        voice=voice,
+        speed=speed,
+        cancel=cancel,
+        on_piece=on_piece,
+        sample_rate=sample_rate,
+    )
+    worker.start()
+    try:
+        _wait_thread(worker)
+    except BaseException:
+        cancel.cancel()
+        if player is not None:
+            player.stop()
+        worker.join(2.0)
+        raise
+    if worker.error is not None:
+        if player is not None:
+            player.stop()
+        raise worker.error
+    if player is not None:
+        player.end()
+        deadline = time.monotonic() + reply.duration_s + _DRAIN_SLACK_S
+        while not player.wait_finished(0.1):
+            if time.monotonic() > deadline:
+                raise SpeakError("playback did not finish (the audio device stopped)")
+    return reply
+
+
+def _open_player(sample_rate: int) -> Player:
+    try:
+        from companion.audio.player import Player
+    except ImportError as exc:
+        raise SpeakError(f"audio playback is not available ({type(exc).__name__})") from None
+    player = Player(sample_rate=sample_rate, latency="low")
+    if player.silent:
+        _say(player.notice or "no audio output device: playing silently")
+    elif player.notice:
+        _say(player.notice)
+    return player
+
+
+def _init_telemetry(settings: config.Settings) -> Any:
+    try:
+        from companion import telemetry
+    except ImportError:
+        return None
+    telemetry.init_telemetry(
+        dsn=config.sentry_dsn(settings) or None,
+        enabled=settings.crash_reports,
+        environment=os.environ.get("COMPANION_ENVIRONMENT", "production"),
+    )
+    return telemetry
+
+
+def _backend_failure(exc: BaseException, telemetry: Any) -> SpeakError | None:
+    """The one line (and exit code) for a backend error, or None if ``exc`` is not one."""
+    try:
+        from companion.backend.errors import BackendApiError, Unauthorized
+    except ImportError:
+        return None
+    if not isinstance(exc, BackendApiError):
+        return None
+    if telemetry is not None:
+        telemetry.log_backend_error(exc, operation="speak")
+    if isinstance(exc, Unauthorized):
+        return SpeakError(
+            "signed out: the backend answered 401; sign in again (or set a fresh COMPANION_TOKEN)",
+            EXIT_SIGNED_OUT,
+        )
+    status = f" ({exc.status})" if exc.status is not None else ""
+    return SpeakError(f"{exc.user_message.rstrip('.')}{status}")
+
+
+def run_speak(args: argparse.Namespace) -> int:
+    """``companion speak``; returns the exit status."""
+    _setup_logging()
+    telemetry: Any = None
+    client: BackendClient | None = None
+    player: Player | None = None
+    cancel = CancelToken()
+    try:
+        loaded = config.load_settings()
+        settings = loaded.settings
+        if loaded.notice:
+            _say(loaded.notice)
+        telemetry = _init_telemetry(settings)
+        text = read_text(args.text)
+        speed = _speed(args, settings)
+        voice = args.voice or settings.voice or None
+        client = make_client(settings)
+        engine = make_engine(settings, client, SAMPLE_RATE)
+        if args.output is None:
+            player = _open_player(SAMPLE_RATE)
+        reply = speak(
+            engine=engine,
+            text=text,
+            voice=voice,
+            speed=speed,
+            cancel=cancel,
+            player=player,
+            sample_rate=SAMPLE_RATE,
+        )
+        try:
+            if args.output is not None:
+                write_wav(Path(args.output), reply)
+            if args.visemes is not None:
+                write_visemes(Path(args.visemes), reply)
+        except OSError as exc:
+            raise SpeakError(
+                f"cannot write the output file ({exc.strerror or type(exc).__name__})"
+            ) from None
+        log.info("[speak] %d pieces, %.1f s of audio", reply.pieces, reply.duration_s)
+        return EXIT_OK
+    except KeyboardInterrupt:
+        cancel.cancel()
+        if player is not None:
+            player.stop()
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except SpeakError as exc:
+        _say(str(exc))
+        return exc.code
+    except Exception as exc:
+        failure = _backend_failure(exc, telemetry)
+        if failure is not None:
+            _say(str(failure))
+            return failure.code
+        if _is_voice_unavailable(exc):
+            _say(f"no voice could speak ({_short(exc)})")
+            return EXIT_FAILED
+        log.debug("[speak] failed", exc_info=True)
+        if telemetry is not None:
+            telemetry.report_exception(exc, tags={"operation": "speak"})
+        # Only the type: an unexpected exception's text could quote the reply.
+        _say(f"speech failed ({type(exc).__name__}); COMPANION_LOG_LEVEL=debug shows details")
+        return EXIT_FAILED
+    finally:
+        if player is not None:
+            player.close()
+        if client is not None:
+            client.close()
+        if telemetry is not None:
+            telemetry.flush()
+
+
+def _is_voice_unavailable(exc: BaseException) -> bool:
+    """Engine errors whose messages are ours (one line, no reply text)."""
+    from companion.speech.piper_engine import PiperUnavailable
+
+    try:
+        from companion.speech.espeak_engine import EspeakUnavailable
+    except (ImportError, OSError):
+        return isinstance(exc, PiperUnavailable)
+    return isinstance(exc, PiperUnavailable | EspeakUnavailable)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else "no details"
+    return text[:160]
