@@ -49,6 +49,8 @@ LOST_NOTICE = "Audio output lost mid-reply — playing silently; the next reply 
 class Player:
     """Plays float32 mono audio and tells how much of it has been heard.
 
+    ``idle_close_s`` and ``stall_s`` tune :data:`IDLE_CLOSE_S` and :data:`STALL_S`.
+
     Attributes:
         sample_rate: frames per second of everything passed to :meth:`enqueue`.
         silent: True while the silent clock stands in for a device.
@@ -66,8 +68,12 @@ class Player:
         device: str | None = None,
         volume: float = 1.0,
         latency: float | str = "low",
+        idle_close_s: float = IDLE_CLOSE_S,
+        stall_s: float = STALL_S,
     ) -> None:
         self.sample_rate = sample_rate
+        self._idle_close_s = idle_close_s
+        self._stall_s = stall_s
         self._device_request = device
         self._volume = _clamp_volume(volume)
         self._latency = latency
@@ -147,6 +153,11 @@ class Player:
         """Milliseconds of audio queued in the current utterance so far (heard or not)."""
         with self._lock:
             return 1000.0 * self._utt.enqueued / self.sample_rate
+
+    @property
+    def stream_open(self) -> bool:
+        """A PortAudio stream is open (while playing and ``idle_close_s`` after)."""
+        return self._stream is not None
 
     @property
     def frames_played(self) -> int:
@@ -334,7 +345,7 @@ class Player:
         lost = self._lost_generation == self._generation or not stream.active
         with self._lock:
             waiting = self._utt.unheard(now)
-            stalled = waiting and now - self._last_callback > STALL_S
+            stalled = waiting and now - self._last_callback > self._stall_s
             if lost or stalled:
                 self._utt.switch_to_silent(now)
             playing = not self._utt.finished(now)
@@ -349,7 +360,7 @@ class Player:
             self._idle_since = None
         elif self._idle_since is None:
             self._idle_since = now
-        elif now - self._idle_since >= IDLE_CLOSE_S:
+        elif now - self._idle_since >= self._idle_close_s:
             log.debug("[audio] closing the idle stream")
             self._discard_stream()
 

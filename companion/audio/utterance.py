@@ -24,6 +24,7 @@ import numpy as np
 from companion.speech.types import FloatArray
 
 _EMPTY: FloatArray = np.zeros(0, dtype=np.float32)
+_SNAP_FRAMES = 1e-3
 
 
 class UtteranceState:
@@ -167,7 +168,9 @@ class UtteranceState:
             else:
                 frame, heard_at = anchor
                 position = min(frame + (now - heard_at) * self.rate, float(self.consumed))
-        position = min(max(position, self._last, 0.0), float(self.enqueued))
+        position = max(position, self._last, 0.0)
+        if position > self.enqueued - _SNAP_FRAMES:  # float rounding must not delay the end
+            position = float(self.enqueued)
         self._last = position
         return position
 
