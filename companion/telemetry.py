@@ -25,6 +25,7 @@ import re
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
@@ -146,27 +147,15 @@ def init_telemetry(
         log.info("[telemetry] crash reports off (%s)", "no DSN" if not dsn else "turned off")
         return False
     try:
-        sentry_sdk.init(
-            dsn=dsn,
-            release=RELEASE,
-            environment=environment,
-            send_default_pii=False,
-            include_local_variables=False,  # locals hold reply text and tokens
-            max_request_body_size="never",
-            attach_stacktrace=False,
-            event_scrubber=EventScrubber(denylist=list(DENYLIST), recursive=True),
-            before_send=_before_send,
-            before_breadcrumb=_before_breadcrumb,
-            integrations=[
-                LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
-                AtexitIntegration(callback=_quiet_atexit),
-            ],
-            # argv holds `companion say/speak TEXT`; thread and excepthook crashes are
-            # captured by install_qt_hooks (Sentry's threading integration misses QThreads).
-            disabled_integrations=[ArgvIntegration, ExcepthookIntegration, ThreadingIntegration],
-            auto_enabling_integrations=False,
-            transport=transport,
-        )
+        with warnings.catch_warnings():
+            # WORKAROUND: sentry-sdk 2.75 deprecates send_default_pii in favour of
+            # data_collection, but data_collection switches off the EventScrubber we rely
+            # on (https://docs.sentry.io/platforms/python/data-management/data-collected/).
+            # False is the value we want either way; we say it explicitly.
+            warnings.filterwarnings(
+                "ignore", "The send_default_pii option is deprecated", DeprecationWarning
+            )
+            _init_sdk(dsn, environment, transport)
     except Exception as exc:  # a malformed DSN must not stop the app
         log.warning("[telemetry] crash reports off: cannot start Sentry (%s)", type(exc).__name__)
         return False
@@ -175,6 +164,30 @@ def init_telemetry(
     sentry_sdk.start_session(session_mode="application")
     log.info("[telemetry] crash reports on (%s)", environment)
     return True
+
+
+def _init_sdk(dsn: str, environment: str, transport: Any) -> None:
+    sentry_sdk.init(
+        dsn=dsn,
+        release=RELEASE,
+        environment=environment,
+        send_default_pii=False,
+        include_local_variables=False,  # locals hold reply text and tokens
+        max_request_body_size="never",
+        attach_stacktrace=False,
+        event_scrubber=EventScrubber(denylist=list(DENYLIST), recursive=True),
+        before_send=_before_send,
+        before_breadcrumb=_before_breadcrumb,
+        integrations=[
+            LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
+            AtexitIntegration(callback=_quiet_atexit),
+        ],
+        # argv holds `companion say/speak TEXT`; thread and excepthook crashes are
+        # captured by install_qt_hooks (Sentry's threading integration misses QThreads).
+        disabled_integrations=[ArgvIntegration, ExcepthookIntegration, ThreadingIntegration],
+        auto_enabling_integrations=False,
+        transport=transport,
+    )
 
 
 def is_enabled() -> bool:

@@ -31,6 +31,7 @@ import secrets
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import ThreadingMixIn
@@ -154,6 +155,7 @@ class Fault:
         status: answer this status (body per ``body``).
         retry_after: a ``Retry-After`` header value.
         body: "json" (``{success: false}``), "html", "budget", "empty", or literal text.
+        content_type: the Content-Type of a literal ``body`` (default text/plain).
         hang: seconds to wait before sending anything (``math.inf``: until stop).
         stall_after: send headers and this many body bytes, then hang until stop.
         drip: seconds between single bytes of the normal body.
@@ -167,6 +169,7 @@ class Fault:
     status: int | None = None
     retry_after: str | None = None
     body: str = "json"
+    content_type: str = "text/plain; charset=utf-8"
     hang: float | None = None
     stall_after: int | None = None
     drip: float | None = None
@@ -183,6 +186,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     json: Any
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 # --- server ----------------------------------------------------------------------------
@@ -215,6 +219,7 @@ class _Abort(Exception):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    fault: Fault | None = None  # the fault applied to the request being answered
 
     def setup(self) -> None:
         super().setup()
@@ -259,6 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
                 RecordedRequest(self.command, path, {k: v for k, v in self.headers.items()}, doc)
             )
             fault = backend._take_fault(path)
+            self.fault = fault
             if fault is not None and self._pre_fault(fault):
                 return
             if path != "/auth/login-token/consume" and not backend._authorized(
@@ -280,7 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._json(200, {"success": True, "data": message})
             else:
                 data = {"method": self.command, "path": path}
-                self._json(200, {"success": True, "data": data}, fault=fault)
+                self._json(200, {"success": True, "data": data})
         except (_Abort, OSError):
             self.close_connection = True
 
@@ -331,8 +337,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, audio, mime, {}, fault=fault, chunked=cfg.chunked)
 
-    def _json(self, status: int, doc: Any, *, fault: Fault | None = None) -> None:
-        self._send(status, json.dumps(doc).encode(), "application/json", {}, fault=fault)
+    def _json(self, status: int, doc: Any) -> None:
+        self._send(status, json.dumps(doc).encode(), "application/json", {}, fault=self.fault)
 
     # --- writing -------------------------------------------------------------------------
     def _send(
@@ -404,7 +410,7 @@ def _fault_body(fault: Fault) -> tuple[bytes, str]:
         return page.encode(), "text/html; charset=utf-8"
     if fault.body == "empty":
         return b"", "text/plain"
-    return fault.body.encode(), "text/plain; charset=utf-8"
+    return fault.body.encode(), fault.content_type
 
 
 def _speech_json(text: str, fmt: str, audio: bytes, mime: str, style: JsonStyle) -> Any:
@@ -483,7 +489,7 @@ class ReferenceBackend:
         self._server = _Server(self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name="reference-backend",
             daemon=True,
         )

@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from companion.backend.errors import (
+    BackendApiError,
+    BudgetExhausted,
+    HttpError,
+    MessageNotFound,
+    ProtocolError,
+    Transient,
+    Unauthorized,
+    clean_path,
+)
+
+SECRET = "tok-0123456789abcdef"
+
+ALL: list[BackendApiError] = [
+    Unauthorized("post", "/openai/v1/audio/speech", body_chars=12),
+    MessageNotFound("discord", "123", method="DELETE"),
+    BudgetExhausted("POST", "/openai/v1/chat/completions", 402, body_chars=40),
+    Transient("POST", "/openai/v1/audio/speech", 503, "status", 2.5, body_chars=3),
+    Transient("GET", "/auth/me", None, "reset"),
+    HttpError("GET", "/referral/stats", 403, body_chars=900),
+    ProtocolError("POST", "/openai/v1/audio/speech", "undecodable audio/wav", status=200),
+]
+
+
+@pytest.mark.parametrize("err", ALL, ids=lambda e: type(e).__name__)
+def test_attributes_and_pickling(err: BackendApiError) -> None:
+    assert err.method == err.method.upper()
+    assert err.path.startswith("/")
+    assert err.user_message and "\n" not in err.user_message
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is type(err)
+    assert vars(copy) == vars(err)
+    assert str(copy) == str(err)
+    assert copy.args == err.args
+
+
+def test_statuses() -> None:
+    assert Unauthorized("GET", "/x").status == 401
+    assert MessageNotFound("p", "1").status == 404
+    assert MessageNotFound("p", "1").path == "/channels/p/messages/1"
+    assert Transient("GET", "/x", None, "timeout").status is None
+    assert ProtocolError("GET", "/x", "bad").status is None
+    assert HttpError("GET", "/x", 418).user_message.endswith("(HTTP 418).")
+
+
+def test_query_strings_never_kept() -> None:
+    err = Unauthorized("GET", f"/auth/me?token={SECRET}#frag")
+    assert err.path == "/auth/me"
+    assert SECRET not in str(err) and SECRET not in repr(err)
+    assert clean_path("") == "/"
+    assert clean_path("/a?b=c") == "/a"
+
+
+def test_str_names_request_not_body() -> None:
+    err = HttpError("GET", "/referral/stats", 500, body_chars=1234)
+    assert str(err) == "HttpError: GET /referral/stats (500)"
+    t = Transient("POST", "/v1/audio/speech", 429, "status", 3.0)
+    assert str(t) == "Transient: POST /v1/audio/speech (429, status, retry after 3s)"
+    assert all(isinstance(e, BackendApiError) and isinstance(e, Exception) for e in ALL)

@@ -1,0 +1,252 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The status table, checked over statuses 100-599, methods and paths with the real sentry-sdk."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+
+import pytest
+import requests
+import urllib3.exceptions
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from companion import telemetry
+from companion.backend import policy
+from companion.backend.errors import (
+    BackendApiError,
+    BudgetExhausted,
+    HttpError,
+    MessageNotFound,
+    ProtocolError,
+    Transient,
+    Unauthorized,
+)
+from tests.support.fixtures import RecordingTransport
+
+SECRET = "tok-policy-secret-5f2a9c"
+HTML = "<html><body><h1>Bad Gateway</h1><p>nginx</p></body></html>"
+BODIES = [
+    "",
+    "{}",
+    HTML,
+    '{"success": false, "message": "Insufficient balance"}',
+    "You are out of credits",
+    '{"error": {"message": "monthly budget exceeded"}}',
+    f'{{"success": false, "message": "bad token {SECRET}"}}',
+    f"Authorization: Bearer {SECRET}",
+]
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "post", "get"]
+KNOWN_PATHS = [
+    "/openai/v1/audio/speech",
+    "/v1/audio/speech",
+    "/audio/speech",
+    "/openai/v1/chat/completions",
+    "/referral/stats",
+    "/auth/me",
+    "/auth/login-token/consume",
+    "/channels/discord/messages/",
+    "/channels/discord/messages/1/reactions",
+]
+_segment = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=10)
+_message_path = st.builds(
+    lambda p, i, slash: f"/channels/{p}/messages/{i}{slash}",
+    _segment,
+    _segment,
+    st.sampled_from(["", "/"]),
+)
+_other_path = st.builds(lambda parts: "/" + "/".join(parts), st.lists(_segment, max_size=4))
+_path = st.builds(
+    lambda p, q: p + q,
+    st.one_of(st.sampled_from(KNOWN_PATHS), _message_path, _other_path),
+    st.sampled_from(["", f"?token={SECRET}", "?page=2"]),
+)
+_MESSAGE = re.compile(r"^/channels/([^/]+)/messages/([^/]+)/?$")
+_BUDGET = re.compile(r"budget|credit|balance", re.I)
+
+
+def expected(status: int, path: str, body: str) -> tuple[type[BackendApiError], int, bool]:
+    """The table of ARCHITECTURE.md, written out independently of policy.py."""
+    path = path.split("?")[0]
+    if status == 401:
+        return Unauthorized, logging.INFO, False
+    if status == 404 and _MESSAGE.match(path):
+        return MessageNotFound, logging.INFO, False
+    if (status in (400, 402) or 200 <= status < 300) and _BUDGET.search(body):
+        return BudgetExhausted, logging.INFO, False
+    if status in (408, 429, 502, 503, 504, 520):
+        return Transient, logging.WARNING, False
+    if 200 <= status < 300:
+        return ProtocolError, logging.ERROR, True
+    return HttpError, logging.ERROR, True
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def backend_records() -> Iterator[_Records]:
+    logger = logging.getLogger("companion.backend")
+    handler = _Records()
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    status=st.integers(100, 599),
+    method=st.sampled_from(METHODS),
+    path=_path,
+    body=st.sampled_from(BODIES),
+)
+def test_table(
+    sentry_transport: RecordingTransport,
+    backend_records: _Records,
+    status: int,
+    method: str,
+    path: str,
+    body: str,
+) -> None:
+    sentry_transport.clear()
+    backend_records.records.clear()
+    kind, level, report = expected(status, path, body)
+
+    err = policy.classify(method, path, status, body, retry_after=1.5)
+
+    assert type(err) is kind
+    assert err.method == method.upper()
+    assert err.path == path.split("?")[0]
+    assert err.status == status
+    assert err.body_chars == len(body)
+    if isinstance(err, MessageNotFound):
+        m = _MESSAGE.match(err.path)
+        assert m and (err.provider, err.message_id) == (m[1], m[2])
+    if isinstance(err, Transient):
+        assert (err.reason, err.retry_after) == ("status", 1.5)
+    assert policy.log_level(err) == level
+    assert policy.should_report(err) is report
+
+    telemetry.log_backend_error(err, operation="test_op")
+
+    # One log line at the table's level, with the stable prefix and fields, no secrets.
+    (record,) = backend_records.records
+    assert record.levelno == level
+    line = record.getMessage()
+    assert line.startswith("[backend_api] domain=backend operation=test_op ")
+    assert f"method={method.upper()} " in line
+    assert f"status={status} " in line
+    assert f" body_chars={len(body)}" in line
+    assert SECRET not in line and (len(body) < 3 or body not in line)
+
+    # A crash report exactly when the table says so (and never a second one from logging).
+    events = sentry_transport.events
+    assert len(events) == (1 if report else 0)
+    if report:
+        (event,) = events
+        tags = event["tags"]
+        assert tags["domain"] == "backend"
+        assert tags["operation"] == "test_op"
+        assert tags["method"] == method.upper()
+        assert tags["path"] == policy.path_template(path)
+        assert tags["status"] == str(status)
+        assert tags["failure"] == ("non_2xx" if kind is HttpError else "protocol")
+        assert event["extra"]["body_chars"] == len(body)
+        assert event["level"] == "error"
+        assert event["release"].startswith("companion@")
+        text = json.dumps(event)
+        assert SECRET not in text
+        assert len(body) < 3 or body not in text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/openai/v1/audio/speech"), ("GET", "/referral/stats")]
+)
+def test_401_is_unauthorized_with_method_and_path(
+    sentry_transport: RecordingTransport, method: str, path: str
+) -> None:
+    err = policy.classify(method, path, 401, '{"success": false, "message": "jwt expired"}')
+    assert isinstance(err, Unauthorized)
+    assert (err.method, err.path, err.status) == (method, path, 401)
+    assert policy.log_level(err) == logging.INFO
+    telemetry.log_backend_error(err, operation="x")
+    assert sentry_transport.events == []
+
+
+def test_403_is_not_demoted(sentry_transport: RecordingTransport) -> None:
+    err = policy.classify("GET", "/referral/stats", 403, "Forbidden")
+    assert type(err) is HttpError
+    assert policy.log_level(err) == logging.ERROR and policy.should_report(err)
+    telemetry.log_backend_error(err, operation="referral")
+    (event,) = sentry_transport.events
+    assert event["tags"]["status"] == "403"
+    assert event["tags"]["failure"] == "non_2xx"
+
+
+def test_success_false_is_budget_or_protocol() -> None:
+    budget = policy.classify("POST", "/x", 200, "No credits left", reason="success: false")
+    assert isinstance(budget, BudgetExhausted) and budget.status == 200
+    proto = policy.classify("POST", "/x", 200, "Something else", reason="success: false")
+    assert isinstance(proto, ProtocolError) and proto.reason == "success: false"
+
+
+def _chain(outer: BaseException, inner: BaseException) -> BaseException:
+    outer.__cause__ = inner
+    return outer
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (requests.exceptions.ConnectTimeout("t"), "timeout"),
+        (requests.exceptions.ReadTimeout("t"), "timeout"),
+        (_chain(requests.exceptions.ConnectionError("c"), ConnectionRefusedError()), "refused"),
+        (_chain(requests.exceptions.ConnectionError("c"), ConnectionResetError()), "reset"),
+        (http.client.RemoteDisconnected("closed"), "reset"),
+        (_chain(requests.exceptions.ConnectionError("c"), socket.gaierror(-2, "dns")), "dns"),
+        (requests.exceptions.SSLError(ssl.SSLEOFError(8, "EOF")), "tls"),
+        (requests.exceptions.ChunkedEncodingError("broken"), "cut_short"),
+        (
+            urllib3.exceptions.ProtocolError("broken", http.client.IncompleteRead(b"", 10)),
+            "cut_short",
+        ),
+        (requests.exceptions.ConnectionError("other"), "connection"),
+    ],
+)
+def test_connection_failures_are_transient(exc: BaseException, reason: str) -> None:
+    err = policy.classify_exception("get", "/auth/me?token=x", exc)
+    assert isinstance(err, Transient)
+    assert (err.method, err.path, err.status, err.reason) == ("GET", "/auth/me", None, reason)
+    assert policy.log_level(err) == logging.WARNING and not policy.should_report(err)
+
+
+def test_bugs_are_not_transient() -> None:
+    assert policy.classify_exception("GET", "/x", ValueError("bug")) is None
+    assert policy.classify_exception("GET", "/x", KeyError("k")) is None
+
+
+def test_path_template_is_low_cardinality() -> None:
+    assert policy.path_template("/channels/slack/messages/9f8e7d") == "/channels/slack/messages/:id"
+    assert policy.path_template("/users/12345/stats?token=x") == "/users/:id/stats"
+    assert policy.path_template("/openai/v1/audio/speech") == "/openai/v1/audio/speech"
