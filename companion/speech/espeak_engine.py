@@ -45,6 +45,7 @@ _INIT_DONT_EXIT = 0x8000  # without it a failed initialisation calls exit()
 _CHARS_UTF8 = 1
 _POS_CHARACTER = 1
 _EVENT_LIST_TERMINATED = 0
+_EVENT_WORD = 1
 _EVENT_PHONEME = 7
 _PARAM_RATE = 1
 
@@ -61,6 +62,21 @@ _LOCK = threading.RLock()
 
 class EspeakUnavailable(RuntimeError):
     """libespeak-ng or its data could not be loaded."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenWord:
+    """One word as espeak-ng read it.
+
+    Attributes:
+        char_start: index of its first character in the text.
+        char_end: index just past its last character.
+        phonemes: its phonemes (no pauses), timed in espeak-ng's own audio.
+    """
+
+    char_start: int
+    char_end: int
+    phonemes: tuple[PhonemeEvent, ...]
 
 
 class _Id(ctypes.Union):
@@ -96,6 +112,7 @@ class _Collector:
     cancel: CancelToken | None
     chunks: list[np.ndarray]
     marks: list[tuple[int, str]]  # (sample index, IPA or PAUSE)
+    words: list[tuple[int, int, int]]  # (sample index, 1-based character position, length)
     total: int = 0
 
 
@@ -173,7 +190,7 @@ class _Library:
 
     def synth(self, text: str, wpm: int, cancel: CancelToken | None) -> _Collector:
         self.lib.espeak_SetParameter(_PARAM_RATE, wpm, 0)
-        collector = _Collector(cancel=cancel, chunks=[], marks=[])
+        collector = _Collector(cancel=cancel, chunks=[], marks=[], words=[])
         self.collector = collector
         data = text.encode("utf-8") + b"\0"
         buf = ctypes.create_string_buffer(data, len(data))
@@ -207,6 +224,8 @@ class _Library:
                 if ev.type == _EVENT_PHONEME:
                     ipa = ev.id.string.decode("utf-8", "ignore")
                     collector.marks.append((int(ev.sample), ipa or PAUSE))
+                elif ev.type == _EVENT_WORD:
+                    collector.words.append((int(ev.sample), int(ev.text_position), int(ev.length)))
                 i += 1
         if collector.cancel is not None and collector.cancel.cancelled:
             return 1  # non-zero aborts the synthesis
@@ -350,8 +369,8 @@ class EspeakEngine:
 
     def _run(
         self, text: str, *, voice: str | None, speed: float, cancel: CancelToken | None
-    ) -> tuple[FloatArray, list[PhonemeEvent]]:
-        """Synthesise ``text``: native-rate float32 samples and phoneme events."""
+    ) -> tuple[FloatArray, list[PhonemeEvent], list[SpokenWord]]:
+        """Synthesise ``text``: native-rate float32 samples, phoneme events and words."""
         with _LOCK:
             lib = self._ready()
             wanted = voice or self.voice
@@ -366,7 +385,9 @@ class EspeakEngine:
             cancel.raise_if_cancelled()
         pcm = np.concatenate(collected.chunks) if collected.chunks else np.zeros(0, np.int16)
         samples = (pcm.astype(np.float32) / 32768.0).astype(np.float32)
-        return samples, _events_from_marks(collected.marks, len(samples), rate)
+        events = _events_from_marks(collected.marks, len(samples), rate)
+        words = _words_from_marks(collected.words, events, rate, len(text))
+        return samples, events, words
 
     def phonemes_with_times(
         self, text: str, *, voice: str | None = None, speed: float = 1.0
@@ -375,8 +396,15 @@ class EspeakEngine:
 
         Returns ``(samples, native_rate, events)``; pauses are events spelled ``"_"``.
         """
-        samples, events = self._run(text, voice=voice, speed=speed, cancel=None)
+        samples, events, _ = self._run(text, voice=voice, speed=speed, cancel=None)
         return samples, self.native_rate, events
+
+    def spoken_words(
+        self, text: str, *, voice: str | None = None, speed: float = 1.0
+    ) -> list[SpokenWord]:
+        """The words of ``text`` as espeak-ng reads them: character spans and phonemes."""
+        _, _, words = self._run(text, voice=voice, speed=speed, cancel=None)
+        return words
 
     def synthesize(
         self, text: str, *, voice: str | None, speed: float, cancel: CancelToken
@@ -385,7 +413,7 @@ class EspeakEngine:
         cancel.raise_if_cancelled()
         if not text.strip():
             return
-        samples, events = self._run(text, voice=voice, speed=speed, cancel=cancel)
+        samples, events, _ = self._run(text, voice=voice, speed=speed, cancel=cancel)
         if self.sample_rate != self.native_rate and len(samples):
             import soxr
 
@@ -421,4 +449,27 @@ def _events_from_marks(marks: list[tuple[int, str]], total: int, rate: int) -> l
             out[-1] = PhonemeEvent(out[-1].start_ms, end_ms, PAUSE)
             continue
         out.append(PhonemeEvent(start_ms, end_ms, ipa))
+    return out
+
+
+def _words_from_marks(
+    words: list[tuple[int, int, int]], events: list[PhonemeEvent], rate: int, n_chars: int
+) -> list[SpokenWord]:
+    """Word marks (sample, 1-based position, length) → words with their phonemes.
+
+    A phoneme belongs to the last word that started at or before it.
+    """
+    ordered = sorted(words)
+    out: list[SpokenWord] = []
+    for i, (sample, position, length) in enumerate(ordered):
+        start_ms = 1000.0 * sample / rate
+        end_ms = 1000.0 * ordered[i + 1][0] / rate if i + 1 < len(ordered) else float("inf")
+        phonemes = tuple(
+            ev
+            for ev in events
+            if ev.phoneme != PAUSE and start_ms - 1e-6 <= ev.start_ms < end_ms - 1e-6
+        )
+        char_start = min(max(position - 1, 0), n_chars)
+        char_end = min(max(char_start + length, char_start), n_chars)
+        out.append(SpokenWord(char_start, char_end, phonemes))
     return out

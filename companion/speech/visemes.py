@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
+# ruff: noqa: RUF001, RUF002, RUF003 - IPA letters and typographic signs are this file's data
 """Oculus-15 visemes, the IPA → viseme map, and the viseme timeline.
 
 The timeline answers "which viseme, how open, at t ms" in O(log n) (a bisect over
@@ -37,7 +38,7 @@ for _chars, _vis in (
     ("fvʋ", "FF"),
     ("θð", "TH"),
     ("tdɾʈɖ", "DD"),
-    ("kgɡŋxɣqɢχʁħʕʔh", "kk"),
+    ("kgɡŋxɣqɢχʁħʕʔhɦ", "kk"),
     ("ʃʒʧʤɕʑçʝ", "CH"),
     ("szʂʐ", "SS"),
     ("nlɫɲɳɴʎʟɬɮ", "nn"),
@@ -164,30 +165,49 @@ def merge_runs(cues: Sequence[VisemeCue]) -> list[VisemeCue]:
     return out
 
 
+#: Glottal fricatives: the mouth already takes the shape of the vowel that follows.
+_ASPIRATES = set("hɦ")
+_VOWEL_VISEMES = frozenset(VOWEL_CLASS)
+
+
 def cues_from_phonemes(events: Iterable[PhonemeEvent]) -> list[VisemeCue]:
     """Phoneme timings → viseme cues. Modifiers lengthen the cue before them.
 
     A phoneme made of several shapes (``aɪ``, ``tʃ``) is split evenly across them.
+    ``h`` takes the shape of the vowel right after it (the lips are already there);
+    elsewhere it keeps :func:`ipa_to_viseme`'s ``kk``.
     """
     out: list[VisemeCue] = []
+    aspirated: list[bool] = []
     for ev in events:
         if ev.end_ms <= ev.start_ms:
             continue
-        shapes = [
-            v
-            for v in (ipa_to_viseme(ch) for ch in unicodedata.normalize("NFD", ev.phoneme))
+        chars = [
+            (ch, v)
+            for ch, v in (
+                (ch, ipa_to_viseme(ch)) for ch in unicodedata.normalize("NFD", ev.phoneme)
+            )
             if v is not None
         ]
-        if not shapes:
+        if not chars:
             if out and abs(out[-1].end_ms - ev.start_ms) < 1e-6:
                 last = out[-1]
                 out[-1] = VisemeCue(last.start_ms, ev.end_ms, last.viseme, last.weight)
             continue
         # Drop repeats inside one phoneme (a long vowel written twice).
-        dedup = [s for i, s in enumerate(shapes) if i == 0 or s != shapes[i - 1]]
+        dedup = [c for i, c in enumerate(chars) if i == 0 or c[1] != chars[i - 1][1]]
         step = (ev.end_ms - ev.start_ms) / len(dedup)
-        for i, vis in enumerate(dedup):
+        for i, (ch, vis) in enumerate(dedup):
             out.append(VisemeCue(ev.start_ms + i * step, ev.start_ms + (i + 1) * step, vis))
+            aspirated.append(ch in _ASPIRATES)
+    for i in range(len(out) - 2, -1, -1):
+        nxt = out[i + 1]
+        if (
+            aspirated[i]
+            and nxt.viseme in _VOWEL_VISEMES
+            and abs(out[i].end_ms - nxt.start_ms) < 1e-6
+        ):
+            out[i] = VisemeCue(out[i].start_ms, out[i].end_ms, nxt.viseme, out[i].weight)
     return merge_runs(out)
 
 
