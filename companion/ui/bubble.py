@@ -302,7 +302,8 @@ class SpeechBubble(QWidget):
         self._label.setFixedSize(text_w, label_h)
         w = content_w + 2 * (self.PAD_X + self.SHADOW)
         h = content_h + 2 * (self.PAD_Y + self.SHADOW) + self.TAIL
-        self.setFixedSize(w, h)
+        self.resize(w, h)
+        self.updateGeometry()
         self._place_children()
         self.update()
 
@@ -329,6 +330,9 @@ class SpeechBubble(QWidget):
             self._button.move(right - hint.width(), top + inner_h - hint.height())
 
     def sizeHint(self) -> QSize:
+        return self.size()
+
+    def minimumSizeHint(self) -> QSize:
         return self.size()
 
     def _shape(self) -> QPainterPath:
@@ -394,7 +398,6 @@ class SpeechBubble(QWidget):
     def _present(self) -> None:
         was_hidden = self.isHidden()
         self.show()
-        self.raise_()
         if was_hidden:
             log.debug("[bubble] shown (%s, %d chars)", self._kind, len(self._text))
         self.layout_changed.emit()

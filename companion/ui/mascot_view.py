@@ -131,6 +131,11 @@ class MascotView(QWidget):
     def blinking(self) -> bool:
         return self._blink_start is not None
 
+    @property
+    def next_blink_ms(self) -> int | None:
+        """Milliseconds until the next scheduled blink, None when none is scheduled."""
+        return self._blink_timer.remainingTime() if self._blink_timer.isActive() else None
+
     def set_expression(self, name: str) -> None:
         check_expression(name)
         if name == self._expression:
@@ -219,7 +224,10 @@ class MascotView(QWidget):
 
     def _apply_size(self) -> None:
         side = SCALE_SIZES[self._scale]
-        self.setFixedSize(side, side)
+        # resize, not setFixedSize: min/max sizes on a top-level view would be pushed to the
+        # platform window (which the offscreen platform refuses with a warning).
+        self.resize(side, side)
+        self.updateGeometry()
 
     def _ensure_frames(self) -> None:
         if not self._frame_timer.isActive():
@@ -242,6 +250,16 @@ class MascotView(QWidget):
         now = self._now()
         dt = max(0.0, now - self._last_tick)
         self._last_tick = now
+        self.advance(dt, now=now)
+
+    def advance(self, dt_ms: float, *, now: float | None = None) -> None:
+        """One animation step of ``dt_ms`` (the frame timer calls this every frame).
+
+        Lip-sync smoothing uses ``dt_ms``; blinks and cross-fades use the wall clock ``now``.
+        """
+        if now is None:
+            now = self._now()
+        dt = max(0.0, dt_ms)
         dirty = False
         if self._clock is not None:
             dirty |= self._step_lipsync(dt)

@@ -85,6 +85,8 @@ class MascotWindow(QWidget):
         self.bubble = SpeechBubble(parent=self)
         self.bubble.layout_changed.connect(self._relayout)
 
+        # Until the user places the mascot it sits in the default corner (position None).
+        self._placed = isinstance(settings.position, list) and len(settings.position) == 2
         self._anchor = self._initial_anchor()
         self._requested: list[QPoint] = []
         self._press_global: QPoint | None = None
@@ -146,9 +148,10 @@ class MascotWindow(QWidget):
         self.scale_changed.emit(scale)
 
     def reset_position(self) -> None:
-        """Back to the default corner of the primary screen."""
+        """Back to the default corner of the primary screen (position None in the settings)."""
         self._anchor = self._default_anchor()
-        self._store_position()
+        self._placed = False
+        self._settings.position = None
         self._relayout()
         self.moved.emit(QPoint(self._anchor))
 
@@ -157,6 +160,14 @@ class MascotWindow(QWidget):
         """Bring the mascot fully onto a screen's available area if it is not."""
         screens = QGuiApplication.screens()
         if not screens:
+            return
+        if not self._placed:
+            # Never placed by the user: follow the default corner of the (new) primary screen.
+            default = self._default_anchor()
+            if default != self._anchor:
+                self._anchor = default
+                self._relayout()
+                self.moved.emit(QPoint(self._anchor))
             return
         mascot = self.mascot_geometry()
         if any(s.availableGeometry().contains(mascot) for s in screens):
@@ -199,11 +210,12 @@ class MascotWindow(QWidget):
 
     def _initial_anchor(self) -> QPoint:
         pos = self._settings.position
-        if isinstance(pos, list) and len(pos) == 2:
+        if self._placed and pos is not None:
             return QPoint(int(pos[0]), int(pos[1]))
         return self._default_anchor()
 
     def _store_position(self) -> None:
+        self._placed = True
         self._settings.position = [self._anchor.x(), self._anchor.y()]
 
     def _screen_rect_for(self, rect: QRect) -> QRect:
