@@ -70,11 +70,8 @@ def ensure_qapp() -> QApplication:
 
 
 def _app_icon() -> QIcon:
-    for name in ("icon.svg", "companion.svg", "icon.png"):
-        path = paths.resource_path(name)
-        if path.exists():
-            return QIcon(str(path))
-    return QIcon()
+    path = paths.resource_path("icons/companion.svg")
+    return QIcon(str(path)) if path.exists() else QIcon()
 
 
 class Companion(QObject):
@@ -136,7 +133,6 @@ class Companion(QObject):
         self.worker.engine_ready.connect(self._on_engine_ready)
 
         self.window = MascotWindow(settings=self.settings)
-        self.window.setWindowIcon(_app_icon())
         self.router = ReplyRouter(
             settings=self.settings,
             player=self.player,
@@ -471,24 +467,32 @@ class Companion(QObject):
 def apply_pyside_workarounds() -> None:
     """Process-wide workarounds for the installed PySide6; idempotent, call before Qt runs.
 
-    WORKAROUND for PySide6 6.12.0 on Python < 3.12: ``SignalInstance.emit()`` returns
-    ``True`` without taking a reference, so every emit from Python drops ``True``'s reference
-    count by one until the interpreter aborts with "bool_dealloc: deallocating True or False"
-    (a few thousand emits: minutes of lip-sync). Python 3.12 made ``True`` immortal; 6.11.3
-    is not affected. Until the dependency is pinned away from 6.12.0, ``True`` gets a reserve
-    of references so large that no process can use it up.
+    WORKAROUND for PySide6 6.12.0 on Python < 3.12: methods returning nothing give back
+    ``None`` without taking a reference, and ``SignalInstance.emit()`` does the same with
+    ``True``. Each call drops the singleton's reference count by one until the interpreter
+    aborts ("none_dealloc: deallocating None", "bool_dealloc"): seconds of a 60 fps
+    animation. Python 3.12 made these objects immortal; PySide6 6.11.3 is not affected.
+    The leak is detected by behaviour (not by version) and, when present, the singletons get
+    a reserve of references so large that no process can use it up. The real fix is a
+    dependency pin away from 6.12.0.
     """
-    import PySide6
-
     global _WORKAROUND_APPLIED
-    if _WORKAROUND_APPLIED or sys.version_info >= (3, 12) or PySide6.__version__ != "6.12.0":
+    if _WORKAROUND_APPLIED or sys.version_info >= (3, 12):
         return
     import ctypes
 
-    refcnt = ctypes.c_ssize_t.from_address(id(True))  # ob_refcnt is the first field
-    refcnt.value += 1 << 40
+    from PySide6.QtCore import QObject as _Probe
+
+    probe = _Probe()
+    before = sys.getrefcount(None)
+    for _ in range(8):
+        probe.setObjectName("probe")  # returns None
+    leaking = sys.getrefcount(None) < before
+    if leaking:
+        for obj in (None, True, False):
+            ctypes.c_ssize_t.from_address(id(obj)).value += 1 << 40  # ob_refcnt: first field
+        log.info("[app] PySide6 reference-count workaround applied (PySide6 6.12.0 on 3.11)")
     _WORKAROUND_APPLIED = True
-    log.debug("[app] PySide6 6.12.0 emit() reference workaround applied")
 
 
 _WORKAROUND_APPLIED = False

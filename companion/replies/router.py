@@ -227,6 +227,11 @@ class ReplyRouter(QObject):
         return self._state
 
     @property
+    def current_reply(self) -> Reply | None:
+        """The reply playing (or being synthesised to play) now."""
+        return self._current
+
+    @property
     def current_id(self) -> int | None:
         return self._current.id if self._current else None
 

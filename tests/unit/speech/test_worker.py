@@ -10,11 +10,14 @@ import pytest
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from pytestqt.qtbot import QtBot
 
+from companion.app import apply_pyside_workarounds
 from companion.backend.errors import HttpError, Unauthorized
 from companion.speech.espeak_engine import EspeakEngine
 from companion.speech.pipeline import Utterance
 from companion.speech.types import AudioChunk, CancelToken, SpeechEngine
 from companion.speech.worker import SpeechFailure, SpeechWorker, UnauthorizedEvent
+
+apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
 
 RATE = 22050
 LONG = " ".join(f"This is sentence number {i}, spoken slowly and clearly." for i in range(40))
@@ -154,9 +157,11 @@ def test_cancel_from_the_gui_thread_stops_a_long_reply(qtbot: QtBot, make_worker
 def test_cancel_before_the_request_runs_skips_it(qtbot: QtBot, make_worker) -> None:  # type: ignore[no-untyped-def]
     worker, req, out = make_worker()
     worker.cancel(5)
-    with qtbot.assert_not_emitted(out.utterance_ready):
-        with qtbot.wait_signal(out.finished, timeout=30000) as done:
-            req.speak.emit(5, "Never spoken.", None, 1.0)
+    with (
+        qtbot.assert_not_emitted(out.utterance_ready),
+        qtbot.wait_signal(out.finished, timeout=30000) as done,
+    ):
+        req.speak.emit(5, "Never spoken.", None, 1.0)
     assert done.args == [5]
 
 
@@ -166,9 +171,11 @@ def test_unauthorized_becomes_an_event_with_the_request(qtbot: QtBot, make_worke
     )
     events: list[object] = []
     out.unauthorized.connect(events.append)
-    with qtbot.assert_not_emitted(out.failed):
-        with qtbot.wait_signal(out.finished, timeout=30000):  # always after unauthorized
-            req.speak.emit(9, "Keep this reply.", None, 1.0)
+    with (
+        qtbot.assert_not_emitted(out.failed),
+        qtbot.wait_signal(out.finished, timeout=30000),  # always after unauthorized
+    ):
+        req.speak.emit(9, "Keep this reply.", None, 1.0)
     assert events == [UnauthorizedEvent(9, "Keep this reply.", "POST", "/openai/v1/audio/speech")]
 
 
