@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The settings dialog, and settings surviving a save and a load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox
+from pytestqt.qtbot import QtBot
+
+from companion import config
+from companion.app import apply_pyside_workarounds
+from companion.config import Settings
+from companion.ui.settings_dialog import SettingsDialog
+
+apply_pyside_workarounds()
+
+
+def _dialog(qtbot: QtBot, settings: Settings, devices: list[str] | None = None) -> SettingsDialog:
+    dialog = SettingsDialog(settings=settings, devices=lambda: list(devices or []))
+    qtbot.add_widget(dialog)
+    return dialog
+
+
+def test_shows_the_current_settings(qtbot: QtBot) -> None:
+    s = Settings(voice="nova", speed=1.25, volume=0.4, output_device="Speakers",
+                 autoplay=False, queue_mode="queue", always_on_top=False, scale="large",
+                 crash_reports=False, backend_url="https://example.invalid")  # fmt: skip
+    d = _dialog(qtbot, s, ["Speakers", "Headphones"])
+    assert d.voice.currentText() == "nova"
+    assert d.speed.value() == pytest.approx(1.25)
+    assert d.volume.value() == 40
+    assert d.device.currentData() == "Speakers"
+    assert not d.autoplay.isChecked()
+    assert d.queue_mode.currentData() == "queue"
+    assert not d.always_on_top.isChecked()
+    assert d.scale.currentData() == "large"
+    assert not d.crash_reports.isChecked()
+    assert d.backend_url.text() == "https://example.invalid"
+    assert d.edited() == s
+
+
+def test_edits_make_new_settings_and_leave_the_original(qtbot: QtBot) -> None:
+    original = Settings()
+    d = _dialog(qtbot, original, ["Headphones"])
+    d.voice.setCurrentText("echo")
+    d.speed.setValue(0.8)
+    d.volume.setValue(70)
+    d.device.setCurrentIndex(d.device.findData("Headphones"))
+    d.autoplay.setChecked(False)
+    d.queue_mode.setCurrentIndex(d.queue_mode.findData("queue"))
+    d.scale.setCurrentIndex(d.scale.findData("small"))
+    qtbot.keyClicks(d.backend_url, "http://127.0.0.1:9")
+    new = d.edited()
+    assert (new.voice, new.speed, new.volume, new.output_device) == ("echo", 0.8, 0.7, "Headphones")
+    assert (new.autoplay, new.queue_mode, new.scale) == (False, "queue", "small")
+    assert new.backend_url == "http://127.0.0.1:9"
+    assert original == Settings()
+
+
+def test_a_missing_device_stays_selected(qtbot: QtBot) -> None:
+    d = _dialog(qtbot, Settings(output_device="USB headset"), [])
+    assert d.device.currentData() == "USB headset"
+    assert "not connected" in d.device.currentText()
+
+
+def test_test_voice_sends_the_values_on_screen(qtbot: QtBot) -> None:
+    d = _dialog(qtbot, Settings())
+    d.speed.setValue(1.5)
+    with qtbot.wait_signal(d.test_voice_requested) as blocker:
+        qtbot.mouseClick(d.test_button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0].speed == 1.5
+
+
+def test_ok_and_cancel(qtbot: QtBot) -> None:
+    d = _dialog(qtbot, Settings())
+    box = d.findChild(QDialogButtonBox)
+    assert box is not None
+    with qtbot.wait_signal(d.accepted):
+        qtbot.mouseClick(box.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+    d2 = _dialog(qtbot, Settings())
+    box2 = d2.findChild(QDialogButtonBox)
+    assert box2 is not None
+    with qtbot.wait_signal(d2.rejected):
+        qtbot.mouseClick(
+            box2.button(QDialogButtonBox.StandardButton.Cancel), Qt.MouseButton.LeftButton
+        )
+
+
+def test_settings_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    s = Settings(voice="nova", speed=1.3, volume=0.25, output_device="Speakers", autoplay=False,
+                 queue_mode="queue", always_on_top=False, position=[10, 20], scale="small",
+                 crash_reports=False, greeted=True)  # fmt: skip
+    assert config.save_settings(s, path) is None
+    loaded = config.load_settings(path)
+    assert loaded.notice is None
+    assert loaded.settings == s
+
+
+def test_a_corrupt_file_gives_defaults_a_notice_and_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text("{ not json")
+    loaded = config.load_settings(path)
+    assert loaded.settings == Settings()
+    assert loaded.notice and "damaged" in loaded.notice
+    assert list(tmp_path.glob("settings.json.corrupt-*"))
