@@ -1,0 +1,442 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Smoke test of the built bundle: ``python packaging/smoke_test.py [--bundle dist/companion]``.
+
+Runs the frozen program (offscreen Qt; the PulseAudio null sink of ``scripts/pulse.sh`` when
+PulseAudio is installed, else the silent clock), each run bounded in time, each with its own
+empty settings folder, and fails on a non-zero exit, a traceback, a missing module or library,
+or a Qt plugin error in its output:
+
+1. ``--version``;
+2. ``--self-test`` (open the mascot, speak, check the mouth) — its wall time is the frozen
+   start-up-to-done figure;
+3. a normal start until the log says the mascot is shown (the start-up figure), then SIGTERM:
+   a clean exit;
+4. ``--self-test`` with no stderr at all (file descriptor 2 closed), as a windowed app starts:
+   ``sys.stderr`` is None and nothing may write to it unguarded;
+5. from a read-only copy under a long path with spaces (run as ``nobody`` when root, since
+   root ignores file modes): ``--self-test``, then ``speak --output`` with espeak-ng and with
+   Piper (espeak-ng fails on data paths over ~145 characters unless handled), and the copy
+   must be unchanged afterwards.
+
+Prints one line per check and a summary with the size, the largest parts and the times.
+Exit status 0 when every check passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import bundle_size  # noqa: E402 - packaging/ is not a package (it would shadow `packaging`)
+
+DEFAULT_BUNDLE = ROOT / "dist" / "companion"
+NOBODY = 65534
+#: The bundle root of the copy is this long, so its espeak-ng data path is ~260 characters.
+LONG_PATH_CHARS = 200
+
+#: Output that means the bundle is broken, whatever the exit status says.
+PROBLEM_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"Traceback \(most recent call last\)", "a Python traceback"),
+    (r"\bModuleNotFoundError\b|No module named", "a missing module"),
+    (r"\bImportError\b", "an import error"),
+    (r"Fatal Python error", "a fatal Python error"),
+    (r"\[PYI-\d+:ERROR\]|Failed to execute script", "a PyInstaller bootloader error"),
+    (r"qt\.qpa\.plugin|Could not (?:load|find) the Qt platform plugin", "a Qt platform plugin"),
+    (r"no Qt platform plugin could be initialized", "a Qt platform plugin"),
+    (r"QFactoryLoader|Cannot load library", "a Qt plugin that cannot load"),
+    (r"cannot open shared object file|Library not found|dynlib/dll", "a missing shared library"),
+    (r"PortAudio library not found", "PortAudio missing"),
+    (r"sounddevice not importable|sounddevice package is missing", "sounddevice missing"),
+    (r"Error processing file", "espeak-ng data not found"),
+    (r"Fontconfig error", "a Fontconfig error (bundled vs system configuration)"),
+    (r"Read-only file system|Permission denied", "a write into the install folder"),
+)
+
+
+def find_problems(text: str) -> list[str]:
+    """What in a run's output says the bundle is broken: one entry per kind, with its line."""
+    found: list[str] = []
+    for pattern, what in PROBLEM_PATTERNS:
+        match = re.search(pattern, text)
+        if match:
+            start = text.rfind("\n", 0, match.start()) + 1
+            end = text.find("\n", match.end())
+            line = text[start : end if end != -1 else len(text)].strip()
+            found.append(f"{what}: {line[:200]}")
+    return found
+
+
+@dataclass
+class Run:
+    """One finished run of the frozen program."""
+
+    args: list[str]
+    code: int | None  # None: killed at the time bound
+    output: str
+    seconds: float
+    timed_out: bool = False
+
+    def problems(self, *, expect_code: int = 0) -> list[str]:
+        found = find_problems(self.output)
+        if self.timed_out:
+            found.insert(0, f"no exit within the time bound ({self.seconds:.0f} s)")
+        elif self.code != expect_code:
+            found.insert(0, f"exit status {self.code}, expected {expect_code}")
+        return found
+
+
+@dataclass
+class Results:
+    failures: list[str] = field(default_factory=list)
+    figures: dict[str, str] = field(default_factory=dict)
+
+    def check(self, name: str, problems: Sequence[str], detail: str = "") -> bool:
+        status = "ok  " if not problems else "FAIL"
+        print(f"{status} {name}{': ' + detail if detail and not problems else ''}", flush=True)
+        for problem in problems:
+            print(f"       {problem}", flush=True)
+            self.failures.append(f"{name}: {problem}")
+        return not problems
+
+
+def executable_of(bundle: Path) -> Path:
+    if sys.platform == "win32":
+        return bundle / "companion.exe"
+    if bundle.suffix == ".app":
+        return bundle / "Contents" / "MacOS" / "companion"
+    return bundle / "companion"
+
+
+def pulse_environment() -> dict[str, str]:
+    """Start (or find) the null sink with scripts/pulse.sh; its environment, or {}."""
+    script = ROOT / "scripts" / "pulse.sh"
+    if not script.is_file() or shutil.which("pulseaudio") is None:
+        return {}
+    probe = subprocess.run(
+        ["bash", "-c", '. "$1" >/dev/null 2>&1; env -0', "pulse", str(script)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    env = dict(item.split("=", 1) for item in probe.stdout.decode().split("\0") if "=" in item)
+    if env.get("COMPANION_TEST_PULSE") != "1":
+        return {}
+    keys = ("XDG_RUNTIME_DIR", "PULSE_SERVER", "COMPANION_TEST_PULSE")
+    return {k: env[k] for k in keys if k in env}
+
+
+def base_environment(config_dir: Path, extra: dict[str, str]) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("COMPANION_", "QT_", "PYTHON", "LD_", "SENTRY_"))
+    }
+    env.update(extra)
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env["COMPANION_CONFIG_DIR"] = str(config_dir)
+    env["COMPANION_LOG_LEVEL"] = "info"
+    return env
+
+
+def run(
+    args: list[str],
+    *,
+    env: dict[str, str],
+    timeout: float,
+    cwd: Path,
+    close_stderr: bool = False,
+    user: int | None = None,
+    until: Callable[[str], bool] | None = None,
+) -> Run:
+    """Run the program; with ``until``, stop it with SIGTERM once its output satisfies it."""
+    started = time.monotonic()
+    preexec: Callable[[], None] | None = (lambda: os.close(2)) if close_stderr else None
+    proc = subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=None if close_stderr else subprocess.STDOUT,
+        preexec_fn=preexec,  # only os.close(2), before exec
+        user=user,
+        group=user,
+        extra_groups=[] if user is not None else None,
+    )
+    assert proc.stdout is not None
+    os.set_blocking(proc.stdout.fileno(), False)
+    chunks: list[bytes] = []
+    marked: float | None = None
+    timed_out = False
+    while True:
+        data = proc.stdout.read()
+        if data:
+            chunks.append(data)
+        if (
+            until is not None
+            and marked is None
+            and until(b"".join(chunks).decode("utf-8", "replace"))
+        ):
+            marked = time.monotonic() - started
+            proc.send_signal(signal.SIGTERM)
+        if proc.poll() is not None:
+            rest = proc.stdout.read()
+            if rest:
+                chunks.append(rest)
+            break
+        if time.monotonic() - started > timeout:
+            timed_out = True
+            proc.kill()
+            proc.wait()
+            break
+        time.sleep(0.02)
+    seconds = marked if marked is not None else time.monotonic() - started
+    output = b"".join(chunks).decode(errors="replace")
+    return Run(args, None if timed_out else proc.returncode, output, seconds, timed_out)
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``folder`` with its size and mtime (to see that nothing was written)."""
+    found: dict[str, tuple[int, int]] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            found[str(path.relative_to(folder))] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def make_read_only(folder: Path) -> None:
+    """chmod -R a-w."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    folder.chmod(folder.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def make_writable(folder: Path) -> None:
+    folder.chmod(folder.stat().st_mode | stat.S_IWUSR)
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def long_folder(base: Path) -> Path:
+    """A folder under ``base`` whose path is LONG_PATH_CHARS long and has spaces in it."""
+    folder = base / "Companion install with spaces"
+    while len(str(folder)) < LONG_PATH_CHARS - 30:
+        folder = folder / "a rather long folder name"
+    return folder / ("x" * max(1, LONG_PATH_CHARS - len(str(folder)) - 1))
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="companion-smoke-"))
+    try:
+        yield folder
+    finally:
+        if folder.exists():
+            make_writable(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class SmokeTest:
+    def __init__(self, bundle: Path, *, timeout: float, copies: bool) -> None:
+        self.bundle = bundle
+        self.timeout = timeout
+        self.copies = copies
+        self.results = Results()
+        self.pulse = pulse_environment()
+
+    def config_dir(self, work: Path, name: str, *, owner: int | None = None) -> Path:
+        folder = work / "config" / name
+        folder.mkdir(parents=True)
+        if owner is not None:
+            for path in (folder, folder.parent):
+                os.chown(path, owner, owner)
+        return folder
+
+    def self_test_problems(self, result: Run, *, audio: bool) -> list[str]:
+        problems = result.problems()
+        if not problems and "companion self-test: ok" not in result.output:
+            problems.append("no 'companion self-test: ok' line")
+        if not problems and audio and "silent clock" in self.self_test_line(result):
+            problems.append("played to the silent clock although a sound server runs")
+        return problems
+
+    def self_test_line(self, result: Run) -> str:
+        for line in result.output.splitlines():
+            if line.startswith("companion self-test:"):
+                return line.split(": ", 2)[-1]
+        return ""
+
+    def run_all(self) -> int:
+        exe = executable_of(self.bundle)
+        if not exe.is_file():
+            print(f"smoke test: no program at {exe} (build it: python packaging/build.py)")
+            return 1
+        audio = "PulseAudio null sink" if self.pulse else "no audio server (silent clock)"
+        print(f"smoke test of {self.bundle} ({audio})", flush=True)
+        with scratch() as work:
+            self.check_main(exe, work)
+            if self.copies and sys.platform.startswith("linux"):
+                self.check_copy(work)
+        total, parts, _files = bundle_size.measure(self.bundle)
+        self.results.figures["bundle size"] = f"{total / bundle_size.MB:.0f} MB"
+        self.results.figures["largest parts"] = ", ".join(
+            f"{name} {size / bundle_size.MB:.0f} MB" for name, size in parts[:6]
+        )
+        print("summary:")
+        for name, value in self.results.figures.items():
+            print(f"  {name}: {value}")
+        if self.results.failures:
+            print(f"smoke test FAILED: {len(self.results.failures)} problem(s)")
+            return 1
+        print("smoke test passed")
+        return 0
+
+    def check_main(self, exe: Path, work: Path) -> None:
+        r = self.results
+        cwd = work
+        env = base_environment(self.config_dir(work, "version"), self.pulse)
+        result = run([str(exe), "--version"], env=env, timeout=self.timeout, cwd=cwd)
+        problems = result.problems()
+        if not problems and not result.output.startswith("companion "):
+            problems.append(f"unexpected output {result.output.strip()[:80]!r}")
+        r.check("--version", problems, f"{result.output.strip()} in {result.seconds:.2f} s")
+        r.figures["--version"] = f"{result.seconds:.2f} s"
+
+        env = base_environment(self.config_dir(work, "self-test"), self.pulse)
+        result = run([str(exe), "--self-test"], env=env, timeout=self.timeout, cwd=cwd)
+        problems = self.self_test_problems(result, audio=bool(self.pulse))
+        r.check("--self-test", problems, self.self_test_line(result))
+        r.figures["--self-test (launch to done)"] = f"{result.seconds:.1f} s"
+
+        env = base_environment(self.config_dir(work, "start"), self.pulse)
+        result = run(
+            [str(exe)],
+            env=env,
+            timeout=self.timeout,
+            cwd=cwd,
+            until=lambda out: "[app] mascot shown" in out,
+        )
+        problems = result.problems()
+        if not problems and "[app] mascot shown" not in result.output:
+            problems.append("the log never said the mascot was shown")
+        r.check("start, window shown, SIGTERM", problems, f"shown after {result.seconds:.2f} s")
+        r.figures["start-up (launch to window shown)"] = f"{result.seconds:.2f} s"
+
+        config = self.config_dir(work, "windowed")
+        env = base_environment(config, self.pulse)
+        result = run(
+            [str(exe), "--self-test"], env=env, timeout=self.timeout, cwd=cwd, close_stderr=True
+        )
+        problems = self.self_test_problems(result, audio=bool(self.pulse))
+        log = config / "state" / "stderr.log"
+        if log.is_file():
+            problems += find_problems(log.read_text(errors="replace"))
+        else:
+            problems.append(f"no {log.name} written in the state folder")
+        r.check("--self-test without stderr (windowed)", problems, f"log in {log.name}")
+
+    def check_copy(self, work: Path) -> None:
+        r = self.results
+        folder = long_folder(work / "install")
+        folder.parent.mkdir(parents=True)
+        shutil.copytree(self.bundle, folder, symlinks=True)
+        make_read_only(folder)
+        for parent in folder.parents:  # let nobody reach it
+            if parent == work.parent:
+                break
+            parent.chmod(parent.stat().st_mode | 0o755)
+        before = snapshot(folder)
+        exe = executable_of(folder)
+        user = NOBODY if os.geteuid() == 0 else None
+        who = "as nobody" if user is not None else "as this user"
+        where = f"read-only copy, {len(str(folder))}-character path with spaces, {who}"
+        print(f"     copy: {folder}", flush=True)
+
+        home = self.config_dir(work, "home", owner=user)
+        runtime = self.config_dir(work, "runtime", owner=user)
+        runtime.chmod(0o700)
+        extra = {"HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)} if user is not None else {}
+        extra = {**(self.pulse if user is None else {}), **extra}
+
+        env = base_environment(self.config_dir(work, "copy-self-test", owner=user), extra)
+        result = run([str(exe), "--self-test"], env=env, timeout=self.timeout, cwd=home, user=user)
+        problems = self.self_test_problems(result, audio=False)  # nobody cannot reach the server
+        r.check(f"--self-test ({where})", problems, self.self_test_line(result))
+
+        for engine in ("espeak", "piper"):
+            config = self.config_dir(work, f"copy-speak-{engine}", owner=user)
+            settings = config / "settings.json"
+            settings.write_text(json.dumps({"engine": engine}), encoding="utf-8")
+            if user is not None:
+                os.chown(settings, user, user)
+            out = config / "out.wav"
+            visemes = config / "visemes.json"
+            env = base_environment(config, extra)
+            args = [str(exe), "speak", "--output", str(out), "--visemes", str(visemes)]
+            args.append("Hello from a long path.")
+            result = run(args, env=env, timeout=self.timeout, cwd=home, user=user)
+            problems = result.problems()
+            detail = ""
+            if not problems:
+                problems, detail = self.check_speech(out, visemes)
+            r.check(f"speak with {engine} (same copy)", problems, detail)
+
+        after = snapshot(folder)
+        changed = sorted(set(before.items()) ^ set(after.items()))
+        r.check(
+            "install folder unchanged",
+            [f"{len(changed)} change(s), first: {changed[0][0]}"] if changed else [],
+        )
+
+    @staticmethod
+    def check_speech(out: Path, visemes: Path) -> tuple[list[str], str]:
+        if not out.is_file():
+            return ["no WAV written"], ""
+        with wave.open(str(out), "rb") as wav:
+            frames, rate = wav.getnframes(), wav.getframerate()
+            data = wav.readframes(frames)
+        if frames == 0 or not any(data):
+            return ["the WAV is silent"], ""
+        cues = json.loads(visemes.read_text(encoding="utf-8")) if visemes.is_file() else None
+        if not cues:
+            return ["no viseme timeline written"], ""
+        return [], f"{frames / rate:.1f} s of speech"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Smoke-test the built Companion bundle.")
+    parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="bundle folder")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
+    parser.add_argument("--no-copies", action="store_true", help="skip the read-only copy")
+    args = parser.parse_args(argv)
+    test = SmokeTest(args.bundle.resolve(), timeout=args.timeout, copies=not args.no_copies)
+    return test.run_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
