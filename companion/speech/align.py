@@ -57,6 +57,8 @@ _N_MEL = 40
 _N_CEP = 13
 #: Frames more than this far below the loud frames (95th percentile) are silence.
 _SILENCE_DB = 40.0
+#: Frames below this level (dB full scale, about −60 dBFS RMS) are silence in any case.
+_FLOOR_DBFS = -60.0
 #: A quiet stretch at least this long inside speech is a pause (the mouth closes).
 _PAUSE_MS = 150.0
 #: How far (frames) the segmental pass may move a boundary away from the warp's.
@@ -64,6 +66,8 @@ _WINDOW = 12
 #: espeak-ng reports a phoneme this long before it sounds (measured on its own audio:
 #: vowels after a pause get loud about 5 ms after their event).
 ESPEAK_LEAD_MS = 5.0
+#: Gaps between words shorter than this (character alignments) are no pause.
+_BRIDGE_MS = 80.0
 #: Shortest closure shown, so a bilabial is seen at 30-60 fps.
 _MIN_CLOSURE_MS = 40.0
 
@@ -101,10 +105,13 @@ class Features:
     Attributes:
         mfcc: cepstra c0..c12 of a 40-band log-mel spectrum (frames × 13).
         energy: frame loudness in dB relative to the loud frames (95th percentile = 0).
+        quiet: frames that are silence: far below the loud frames, or below
+            ``_FLOOR_DBFS`` whatever the rest (an all-silent signal).
     """
 
     mfcc: F64
     energy: F64
+    quiet: npt.NDArray[np.bool_]
 
     def __len__(self) -> int:
         return len(self.energy)
@@ -122,8 +129,9 @@ def features(samples: FloatArray, sample_rate: int) -> Features:
     frames = padded[np.arange(_WIN)[None, :] + _HOP * np.arange(n)[:, None]] * _HANN
     power = np.abs(np.fft.rfft(frames, _NFFT)) ** 2
     mfcc = np.log(power @ _MEL.T + 1e-9) @ _DCT.T
-    energy = 10.0 * np.log10(np.mean(frames * frames, axis=1) + 1e-10)
-    return Features(mfcc, energy - float(np.percentile(energy, 95)))
+    level = 10.0 * np.log10(np.mean(frames * frames, axis=1) + 1e-10)
+    energy = level - float(np.percentile(level, 95))
+    return Features(mfcc, energy, (energy < -_SILENCE_DB) | (level < _FLOOR_DBFS))
 
 
 def _normalise(m: F64) -> F64:
@@ -150,9 +158,9 @@ def _model_vectors(f: Features) -> F64:
     return np.hstack([_normalise(c), 0.5 * _normalise(_deltas(c)), loud, _deltas(loud)])
 
 
-def speech_region(energy: F64) -> tuple[int, int]:
-    """First and one-past-last frame of speech: runs of 3 frames above the silence floor."""
-    loud = (energy > -_SILENCE_DB).astype(np.int64)
+def speech_region(quiet: npt.NDArray[np.bool_]) -> tuple[int, int]:
+    """First and one-past-last frame of speech: the outer runs of 3 frames not quiet."""
+    loud = (~quiet).astype(np.int64)
     if len(loud) < 3:
         return 0, len(loud)
     runs = np.flatnonzero(np.convolve(loud, np.ones(3, dtype=np.int64), "valid") == 3)
@@ -397,8 +405,7 @@ def _finish(events: Sequence[PhonemeEvent], feats: Features, duration_ms: float)
     enough to be seen; louder vowels open wider (the cue weight).
     """
     cues = [c for c in cues_from_phonemes(events) if c.viseme != "sil"]
-    quiet = feats.energy < -_SILENCE_DB
-    pauses = _runs(quiet, min_len=int(_PAUSE_MS / HOP_MS))
+    pauses = _runs(feats.quiet, min_len=int(_PAUSE_MS / HOP_MS))
     out: list[VisemeCue] = []
     for cue in cues:
         pieces = [(cue.start_ms, min(cue.end_ms, duration_ms))]
@@ -502,7 +509,7 @@ def _class_models(engine: EspeakEngine) -> tuple[F64, F64]:
             lo = int(np.ceil(cue.start_ms / HOP_MS))
             hi = int(np.ceil(cue.end_ms / HOP_MS))
             y[lo:hi] = _AUDIO_CLASSES.index(cls)
-        y[feats.energy < -_SILENCE_DB] = 0
+        y[feats.quiet] = 0
         vectors.append(x)
         labels.append(y)
     x_all = np.vstack(vectors)
@@ -552,9 +559,13 @@ def estimate_from_audio(
     espeak-ng, loud frames open the mouth and quiet ones close it.
     """
     duration_ms = 1000.0 * len(samples) / sample_rate if sample_rate > 0 else 0.0
+    if duration_ms < 3 * HOP_MS:
+        return []
     if feats is None:
         feats = features(samples, sample_rate)
-    quiet = feats.energy < -_SILENCE_DB
+    quiet = feats.quiet
+    if bool(np.all(quiet)):
+        return []
     try:
         means, variances = _class_models(engine or _default_engine())
     except EspeakUnavailable:
@@ -609,7 +620,7 @@ def align_text_to_audio(
     if duration_ms < 3 * HOP_MS:
         return []
     feats = features(samples, sample_rate)
-    t0, t1 = speech_region(feats.energy)
+    t0, t1 = speech_region(feats.quiet)
     if t1 - t0 < 3:
         return []  # silence: the mouth stays closed
     if not text.strip():
@@ -618,14 +629,14 @@ def align_text_to_audio(
         ref_samples, ref_rate, events = (engine or _default_engine()).phonemes_with_times(text)
     except EspeakUnavailable as exc:
         log.info("[align] espeak-ng unavailable (%s): audio-only estimate", type(exc).__name__)
-        return estimate_from_audio(samples, sample_rate, feats=feats, engine=None)
+        return estimate_from_audio(samples, sample_rate, feats=feats, engine=engine)
     units = _units(events)
     while units and units[0].label == PAUSE:
         units.pop(0)
     while units and units[-1].label == PAUSE:
         units.pop()
     ref = features(ref_samples, ref_rate)
-    r0, r1 = speech_region(ref.energy)
+    r0, r1 = speech_region(ref.quiet)
     if not units or r1 - r0 < 3:
         return estimate_from_audio(samples, sample_rate, feats=feats, engine=engine)
 
@@ -686,7 +697,7 @@ def cues_from_char_alignment(
         return []
     aligned_text = "".join(a.char for a in timed)
     index = _char_map(text, aligned_text)
-    events: list[PhonemeEvent] = []
+    per_word: list[list[PhonemeEvent]] = []
     for word in words:
         if not word.phonemes:
             continue
@@ -696,21 +707,28 @@ def cues_from_char_alignment(
             continue
         start = min(a.start_ms for a in spoken)
         end = max(a.end_ms for a in spoken)
+        if per_word and start < per_word[-1][-1].end_ms:
+            start = per_word[-1][-1].end_ms  # words sharing characters ("42" → forty two)
         if end <= start:
             continue
         total = sum(p.end_ms - p.start_ms for p in word.phonemes) or 1.0
         t = start
+        events: list[PhonemeEvent] = []
         for p in word.phonemes:
             d = (end - start) * (p.end_ms - p.start_ms) / total
             events.append(PhonemeEvent(t, t + d, p.phoneme))
             t += d
-    events.sort(key=lambda e: e.start_ms)
-    cleaned: list[PhonemeEvent] = []
-    for ev in events:  # words sharing characters ("42" → "forty two") must not overlap
-        start = max(ev.start_ms, cleaned[-1].end_ms) if cleaned else ev.start_ms
-        if ev.end_ms > start:
-            cleaned.append(PhonemeEvent(start, ev.end_ms, ev.phoneme))
-    cues = [c for c in cues_from_phonemes(cleaned) if c.viseme != "sil"]
+        per_word.append(events)
+    timed_events: list[PhonemeEvent] = []
+    for k, events in enumerate(per_word):
+        if k + 1 < len(per_word):
+            gap_end = per_word[k + 1][0].start_ms
+            last = events[-1]
+            if 0.0 < gap_end - last.end_ms < _BRIDGE_MS:
+                # The space between two words is no pause: hold the mouth till the next.
+                events[-1] = PhonemeEvent(last.start_ms, gap_end, last.phoneme)
+        timed_events.extend(events)
+    cues = [c for c in cues_from_phonemes(timed_events) if c.viseme != "sil"]
     return _visible_closures(merge_runs(cues))
 
 
