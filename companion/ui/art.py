@@ -26,8 +26,11 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -177,6 +180,8 @@ class ArtFrames:
         self.unit = size / CANVAS
         self._sprites: dict[tuple[str, float], Sprite] = {}
         self._bases: dict[str, Sprite] = {}
+        self._warm_queue: Iterator[Callable[[], Sprite]] | None = None
+        self._warm_expression = ""
 
     @property
     def nbytes(self) -> int:
@@ -236,20 +241,40 @@ class ArtFrames:
             self._bases[expression] = sprite
         return sprite
 
-    def prewarm(self, *, expressions: tuple[str, ...] = EXPRESSIONS, mouths: bool = True) -> None:
-        """Render ahead of time so the first frames of speech do not stall."""
+    def _warm_jobs(self, expressions: tuple[str, ...], mouths: bool) -> list[Callable[[], Sprite]]:
+        layers: list[tuple[str, float]] = []
         for expr in expressions:
-            self.base(expr)
-            self.sprite(f"eyes/{expr}")
-            self.sprite(expression_mouth_layer(expr))
+            layers += [(f"eyes/{expr}", 1.0), (expression_mouth_layer(expr), 1.0)]
             if expr in BLINKING:
-                for step in EYE_STEPS:
-                    self.sprite(f"eyes/{expr}", step)
-        self.sprite("eyes/closed")
+                layers += [(f"eyes/{expr}", step) for step in EYE_STEPS]
+        layers.append(("eyes/closed", 1.0))
         if mouths:
             for vis in VISEMES:
-                for step in self._steps_for(vis):
-                    self.sprite(f"mouth/{vis}", step)
+                layers += [(f"mouth/{vis}", step) for step in self._steps_for(vis)]
+        jobs: list[Callable[[], Sprite]] = [partial(self.base, expr) for expr in expressions]
+        jobs += [partial(self.sprite, name, step) for name, step in dict.fromkeys(layers)]
+        return jobs
+
+    def prewarm(self, *, expressions: tuple[str, ...] = EXPRESSIONS, mouths: bool = True) -> None:
+        """Render everything now (benchmarks, screenshots)."""
+        for job in self._warm_jobs(expressions, mouths):
+            job()
+
+    def warm(self, expression: str, *, budget_ms: float) -> bool:
+        """Render a little of what speech will need; True once everything is ready.
+
+        Called from an idle timer so the first words never wait for a mouth to be rendered,
+        and no single step blocks the event loop for much more than ``budget_ms``.
+        """
+        if self._warm_queue is None or self._warm_expression != expression:
+            self._warm_expression = expression
+            self._warm_queue = iter(self._warm_jobs((expression,), mouths=True))
+        deadline = time.perf_counter() + budget_ms / 1000.0
+        for job in self._warm_queue:
+            job()
+            if time.perf_counter() >= deadline:
+                return False
+        return True
 
     @staticmethod
     def _steps_for(viseme: str) -> tuple[float, ...]:

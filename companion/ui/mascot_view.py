@@ -26,6 +26,7 @@ from companion.speech.visemes import REST, VisemeFrame, VisemeTimeline
 from companion.ui.art import (
     BLINKING,
     SCALE_SIZES,
+    ArtFrames,
     MascotArt,
     check_expression,
     check_scale,
@@ -59,6 +60,8 @@ class MascotView(QWidget):
     BLINK_MIN_MS = 2000
     BLINK_MAX_MS = 6000
     DOUBLE_BLINK_CHANCE = 0.15
+    #: Longest slice of background pixmap rendering per event-loop turn.
+    WARM_BUDGET_MS = 4.0
 
     def __init__(
         self,
@@ -97,6 +100,11 @@ class MascotView(QWidget):
         self._blink_timer.setSingleShot(True)
         self._blink_timer.setTimerType(Qt.TimerType.CoarseTimer)
         self._blink_timer.timeout.connect(self._start_blink)
+        # Renders the mouths in small slices while idle, so speech never waits for them.
+        self._warm_timer = QTimer(self)
+        self._warm_timer.setInterval(0)
+        self._warm_timer.timeout.connect(self._warm_step)
+        self._painted_frames: ArtFrames | None = None
 
         self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, False)
@@ -158,10 +166,6 @@ class MascotView(QWidget):
         self._timeline = timeline
         self._pose = None
         self._last_tick = self._now()
-        # Render every mouth now, not in the middle of the first words.
-        self._art.frames(self.width(), self._dpr()).prewarm(
-            expressions=(self._expression,), mouths=True
-        )
         self._step_lipsync(0.0)
         self._ensure_frames()
 
@@ -209,6 +213,22 @@ class MascotView(QWidget):
         self._scale = check_scale(scale)
         self._apply_size()
         self.update()
+        self._start_warming()
+
+    @property
+    def warming(self) -> bool:
+        """True while pixmaps for this size are still being rendered in the background."""
+        return self._warm_timer.isActive()
+
+    def _start_warming(self) -> None:
+        if self.isVisible():
+            self._warm_timer.start()
+
+    @Slot()
+    def _warm_step(self) -> None:
+        frames = self._art.frames(self.width(), self._dpr())
+        if frames.warm(self._expression, budget_ms=self.WARM_BUDGET_MS):
+            self._warm_timer.stop()
 
     def sizeHint(self) -> QSize:
         side = SCALE_SIZES[self._scale]
@@ -350,6 +370,7 @@ class MascotView(QWidget):
             self._schedule_blink()
         if self._needs_frames():
             self._ensure_frames()
+        self._start_warming()
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
@@ -358,9 +379,14 @@ class MascotView(QWidget):
         self._eye_openness = 1.0
         self._fade_from = None
         self._frame_timer.stop()
+        self._warm_timer.stop()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         frames = self._art.frames(self.width(), self._dpr())
+        if frames is not self._painted_frames:
+            # A new size or pixel ratio (another screen): render the rest in the background.
+            self._painted_frames = frames
+            self._start_warming()
         painter = QPainter(self)
         mouth: VisemeFrame | None
         if self._clock is not None or self._pose is not None:

@@ -94,7 +94,7 @@ def test_unknown_expression_is_refused(view: MascotView) -> None:
 def test_idle_view_runs_no_frame_timer_and_schedules_one_blink(
     qtbot: QtBot, view: MascotView
 ) -> None:
-    qtbot.wait_until(lambda: not view.animating)
+    qtbot.wait_until(lambda: not view.animating and not view.warming)
     assert not view.lipsync_active
     nxt = view.next_blink_ms
     assert nxt is not None
@@ -123,6 +123,23 @@ def test_hidden_view_schedules_nothing(qtbot: QtBot, view: MascotView) -> None:
     view.hide()
     assert view.next_blink_ms is None
     assert not view.animating
+    assert not view.warming
+
+
+def test_mouths_are_rendered_in_the_background_before_speech(qtbot: QtBot, art: MascotArt) -> None:
+    view = MascotView(art=art, scale="large")
+    qtbot.add_widget(view)
+    frames = art.frames(view.width(), view.devicePixelRatioF())
+    before = frames.sprite_count
+    view.show()
+    assert view.warming
+    qtbot.wait_until(lambda: not view.warming)
+    assert frames.sprite_count > before + len(VISEMES)
+    count = frames.sprite_count
+    view.start_lipsync(ManualClock(150.0), TIMELINE)
+    qtbot.wait_until(lambda: view.current_mouth() == VisemeFrame("aa", 1.0))
+    assert frames.sprite_count == count  # speaking rendered nothing new
+    view.stop_lipsync()
 
 
 def test_expression_change_cross_fades_then_stops(qtbot: QtBot, view: MascotView) -> None:

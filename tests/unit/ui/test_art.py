@@ -132,6 +132,19 @@ def test_prewarm_renders_every_mouth_step(art: MascotArt) -> None:
     assert frames.sprite_count == count  # nothing rendered twice
 
 
+def test_warm_renders_in_slices_until_done(qapp: QApplication) -> None:
+    frames = MascotArt().frames(160, 1.0)
+    calls = 1
+    while not frames.warm("idle", budget_ms=0.0):  # a zero budget: one pixmap per call
+        calls += 1
+    assert calls == frames.sprite_count + 1  # one call per pixmap, one to find nothing left
+    mouths_with_steps = sum(1 for v in VISEMES if v != "sil" and OPENNESS[v] > 0)
+    assert frames.sprite_count > mouths_with_steps * len(MOUTH_STEPS)
+    count = frames.sprite_count
+    assert frames.warm("idle", budget_ms=5.0)
+    assert frames.sprite_count == count
+
+
 def test_relative_openness() -> None:
     assert relative_openness(VisemeFrame("aa", 1.0)) == 1.0
     assert relative_openness(VisemeFrame("aa", 0.5)) == 0.5
