@@ -430,7 +430,10 @@ class Companion(QObject):
     def quit(self) -> None:
         """The Quit item and signals: shut down, then leave the event loop."""
         self.shutdown()
-        self.qapp.exit(0)
+        # Only leave a running event loop: exit() with none running would make the next
+        # loop (a dialog's, a test's) return at once.
+        if QThread.currentThread().loopLevel() > 0:
+            self.qapp.exit(0)
 
     @Slot()
     def shutdown(self) -> None:
