@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -51,6 +52,9 @@ EXIT_INTERRUPTED = 130
 MAX_INPUT_CHARS = 100_000
 #: Playback may run this much longer than the audio before we give up waiting.
 _DRAIN_SLACK_S = 10.0
+#: How long an interrupted synthesis may take to reach its next cancel check.
+_STOP_WAIT_S = 10.0
+_THREAD_NAME = "speak-synthesis"
 
 
 class SpeakError(Exception):
@@ -229,7 +233,7 @@ class _Synthesis(threading.Thread):
         on_piece: Callable[[Utterance], None],
         sample_rate: int,
     ) -> None:
-        super().__init__(name="speak-synthesis", daemon=True)
+        super().__init__(name=_THREAD_NAME, daemon=True)
         self._engine = engine
         self._text = text
         self._voice = voice
@@ -238,6 +242,7 @@ class _Synthesis(threading.Thread):
         self._on_piece = on_piece
         self._rate = sample_rate
         self.error: BaseException | None = None
+        self.done = threading.Event()
 
     def run(self) -> None:
         from companion.speech.pipeline import SpeechPipeline
@@ -252,12 +257,18 @@ class _Synthesis(threading.Thread):
             pass
         except BaseException as exc:  # handed to the main thread, which decides
             self.error = exc
+        finally:
+            self.done.set()
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once :meth:`run` has ended.
 
-def _wait_thread(thread: threading.Thread) -> None:
-    # Short joins keep the main thread responsive to Ctrl-C.
-    while thread.is_alive():
-        thread.join(0.1)
+        WORKAROUND for https://github.com/python/cpython/issues/90882: a ``join()``
+        interrupted by Ctrl-C can mark a running thread as stopped (Python < 3.13), and
+        the interpreter then finalises under onnxruntime, which aborts the process. An
+        event the thread sets itself cannot be fooled that way.
+        """
+        return self.done.wait(timeout)
 
 
 def speak(
@@ -269,21 +280,30 @@ def speak(
     cancel: CancelToken,
     player: Player | None,
     sample_rate: int = SAMPLE_RATE,
+    on_first_piece: Callable[[], None] | None = None,
 ) -> SpokenReply:
-    """Speak ``text`` (into ``player``, or only into the returned reply when None)."""
+    """Speak ``text`` (into ``player``, or only into the returned reply when None).
+
+    The player's stream starts with the first piece (an output stream started earlier
+    would only play silence, and ALSA reports every empty period as an underrun).
+    ``on_first_piece`` runs once, just before the first piece is handed over.
+    """
     reply = SpokenReply(sample_rate=sample_rate, keep_audio=player is None)
     lock = threading.Lock()
 
     def on_piece(utterance: Utterance) -> None:
-        if player is not None:
-            player.enqueue(utterance.samples)
         with lock:
-            if reply.first_audio_at is None:
+            first = reply.pieces == 0
+            if first and on_first_piece is not None:
+                on_first_piece()
+            if player is not None:
+                if first:
+                    player.begin()
+                player.enqueue(utterance.samples)
+            if first:
                 reply.first_audio_at = time.monotonic()
             reply.add(utterance)
 
-    if player is not None:
-        player.begin()
     worker = _Synthesis(
         engine=engine,
         text=text,
@@ -295,18 +315,22 @@ def speak(
     )
     worker.start()
     try:
-        _wait_thread(worker)
+        while not worker.wait(0.1):  # short waits keep the main thread responsive to Ctrl-C
+            pass
     except BaseException:
         cancel.cancel()
         if player is not None:
             player.stop()
-        worker.join(2.0)
+        # The engine stops at its next cancel check (Piper: the end of the sentence it is
+        # making); a second Ctrl-C ends the wait early.
+        if worker.wait(_STOP_WAIT_S):
+            worker.join()
         raise
     if worker.error is not None:
         if player is not None:
             player.stop()
         raise worker.error
-    if player is not None:
+    if player is not None and reply.pieces:
         player.end()
         deadline = time.monotonic() + reply.duration_s + _DRAIN_SLACK_S
         while not player.wait_finished(0.1):
@@ -315,17 +339,17 @@ def speak(
     return reply
 
 
-def _open_player(sample_rate: int) -> Player:
+def _open_player(sample_rate: int) -> tuple[Player, str | None]:
+    """The player and the notice to show when it starts (silent playback, device trouble)."""
     try:
         from companion.audio.player import Player
     except ImportError as exc:
         raise SpeakError(f"audio playback is not available ({type(exc).__name__})") from None
     player = Player(sample_rate=sample_rate, latency="low")
-    if player.silent:
-        _say(player.notice or "no audio output device: playing silently")
-    elif player.notice:
-        _say(player.notice)
-    return player
+    notice = player.notice
+    if player.silent and not notice:
+        notice = "no audio output device: playing silently"
+    return player, notice
 
 
 def _init_telemetry(settings: config.Settings) -> Any:
@@ -378,8 +402,9 @@ def run_speak(args: argparse.Namespace) -> int:
         voice = args.voice or settings.voice or None
         client = make_client(settings)
         engine = make_engine(settings, client, SAMPLE_RATE)
+        notice: str | None = None
         if args.output is None:
-            player = _open_player(SAMPLE_RATE)
+            player, notice = _open_player(SAMPLE_RATE)
         reply = speak(
             engine=engine,
             text=text,
@@ -388,6 +413,7 @@ def run_speak(args: argparse.Namespace) -> int:
             cancel=cancel,
             player=player,
             sample_rate=SAMPLE_RATE,
+            on_first_piece=functools.partial(_say, notice) if notice else None,
         )
         try:
             if args.output is not None:
@@ -405,6 +431,13 @@ def run_speak(args: argparse.Namespace) -> int:
         if player is not None:
             player.stop()
         _say("interrupted")
+        if any(t.name == _THREAD_NAME and t.is_alive() for t in threading.enumerate()):
+            # Synthesis did not stop in time (a second Ctrl-C): onnxruntime aborts the
+            # process ("terminate called without an active exception") if the interpreter
+            # finalises while a session runs in another thread, so leave without finalising.
+            _cleanup(player, client, telemetry)
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except SpeakError as exc:
         _say(str(exc))
@@ -424,12 +457,17 @@ def run_speak(args: argparse.Namespace) -> int:
         _say(f"speech failed ({type(exc).__name__}); COMPANION_LOG_LEVEL=debug shows details")
         return EXIT_FAILED
     finally:
-        if player is not None:
-            player.close()
-        if client is not None:
-            client.close()
-        if telemetry is not None:
-            telemetry.flush()
+        _cleanup(player, client, telemetry)
+
+
+def _cleanup(player: Player | None, client: BackendClient | None, telemetry: Any) -> None:
+    """Close everything (safe to call twice)."""
+    if player is not None:
+        player.close()
+    if client is not None:
+        client.close()
+    if telemetry is not None:
+        telemetry.flush()
 
 
 def _is_voice_unavailable(exc: BaseException) -> bool:
