@@ -14,6 +14,7 @@ changes.
 from __future__ import annotations
 
 import ctypes
+import difflib
 import hashlib
 import logging
 import os
@@ -48,6 +49,7 @@ _EVENT_LIST_TERMINATED = 0
 _EVENT_WORD = 1
 _EVENT_PHONEME = 7
 _PARAM_RATE = 1
+_PHONEMES_IPA = 0x02
 
 #: espeak-ng copies its data path into a fixed buffer (N_PATH_HOME, 160 bytes on Linux)
 #: and appends file names to it; a longer path silently falls back to a compiled-in one.
@@ -152,6 +154,12 @@ class _Library:
         lib.espeak_Synchronize.restype = ctypes.c_int
         lib.espeak_Terminate.argtypes = ()
         lib.espeak_Terminate.restype = ctypes.c_int
+        lib.espeak_TextToPhonemes.argtypes = (
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.c_int,
+            ctypes.c_int,
+        )
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         self.lib = lib
         self.data_path: str | None = None
         self.voice: str | None = None
@@ -204,6 +212,23 @@ class _Library:
         if err != 0:
             raise EspeakUnavailable(f"espeak_Synth failed (status {err})")
         return collector
+
+    def phonemize(self, text: str) -> list[str]:
+        """The IPA phonemes of ``text`` (espeak_TextToPhonemes, one clause per call)."""
+        data = text.encode("utf-8") + b"\0"
+        buf = ctypes.create_string_buffer(data, len(data))
+        ptr = ctypes.c_void_p(ctypes.addressof(buf))
+        out: list[str] = []
+        mode = _PHONEMES_IPA | (ord("|") << 8)  # IPA, "|" between the phonemes of a word
+        for _ in range(len(data)):  # each call consumes at least one clause
+            if not ptr.value:
+                break
+            raw = self.lib.espeak_TextToPhonemes(ctypes.byref(ptr), _CHARS_UTF8, mode)
+            if raw is None:
+                break
+            for word in raw.decode("utf-8", "ignore").split():
+                out.extend(p for p in word.split("|") if p)
+        return out
 
     def _on_synth(
         self,
@@ -381,11 +406,12 @@ class EspeakEngine:
                     raise EspeakUnavailable("espeak-ng has no usable voice")
             collected = lib.synth(text, _rate_wpm(speed), cancel)
             rate = lib.native_rate
+            spelled = lib.phonemize(text)
         if cancel is not None:
             cancel.raise_if_cancelled()
         pcm = np.concatenate(collected.chunks) if collected.chunks else np.zeros(0, np.int16)
         samples = (pcm.astype(np.float32) / 32768.0).astype(np.float32)
-        events = _events_from_marks(collected.marks, len(samples), rate)
+        events = _restore_missing(_events_from_marks(collected.marks, len(samples), rate), spelled)
         words = _words_from_marks(collected.words, events, rate, len(text))
         return samples, events, words
 
@@ -472,4 +498,41 @@ def _words_from_marks(
         char_start = min(max(position - 1, 0), n_chars)
         char_end = min(max(char_start + length, char_start), n_chars)
         out.append(SpokenWord(char_start, char_end, phonemes))
+    return out
+
+
+def _bare(phoneme: str) -> str:
+    return phoneme.replace("\u02c8", "").replace("\u02cc", "")  # stress marks
+
+
+def _restore_missing(events: list[PhonemeEvent], spelled: list[str]) -> list[PhonemeEvent]:
+    """Put back phonemes espeak-ng speaks but reports no event for.
+
+    WORKAROUND: espeak-ng sends no phoneme event for a liquid it merges into the vowel
+    before it ("sells", "well" lose their /l/), though espeak_TextToPhonemes lists it and
+    the audio has it. Such phonemes share the time of the event before them, evenly.
+    """
+    spoken = [i for i, ev in enumerate(events) if ev.phoneme != PAUSE]
+    have = [_bare(events[i].phoneme) for i in spoken]
+    want = [_bare(p) for p in spelled]
+    if not have or have == want:
+        return events
+    before: dict[int, list[str]] = {}  # index in events → phonemes to add before it
+    after: dict[int, list[str]] = {}  # … and after it
+    matcher = difflib.SequenceMatcher(None, have, want, autojunk=False)
+    for tag, i1, _i2, j1, j2 in matcher.get_opcodes():
+        if tag != "insert":
+            continue
+        if i1 > 0:
+            after.setdefault(spoken[i1 - 1], []).extend(spelled[j1:j2])
+        else:
+            before.setdefault(spoken[0], []).extend(spelled[j1:j2])
+    if not before and not after:
+        return events
+    out: list[PhonemeEvent] = []
+    for i, ev in enumerate(events):
+        names = [*before.get(i, []), ev.phoneme, *after.get(i, [])]
+        step = (ev.end_ms - ev.start_ms) / len(names)
+        for k, name in enumerate(names):
+            out.append(PhonemeEvent(ev.start_ms + k * step, ev.start_ms + (k + 1) * step, name))
     return out

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
+# ruff: noqa: RUF001 - IPA letters are test data here
 """The espeak-ng engine, with the real library and its data."""
 
 from __future__ import annotations
@@ -170,3 +171,23 @@ def test_threads_are_serialised() -> None:
         assert n_samples == pytest.approx(len(expected), rel=0.01)
         assert n_events == len(expected_events)
     assert espeak_engine._LOCK is not None
+
+
+def test_liquids_merged_into_the_vowel_get_their_event_back() -> None:
+    """espeak-ng reports no event for the /l/ of "sells"; the engine restores it."""
+    engine = EspeakEngine(sample_rate=22050)
+    samples, rate, events = engine.phonemes_with_times("She sells shells.")
+    spoken = [ev.phoneme for ev in events if ev.phoneme != PAUSE]
+    assert [p.lstrip("\u02c8") for p in spoken] == [
+        "ʃ",
+        "iː",
+        "s",
+        "ɛ",
+        "l",
+        "z",
+        "ʃ",
+        "ɛ",
+        "l",
+        "z",
+    ]
+    _check_events(events, 1000.0 * len(samples) / rate)
