@@ -34,8 +34,9 @@ DIST = ROOT / "dist"
 WORK = ROOT / "build" / "pyinstaller"
 BUNDLE = DIST / "companion"
 
-sys.path.insert(0, str(HERE))
-import bundle_size  # noqa: E402 - packaging/ is not a package (it would shadow `packaging`)
+# A sibling script: run as a script, its folder is sys.path[0] (packaging/ is no package:
+# it would shadow the `packaging` library).
+import bundle_size  # noqa: E402
 
 
 def _version() -> str:

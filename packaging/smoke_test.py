@@ -43,8 +43,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-import bundle_size  # noqa: E402 - packaging/ is not a package (it would shadow `packaging`)
+# A sibling script: run as a script, its folder is sys.path[0] (packaging/ is no package:
+# it would shadow the `packaging` library).
+import bundle_size  # noqa: E402
 
 DEFAULT_BUNDLE = ROOT / "dist" / "companion"
 NOBODY = 65534
