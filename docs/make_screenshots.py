@@ -9,6 +9,11 @@ Writes, each on a light and a dark desktop-like background:
   showing how a mouth opens;
 - ``bubble-speech.png``, ``bubble-error.png``, ``bubble-sign-in.png``: the window with its
   speech bubble (the current word marked; an error with Retry; the sign-in prompt).
+
+With ``--icons`` it also renders ``resources/icons/companion-<size>.png`` from
+``resources/icons/companion.svg`` (16 to 256 px) for platforms that want bitmaps.
+(``desktop-x11.png`` is not made here: it is a capture of the real window on Xvfb with
+openbox and xcompmgr, ``import -window root``.)
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--dpr", type=float, default=2.0, help="device pixel ratio to render at")
     ap.add_argument("--scale", default="medium", choices=("small", "medium", "large"))
+    ap.add_argument("--icons", action="store_true", help="also write the PNG app icons")
     return ap.parse_args()
 
 
@@ -36,8 +42,10 @@ os.environ["QT_SCALE_FACTOR"] = str(ARGS.dpr)
 
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QPoint, QRect, QRectF, Qt  # noqa: E402
 from PySide6.QtGui import QColor, QFont, QImage, QLinearGradient, QPainter  # noqa: E402
+from PySide6.QtSvg import QSvgRenderer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
+from companion import paths  # noqa: E402
 from companion.config import Settings  # noqa: E402
 from companion.speech.pipeline import WordTiming  # noqa: E402
 from companion.speech.visemes import OPENNESS, VISEMES, VisemeFrame  # noqa: E402
@@ -213,6 +221,20 @@ def main() -> int:
     settle(app, win.view)
     save(on_backgrounds(grab(win), dpr), "bubble-sign-in.png")
     win.close()
+
+    if ARGS.icons:
+        svg = QSvgRenderer(str(paths.resource_path("icons/companion.svg")))
+        for side in (16, 24, 32, 48, 64, 128, 256):
+            icon = QImage(side, side, QImage.Format.Format_ARGB32)
+            icon.fill(Qt.GlobalColor.transparent)
+            p = QPainter(icon)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            svg.render(p, QRectF(0, 0, side, side))
+            p.end()
+            path = ROOT / "resources" / "icons" / f"companion-{side}.png"
+            if not icon.save(str(path)):
+                raise SystemExit(f"could not write {path}")
+            written.append(path)
 
     for path in written:
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
