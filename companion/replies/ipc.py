@@ -3,7 +3,7 @@
 
 Wire format, both ways: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
 Requests: ``{"cmd": "say", "text": "..."}`` or ``{"cmd": "show"}``; answers:
-``{"ok": true}`` or ``{"ok": false, "error": "<one line>"}``.
+``{"ok": true, "pid": <the mascot's process id>}`` or ``{"ok": false, "error": "<one line>"}``.
 
 The server name is derived from the user and the config dir, so a test with its own
 ``COMPANION_CONFIG_DIR`` never talks to the user's mascot. On POSIX it is a socket path in
@@ -184,10 +184,10 @@ class IpcServer(QObject):
                 return {"ok": False, "error": "nothing to say"}
             log.info("[ipc] say: %d chars", len(text))
             self.say_requested.emit(text)
-            return {"ok": True}
+            return {"ok": True, "pid": os.getpid()}
         if cmd == "show":
             self.show_requested.emit()
-            return {"ok": True}
+            return {"ok": True, "pid": os.getpid()}
         return {"ok": False, "error": "unknown command"}
 
     def _reply(self, sock: QLocalSocket, payload: dict[str, Any]) -> None:

@@ -433,6 +433,7 @@ class ReplyRouter(QObject):
                     self._view.extend_timeline(reply.timeline)
             if not reply.started:
                 reply.started = True
+                log.info("[router] reply %d speaking (%s)", reply.id, reply.source)
                 self._set_expression("speaking", "speaking")
                 self.reply_started.emit(reply.id)
         if reply.synth_done:

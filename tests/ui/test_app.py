@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -93,7 +94,7 @@ def test_say_over_ipc_reaches_the_mascot(
         )
         thread.start()
     qtbot.wait_until(lambda: not thread.is_alive())
-    assert answers == [{"ok": True}]
+    assert answers == [{"ok": True, "pid": os.getpid()}]
     assert app.router.current_reply is not None
     assert app.router.current_reply.text == "Hello from the terminal."
     assert app.router.current_reply.source == "say"

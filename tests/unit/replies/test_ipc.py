@@ -55,7 +55,7 @@ def test_say_reaches_the_server(qtbot: QtBot, server: ipc.IpcServer) -> None:
         thread, out = _send_in_thread({"cmd": "say", "text": "Hello there"}, server.name)
     qtbot.wait_until(lambda: not thread.is_alive())
     assert blocker.args == ["Hello there"]
-    assert out == [{"ok": True}]
+    assert out == [{"ok": True, "pid": os.getpid()}]
 
 
 def test_a_megabyte_of_text_arrives_whole(qtbot: QtBot, server: ipc.IpcServer) -> None:
@@ -64,14 +64,14 @@ def test_a_megabyte_of_text_arrives_whole(qtbot: QtBot, server: ipc.IpcServer) -
         thread, out = _send_in_thread({"cmd": "say", "text": text}, server.name)
     qtbot.wait_until(lambda: not thread.is_alive(), timeout=20000)
     assert blocker.args == [text]
-    assert out == [{"ok": True}]
+    assert out == [{"ok": True, "pid": os.getpid()}]
 
 
 def test_show_and_bad_requests(qtbot: QtBot, server: ipc.IpcServer) -> None:
     with qtbot.wait_signal(server.show_requested):
         thread, out = _send_in_thread({"cmd": "show"}, server.name)
     qtbot.wait_until(lambda: not thread.is_alive())
-    assert out == [{"ok": True}]
+    assert out == [{"ok": True, "pid": os.getpid()}]
     for payload, error in (
         ({"cmd": "say", "text": "   "}, "nothing to say"),
         ({"cmd": "dance"}, "unknown command"),
@@ -111,6 +111,6 @@ def test_stale_socket_file_is_replaced(qtbot: QtBot) -> None:
         with qtbot.wait_signal(srv.say_requested):
             thread, out = _send_in_thread({"cmd": "say", "text": "hi"}, name)
         qtbot.wait_until(lambda: not thread.is_alive())
-        assert out == [{"ok": True}]
+        assert out == [{"ok": True, "pid": os.getpid()}]
     finally:
         srv.close()
