@@ -66,6 +66,9 @@ _WINDOW = 12
 #: espeak-ng reports a phoneme this long before it sounds (measured on its own audio:
 #: vowels after a pause get loud about 5 ms after their event).
 ESPEAK_LEAD_MS = 5.0
+#: Spread (natural-log standard deviation) of the duration prior around espeak-ng's
+#: durations scaled to the target's pace; pauses vary twice as much.
+_DURATION_SPREAD = 0.5
 #: Gaps between words shorter than this (character alignments) are no pause.
 _BRIDGE_MS = 80.0
 #: Shortest closure shown, so a bilabial is seen at 30-60 fps.
@@ -187,47 +190,50 @@ def dtw_path(a: F64, b: F64) -> tuple[I64, I64]:
     lo = np.clip(centre - width, 0, m - 1)
     hi = np.clip(centre + width + 1, 1, m)
     lo[0], hi[-1] = 0, m
-    lo = np.minimum.accumulate(lo[::-1])[::-1]  # rows must overlap their neighbours
     hi = np.maximum.accumulate(hi)
+    for i in range(1, n):  # each row starts inside the one before: the path never breaks
+        lo[i] = min(lo[i], hi[i - 1] - 1)
+    lo = np.minimum.accumulate(lo[::-1])[::-1]
     b2 = np.sum(b * b, axis=1)
-    acc: list[F64] = []
+    moves: list[npt.NDArray[np.int8]] = []  # per cell: 0 diagonal, 1 up, 2 left
     prev = np.empty(0)
     for i in range(n):
-        cols = slice(int(lo[i]), int(hi[i]))
-        cost = np.sqrt(np.maximum(0.0, np.sum(a[i] * a[i]) + b2[cols] - 2.0 * (b[cols] @ a[i])))
+        row_lo, row_hi = int(lo[i]), int(hi[i])
+        cost = np.sqrt(
+            np.maximum(
+                0.0, np.sum(a[i] * a[i]) + b2[row_lo:row_hi] - 2.0 * (b[row_lo:row_hi] @ a[i])
+            )
+        )
+        s = np.cumsum(cost)
         if i == 0:
-            row = np.cumsum(cost)
+            row = s
+            move = np.full(len(cost), 2, dtype=np.int8)
         else:
+            p_lo, p_hi = int(lo[i - 1]), int(hi[i - 1])
             up = np.full(len(cost), np.inf)
             diag = np.full(len(cost), np.inf)
-            p_lo, p_hi = int(lo[i - 1]), int(hi[i - 1])
-            col = np.arange(int(lo[i]), int(hi[i]))
-            inside = (col >= p_lo) & (col < p_hi)
-            up[inside] = prev[col[inside] - p_lo]
-            inside_d = (col - 1 >= p_lo) & (col - 1 < p_hi)
-            diag[inside_d] = prev[col[inside_d] - 1 - p_lo]
+            u0, u1 = max(row_lo, p_lo), min(row_hi, p_hi)
+            up[u0 - row_lo : u1 - row_lo] = prev[u0 - p_lo : u1 - p_lo]
+            d0, d1 = max(row_lo, p_lo + 1), min(row_hi, p_hi + 1)
+            diag[d0 - row_lo : d1 - row_lo] = prev[d0 - 1 - p_lo : d1 - 1 - p_lo]
             t = np.minimum(up, diag) + cost
-            s = np.cumsum(cost)
-            row = s + np.minimum.accumulate(t - s)
-        acc.append(row)
+            run = np.minimum.accumulate(t - s)
+            row = s + run
+            move = np.where(diag <= up, 0, 1).astype(np.int8)
+            move[(t - s) > run] = 2
+        moves.append(move)
         prev = row
-    # Backtrack from the end.
+    # Backtrack from the end, following the recorded moves.
     i, j = n - 1, m - 1
     path_i, path_j = [i], [j]
     while i > 0 or j > 0:
-        row_lo = int(lo[i])
-        best, step = float("inf"), (0, -1)
-        if i > 0:
-            p_lo, p_hi = int(lo[i - 1]), int(hi[i - 1])
-            if p_lo <= j - 1 < p_hi and j > 0:
-                best, step = float(acc[i - 1][j - 1 - p_lo]), (-1, -1)
-            if p_lo <= j < p_hi and acc[i - 1][j - p_lo] < best:
-                best, step = float(acc[i - 1][j - p_lo]), (-1, 0)
-        if j > row_lo and acc[i][j - 1 - row_lo] < best:
-            step = (0, -1)
-        if step == (0, -1) and j == 0:
-            step = (-1, 0)
-        i, j = i + step[0], j + step[1]
+        step = int(moves[i][j - int(lo[i])]) if i > 0 else 2
+        if step == 0:
+            i, j = i - 1, j - 1
+        elif step == 1:
+            i -= 1
+        else:
+            j -= 1
         path_i.append(i)
         path_j.append(j)
     return np.array(path_i[::-1], dtype=np.int64), np.array(path_j[::-1], dtype=np.int64)
@@ -354,7 +360,7 @@ def _refine(x: F64, bounds: I64, units: Sequence[_Unit], ref_ms: F64) -> I64:
     models = _fit_models(x, bounds, labels)
     scale = n_frames / max(1e-9, float(ref_ms.sum()) / HOP_MS)
     expected = np.maximum(1.0, ref_ms / HOP_MS * scale)
-    sigma = np.array([1.0 if lb == PAUSE else 0.5 for lb in labels])
+    sigma = np.array([2.0 * _DURATION_SPREAD if lb == PAUSE else _DURATION_SPREAD for lb in labels])
     temper = 4.0 / x.shape[1]
     windows: list[I64] = [np.array([0], dtype=np.int64)]
     for k in range(1, n_units):

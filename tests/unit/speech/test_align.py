@@ -365,3 +365,12 @@ def test_dtw_follows_a_stretched_copy() -> None:
     pi, pj = dtw_path(a, b)
     for i, j in zip(pi, pj, strict=True):
         assert j // 2 == i
+
+
+@pytest.mark.parametrize(("n", "m"), [(3, 700), (700, 3), (1, 50), (50, 1), (400, 1300)])
+def test_dtw_path_is_unbroken_for_very_different_lengths(n: int, m: int) -> None:
+    rng = np.random.default_rng(n * 1000 + m)
+    pi, pj = dtw_path(rng.standard_normal((n, 2)), rng.standard_normal((m, 2)))
+    assert (pi[0], pj[0], pi[-1], pj[-1]) == (0, 0, n - 1, m - 1)
+    steps = set(zip(np.diff(pi).tolist(), np.diff(pj).tolist(), strict=True))
+    assert steps <= {(1, 0), (0, 1), (1, 1)}
