@@ -8,8 +8,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from companion.app import apply_pyside_workarounds
 from companion.speech.pipeline import WordTiming
 from companion.ui.bubble import SpeechBubble
+
+apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
 
 
 class ManualClock:
@@ -68,6 +71,7 @@ def test_the_offset_places_the_piece_on_the_reply_clock(bubble: SpeechBubble) ->
 def test_the_mark_moves_with_the_clock_then_the_timer_stops(
     qtbot: QtBot, bubble: SpeechBubble
 ) -> None:
+
     clock = ManualClock(0.0)
     bubble.show_speech(TEXT, WORDS, clock, 0.0)
     assert bubble.word_timer_active

@@ -11,10 +11,13 @@ import pytest
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
+from companion.app import apply_pyside_workarounds
 from companion.speech.types import VisemeCue
 from companion.speech.visemes import OPENNESS, REST, VISEMES, VisemeFrame, VisemeTimeline
 from companion.ui.art import EXPRESSIONS, SCALE_SIZES, MascotArt
 from companion.ui.mascot_view import MascotView
+
+apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
 
 
 class ManualClock:
@@ -206,6 +209,7 @@ def test_smoothing_fast_attack_slow_release(view: MascotView) -> None:
 def test_mouth_changed_is_emitted_only_when_the_mouth_changes(
     qtbot: QtBot, view: MascotView
 ) -> None:
+
     seen: list[tuple[str, float]] = []
     view.mouth_changed.connect(lambda v, o: seen.append((v, o)))
     clock = ManualClock(200.0)

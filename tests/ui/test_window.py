@@ -12,9 +12,12 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from companion.app import apply_pyside_workarounds
 from companion.config import Settings
 from companion.ui.art import SCALE_SIZES, MascotArt
 from companion.ui.window import MascotWindow
+
+apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
 
 # WORKAROUND for the offscreen platform: Qt raises Tool windows when they are shown and the
 # offscreen plugin answers every raise() with this warning (QPlatformWindow::raise default,
@@ -276,6 +279,7 @@ def test_the_bubble_sits_above_and_the_mascot_does_not_move(
 def test_near_the_top_of_the_screen_the_bubble_goes_below(
     make_window: WindowFactory, settings: Settings
 ) -> None:
+
     settings.position = [300, _screen().top() + 2]
     window = make_window(settings)
     window.bubble.show_message("Down here instead.", kind="info")

@@ -14,6 +14,7 @@ from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
 
 from companion import paths
+from companion.app import apply_pyside_workarounds
 from companion.speech.visemes import OPENNESS, VISEMES, VisemeFrame
 from companion.ui import art as art_mod
 from companion.ui.art import (
@@ -27,6 +28,8 @@ from companion.ui.art import (
     layer_names,
     relative_openness,
 )
+
+apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +51,7 @@ def _draw(art: MascotArt, size: int, dpr: float, **kwargs: object) -> QImage:
 def test_every_layer_is_valid_svg_with_spdx_header_and_a_viewbox_on_the_canvas(
     qapp: QApplication,
 ) -> None:
+
     root = paths.resource_path("mascot")
     for name in layer_names():
         path = root / f"{name}.svg"
