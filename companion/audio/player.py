@@ -11,8 +11,13 @@ Design notes (figures from ``benchmarks/player_clock.py`` on the PulseAudio null
 - The clock interpolates from the latest callback with ``time.monotonic``, corrected by the output
   latency PortAudio reports for each buffer (``outputBufferDacTime - currentTime``), so the mouth
   follows what is audible now.
-- An open stream writing zeros costs about 4 % of a core at ``latency="low"`` (a callback every
-  2 ms), so the stream stays open only while an utterance plays and for ``IDLE_CLOSE_S`` after
+- Latency: ``DEFAULT_LATENCY`` (0.1 s), not ``"low"``. At ``"low"`` (8.5 ms through ALSA's pulse
+  plugin, a callback every 2 ms) one busy Python thread (the speech worker synthesising the next
+  sentence) starves the callback of the GIL: 461 underflows and 7.6 s of wall time for 5 s of
+  audio, i.e. stutter; at 0.1 s, none. The clock is corrected by the latency, so the mouth does
+  not lag; ``stop()`` aborts a stream that buffers more than 30 ms, which drops what it holds.
+- An open stream writing zeros costs CPU (4 % of a core at ``"low"``, 0.4-0.8 % at 0.1 s), so
+  the stream stays open only while an utterance plays and for ``IDLE_CLOSE_S`` after
   (back-to-back pieces reuse it); opening one costs a few milliseconds.
 - A janitor thread (asleep unless a stream is open) closes idle streams and notices a lost
   device: the stream ending by itself (PortAudio error, device unplugged, sound server gone) or no
@@ -36,6 +41,8 @@ from companion.speech.types import FloatArray
 
 log = logging.getLogger("companion.audio")
 
+DEFAULT_LATENCY = 0.1
+"""Seconds of audio the output buffers: enough to ride out a busy Python thread."""
 IDLE_CLOSE_S = 3.0
 """Keep an idle stream open this long after an utterance, for the next piece of a reply."""
 STALL_S = 2.5
@@ -58,6 +65,7 @@ class Player:
             or None when all is well.
         underflows: output underflows PortAudio reported (diagnostics).
         callbacks: audio callbacks run (diagnostics).
+        output_delay: seconds from the latest callback to its first frame being heard.
         device_name: the name of the device the last stream opened on ("" when none).
     """
 
@@ -67,7 +75,7 @@ class Player:
         sample_rate: int = 22050,
         device: str | None = None,
         volume: float = 1.0,
-        latency: float | str = "low",
+        latency: float | str = DEFAULT_LATENCY,
         idle_close_s: float = IDLE_CLOSE_S,
         stall_s: float = STALL_S,
     ) -> None:
@@ -91,6 +99,7 @@ class Player:
         self._reopen = False
         self.underflows = 0
         self.callbacks = 0
+        self.output_delay = 0.0
         self.device_name = ""
         backend = devices.load_backend()
         self._sd: ModuleType | None = backend.sd
@@ -136,8 +145,8 @@ class Player:
         """Silence now (within 50 ms), freeze the clock, drop the queued audio."""
         with self._lock:
             self._utt.stop(time.monotonic())
-        # The callback writes zeros from its next buffer on (2 ms at latency="low"); a stream
-        # that buffers more is aborted so its queued audio is dropped too.
+        # The callback writes zeros from its next buffer on; a stream that buffers more than a
+        # few milliseconds is aborted so the audio it holds is dropped too (reopened by begin()).
         if self._output_latency > _STOP_ABORT_LATENCY_S:
             with self._stream_lock:
                 self._discard_stream()
@@ -153,6 +162,11 @@ class Player:
         """Milliseconds of audio queued in the current utterance so far (heard or not)."""
         with self._lock:
             return 1000.0 * self._utt.enqueued / self.sample_rate
+
+    @property
+    def output_latency(self) -> float:
+        """The latency (seconds) PortAudio chose for the last stream opened."""
+        return self._output_latency
 
     @property
     def stream_open(self) -> bool:
@@ -242,6 +256,7 @@ class Player:
         delay = time_info.outputBufferDacTime - time_info.currentTime
         if not 0.0 <= delay < 1.0:  # host APIs that report no times give 0 or nonsense
             delay = self._output_latency
+        self.output_delay = delay
         self._utt.read_into(outdata[:, 0], self._volume, now + delay)
 
     def _on_finished(self, generation: int) -> None:
