@@ -172,6 +172,7 @@ def _init_sdk(dsn: str, environment: str, transport: Any) -> None:
         release=RELEASE,
         environment=environment,
         send_default_pii=False,
+        server_name="",  # the default is the host name, which often names the user
         include_local_variables=False,  # locals hold reply text and tokens
         max_request_body_size="never",
         attach_stacktrace=False,
@@ -186,6 +187,7 @@ def _init_sdk(dsn: str, environment: str, transport: Any) -> None:
         # captured by install_qt_hooks (Sentry's threading integration misses QThreads).
         disabled_integrations=[ArgvIntegration, ExcepthookIntegration, ThreadingIntegration],
         auto_enabling_integrations=False,
+        trace_propagation_targets=[],  # no sentry-trace/baggage headers to the backend
         transport=transport,
     )
 

@@ -16,7 +16,7 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from companion import telemetry
-from tests.support.reference_backend import ReferenceBackend
+from tests.support.reference_backend import ReferenceBackend, synthesize
 
 TEST_DSN = "https://public@127.0.0.1:9/1"  # never contacted: the transport records instead
 
@@ -77,7 +77,12 @@ class RecordingTransport(Transport):
 
 @pytest.fixture
 def reference_backend() -> Iterator[ReferenceBackend]:
-    """A running reference backend on 127.0.0.1; stopped (every thread joined) afterwards."""
+    """A running reference backend on 127.0.0.1; stopped (every thread joined) afterwards.
+
+    The voice is loaded before the server starts (once per process), so a test's first
+    speech request does not wait for Piper to load.
+    """
+    synthesize("Ready.")
     backend = ReferenceBackend().start()
     try:
         yield backend

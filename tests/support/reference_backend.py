@@ -30,6 +30,7 @@ import re
 import secrets
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -80,13 +81,17 @@ def _voice() -> Any:
     )
 
 
+_SYNTH_LOCK = threading.Lock()  # Piper's espeak-ng phonemizer is not thread-safe
+
+
 @functools.lru_cache(maxsize=64)
 def synthesize(text: str) -> npt.NDArray[np.float32]:
     """Deterministic speech for ``text``: float32 mono at 22050 Hz."""
     from piper import SynthesisConfig
 
     config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    parts = [c.audio_float_array for c in _voice().synthesize(text or ".", config)]
+    with _SYNTH_LOCK:
+        parts = [c.audio_float_array for c in _voice().synthesize(text or ".", config)]
     if not parts:
         return np.zeros(PIPER_RATE // 10, dtype=np.float32)
     return np.concatenate(parts).astype(np.float32)
@@ -210,6 +215,11 @@ class _Server(ThreadingMixIn, HTTPServer):
         self.handlers = [t for t in self.handlers if t.is_alive()]
         self.handlers.append(thread)
         thread.start()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up or reset are part of the tests; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
 
 
 class _Abort(Exception):
