@@ -4,7 +4,7 @@
 #   the program folder    ~/.local/opt/companion          (/opt/companion)
 #   a command             ~/.local/bin/companion          (/usr/local/bin/companion)
 #   the menu entry        ~/.local/share/applications/companion.desktop
-#   the icon              ~/.local/share/icons/hicolor/scalable/apps/companion.svg
+#   the icons             ~/.local/share/icons/hicolor/{scalable,NxN}/apps/companion.{svg,png}
 # Usage: ./install.sh [--system] [--uninstall] [BUNDLE]
 #   BUNDLE  the built bundle folder (default: the folder this script is in, when it holds the
 #           program, else dist/companion next to the packaging/ folder)
@@ -45,7 +45,7 @@ refresh() {
 if [ "$action" = uninstall ]; then
   rm -rf "$prefix"
   [ -L "$bindir/companion" ] && rm -f "$bindir/companion"
-  rm -f "$desktop_file" "$icon_file"
+  rm -f "$desktop_file" "$icon_file" "$share"/icons/hicolor/*x*/apps/companion.png
   refresh
   echo "Companion removed (your settings stay in your user folders)."
   exit 0
@@ -90,11 +90,18 @@ while IFS= read -r line; do
 done < "$template" > "$desktop_file.tmp"
 mv "$desktop_file.tmp" "$desktop_file"
 
-icon=$prefix/_internal/companion/resources/icons/companion.svg
-if [ -f "$icon" ]; then
+icons=$prefix/_internal/companion/resources/icons
+if [ -f "$icons/companion.svg" ]; then
   mkdir -p "$(dirname "$icon_file")"
-  cp "$icon" "$icon_file"
+  cp "$icons/companion.svg" "$icon_file"
 fi
+for png in "$icons"/companion-*.png; do
+  [ -f "$png" ] || continue
+  size=${png##*/companion-}
+  size=${size%.png}
+  mkdir -p "$share/icons/hicolor/${size}x${size}/apps"
+  cp "$png" "$share/icons/hicolor/${size}x${size}/apps/companion.png"
+done
 refresh
 
 echo "Companion installed in $prefix"

@@ -154,6 +154,8 @@ def test_file_filter_drops_the_unused_and_keeps_the_needed() -> None:
         "PySide6/Qt/plugins/platforms/libqvnc.so",
         "PySide6/Qt/lib/libQt6EglFSDeviceIntegration.so.6",
         "PySide6/Qt/lib/libQt6Pdf.so.6",
+        "PySide6/Qt6Pdf.dll",
+        "PySide6/opengl32sw.dll",
         "PySide6/Qt/qml/QtQuick/Controls/qmldir",
         "piper/tashkeel/model.onnx",
     ]
@@ -167,6 +169,8 @@ def test_file_filter_drops_the_unused_and_keeps_the_needed() -> None:
         "PySide6/Qt/plugins/platforms/libqwayland.so",
         "PySide6/Qt/plugins/platforms/libqoffscreen.so",
         "PySide6/plugins/platforms/qwindows.dll",
+        "PySide6/Qt6Core.dll",
+        "PySide6/Qt6Svg.dll",
         "PySide6/Qt/plugins/platforms/libqcocoa.dylib",
         "PySide6/Qt/plugins/imageformats/libqsvg.so",
         "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
