@@ -209,7 +209,7 @@ class _Library:
             self.lib.espeak_Synchronize()
         finally:
             self.collector = None
-        if err != 0:
+        if err != 0 and not (cancel is not None and cancel.cancelled):
             raise EspeakUnavailable(f"espeak_Synth failed (status {err})")
         return collector
 

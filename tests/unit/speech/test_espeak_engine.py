@@ -104,6 +104,32 @@ def test_cancelled_token_stops_before_synthesis() -> None:
         list(engine.synthesize("Never spoken.", voice=None, speed=1.0, cancel=token))
 
 
+class _CancelAfter(CancelToken):
+    """Cancels itself after being asked a few times (from inside the synth callback)."""
+
+    def __init__(self, asks: int) -> None:
+        super().__init__()
+        self.asks = asks
+
+    @property
+    def cancelled(self) -> bool:
+        self.asks -= 1
+        if self.asks < 0:
+            self.cancel()
+        return super().cancelled
+
+
+def test_cancel_during_synthesis_stops_it_and_the_library_stays_usable() -> None:
+    engine = EspeakEngine(sample_rate=22050)
+    text = "This sentence goes on and on for quite a while, and then some more. " * 3
+    token = _CancelAfter(3)
+    with pytest.raises(Cancelled):
+        list(engine.synthesize(text, voice=None, speed=1.0, cancel=token))
+    samples, _, events = engine.phonemes_with_times("Still working.")
+    assert float(np.sqrt(np.mean(samples**2))) > 0.01
+    assert any(ev.phoneme != PAUSE for ev in events)
+
+
 def test_empty_text_yields_nothing() -> None:
     engine = EspeakEngine(sample_rate=22050)
     assert list(engine.synthesize("   ", voice=None, speed=1.0, cancel=CancelToken())) == []
