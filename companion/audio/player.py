@@ -364,6 +364,10 @@ class Player:
             if lost or stalled:
                 self._utt.switch_to_silent(now)
             playing = not self._utt.finished(now)
+        if lost and not waiting:
+            log.info("[audio] the idle output stream ended; the next utterance reopens it")
+            self._discard_stream()
+            return
         if lost or stalled:
             log.warning(
                 "[audio] output lost (%s); carrying on silently", "stalled" if stalled else "ended"

@@ -9,11 +9,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from companion.audio import devices
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
+@pytest.mark.audio
 def test_pulse_devices_are_listed_and_found_by_name(pulse: None) -> None:
     names = devices.list_output_devices()
     assert names, "the PulseAudio null sink should give at least one output device"
@@ -24,6 +27,7 @@ def test_pulse_devices_are_listed_and_found_by_name(pulse: None) -> None:
         assert devices.device_name(index).casefold() == name.casefold()
 
 
+@pytest.mark.audio
 def test_exact_name_wins_over_a_substring(pulse: None) -> None:
     names = devices.list_output_devices()
     for name in names:
@@ -32,6 +36,7 @@ def test_exact_name_wins_over_a_substring(pulse: None) -> None:
         assert devices.device_name(index) == name
 
 
+@pytest.mark.audio
 def test_substring_match(pulse: None) -> None:
     name = devices.list_output_devices()[0]
     index = devices.find_device(name[1:-1] if len(name) > 2 else name)
@@ -39,6 +44,7 @@ def test_substring_match(pulse: None) -> None:
     assert name[1:-1].casefold() in devices.device_name(index).casefold()
 
 
+@pytest.mark.audio
 def test_no_match(pulse: None) -> None:
     assert devices.find_device("there is no sound card called this") is None
     assert devices.find_device("   ") is None

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ def player(pulse: None) -> Iterator[Player]:
 # -- the shared null sink -------------------------------------------------------------------------
 
 
+@pytest.mark.audio
 def test_two_second_utterance_takes_two_seconds_on_the_clock(player: Player) -> None:
     start = time.monotonic()
     player.begin()
@@ -87,6 +89,7 @@ def test_two_second_utterance_takes_two_seconds_on_the_clock(player: Player) -> 
     assert all(0.0 <= p <= 2000.0 for p in positions)
 
 
+@pytest.mark.audio
 def test_stop_mid_utterance_freezes_the_clock(player: Player) -> None:
     player.begin()
     player.enqueue(tone(3.0))
@@ -109,6 +112,7 @@ def test_stop_mid_utterance_freezes_the_clock(player: Player) -> None:
     assert player.position_ms() == frozen
 
 
+@pytest.mark.audio
 def test_pieces_enqueued_while_playing_play_gaplessly(player: Player) -> None:
     pieces = [tone(0.25, freq=300 + 100 * i) for i in range(6)]
     player.begin()
@@ -126,6 +130,7 @@ def test_pieces_enqueued_while_playing_play_gaplessly(player: Player) -> None:
     assert player.position_ms() == pytest.approx(1000.0 * total / RATE)
 
 
+@pytest.mark.audio
 def test_begin_starts_a_new_utterance_from_zero(player: Player) -> None:
     player.begin()
     player.enqueue(tone(1.0))
@@ -139,6 +144,7 @@ def test_begin_starts_a_new_utterance_from_zero(player: Player) -> None:
     assert player.position_ms() == pytest.approx(300.0)
 
 
+@pytest.mark.audio
 def test_underflows_are_counted(player: Player) -> None:
     player.begin()
     player.enqueue(np.zeros(RATE, dtype=np.float32))
@@ -158,6 +164,7 @@ def test_underflows_are_counted(player: Player) -> None:
     assert player.on_underflow == player.underflows
 
 
+@pytest.mark.audio
 def test_device_chosen_by_name(pulse: None) -> None:
     names = devices.list_output_devices()
     if "pulse" not in names or "default" not in names:
@@ -177,6 +184,7 @@ def test_device_chosen_by_name(pulse: None) -> None:
         p.close()
 
 
+@pytest.mark.audio
 def test_unknown_device_name_falls_back_to_the_default(pulse: None) -> None:
     p = Player(sample_rate=RATE, device="no such sound card")
     try:
@@ -192,6 +200,7 @@ def test_unknown_device_name_falls_back_to_the_default(pulse: None) -> None:
         p.close()
 
 
+@pytest.mark.audio
 def test_idle_stream_closes_and_reopens(pulse: None) -> None:
     p = Player(sample_rate=RATE, idle_close_s=0.2)
     try:
@@ -212,6 +221,7 @@ def test_idle_stream_closes_and_reopens(pulse: None) -> None:
     p.close()  # twice is fine
 
 
+@pytest.mark.audio
 def test_volume_is_clamped(pulse: None) -> None:
     p = Player(sample_rate=RATE, volume=3.0)
     try:
@@ -308,6 +318,7 @@ def assert_clock_continuous(samples: list[tuple[float, float]]) -> None:
         assert p1 - p0 <= 1000.0 * (t1 - t0) + 50.0
 
 
+@pytest.mark.audio
 def test_device_vanishing_mid_utterance_continues_silently(private_pulse: PrivatePulse) -> None:
     p = Player(sample_rate=RATE)
     try:
@@ -343,6 +354,7 @@ def sample_clock_for(player: Player, seconds: float) -> list[tuple[float, float]
     return samples
 
 
+@pytest.mark.audio
 def test_stalled_device_continues_silently(private_pulse: PrivatePulse) -> None:
     p = Player(sample_rate=RATE, stall_s=0.5)
     try:
@@ -404,6 +416,7 @@ def record_amplitude(server: PrivatePulse, player: Player, samples: FloatArray) 
     return float(np.sqrt(2.0 * np.mean(body.astype(np.float64) ** 2)))
 
 
+@pytest.mark.audio
 def test_volume_scales_what_the_device_plays(private_pulse: PrivatePulse) -> None:
     if not shutil.which("parec"):
         pytest.skip("parec is needed to record the sink's monitor")
@@ -532,3 +545,43 @@ def test_no_output_device_gives_a_silent_clock_and_a_notice(tmp_path: Path) -> N
     result = run_silent("", env)
     check_silent_clock(result)
     assert result["notice"] == devices.NO_DEVICE
+
+
+@pytest.mark.audio
+def test_calls_from_two_threads_while_the_callback_runs(player: Player) -> None:
+    """The speech thread begins, queues, ends and stops while the GUI thread reads the clock."""
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def gui() -> None:
+        try:
+            while not done.is_set():
+                position = player.position_ms()
+                assert 0.0 <= position < 1e6
+                _ = (player.finished, player.playing, player.queued_ms())
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+
+    reader = threading.Thread(target=gui)
+    reader.start()
+    try:
+        for i in range(40):
+            player.begin()
+            for _ in range(3):
+                player.enqueue(tone(0.01))
+            if i % 3 == 0:
+                player.stop()
+            else:
+                player.end()
+            if i % 5 == 0:
+                player.volume = 0.5 + (i % 2) / 2
+    finally:
+        done.set()
+        reader.join()
+    assert errors == []
+    player.begin()
+    player.enqueue(tone(0.2))
+    player.end()
+    assert player.wait_finished(4.0)
+    assert player.position_ms() == pytest.approx(200.0)
+    assert player.frames_played == round(0.2 * RATE)
