@@ -14,7 +14,9 @@ or a Qt plugin error in its output:
 4. ``--self-test`` on X11 under Xvfb when ``xvfb-run`` is installed (the xcb plugin and the
    system libraries it links);
 5. ``--self-test`` with no stderr at all (file descriptor 2 closed), as a windowed app starts:
-   ``sys.stderr`` is None and nothing may write to it unguarded;
+   ``sys.stderr`` is None and nothing may write to it unguarded; then a normal start the same
+   way with crash reports on, sent to a local Sentry ingest (127.0.0.1): its envelopes must
+   arrive and the exit must be clean (Sentry's atexit path included);
 6. from a read-only copy under a long path with spaces (run as ``nobody`` when root, since
    root ignores file modes): ``--self-test``, then ``speak --output`` with espeak-ng and with
    Piper (espeak-ng fails on data paths over ~145 characters unless handled), and the copy
@@ -27,6 +29,8 @@ Exit status 0 when every check passed.
 from __future__ import annotations
 
 import argparse
+import gzip
+import http.server
 import json
 import os
 import re
@@ -36,12 +40,14 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import wave
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -256,6 +262,43 @@ def long_folder(base: Path) -> Path:
     return folder / ("x" * max(1, LONG_PATH_CHARS - len(str(folder)) - 1))
 
 
+class _Ingest(http.server.BaseHTTPRequestHandler):
+    """A Sentry ingest endpoint that keeps every envelope posted to it."""
+
+    envelopes: ClassVar[list[bytes]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        self.envelopes.append(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def sentry_ingest() -> Iterator[tuple[str, list[bytes]]]:
+    """A local Sentry (127.0.0.1, free port): its DSN and the envelopes it received."""
+    received: list[bytes] = []
+
+    class Ingest(_Ingest):
+        envelopes = received
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ingest)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://public@127.0.0.1:{server.server_address[1]}/1", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @contextmanager
 def scratch() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="companion-smoke-"))
@@ -386,6 +429,30 @@ class SmokeTest:
         else:
             problems.append(f"no {log.name} written in the state folder")
         r.check("--self-test without stderr (windowed)", problems, f"log in {log.name}")
+
+        # Crash reports frozen and windowed: Sentry on (a local ingest), no stderr; the session
+        # envelope sent at shut-down proves the transport, the atexit path must stay quiet.
+        config = self.config_dir(work, "windowed-sentry")
+        log = config / "state" / "stderr.log"
+        with sentry_ingest() as (dsn, envelopes):
+            env = base_environment(config, self.pulse)
+            env["COMPANION_SENTRY_DSN"] = dsn
+            result = run(
+                [str(exe)],
+                env=env,
+                timeout=self.timeout,
+                cwd=cwd,
+                close_stderr=True,
+                until=lambda _out: log.is_file() and SHOWN in log.read_text(errors="replace"),
+            )
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        problems = result.problems() + find_problems(text)
+        if SHOWN not in text:
+            problems.append(f"{log.name} never said the mascot was shown")
+        if not envelopes:
+            problems.append("nothing reached the local Sentry ingest")
+        detail = f"{len(envelopes)} envelope(s) reached the local Sentry, clean exit"
+        r.check("start without stderr, crash reports on (windowed)", problems, detail)
 
     def check_copy(self, work: Path) -> None:
         r = self.results
