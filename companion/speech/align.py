@@ -415,7 +415,7 @@ def _finish(events: Sequence[PhonemeEvent], feats: Features, duration_ms: float)
     pauses = _runs(feats.quiet, min_len=int(_PAUSE_MS / HOP_MS))
     out: list[VisemeCue] = []
     for cue in cues:
-        pieces = [(cue.start_ms, min(cue.end_ms, duration_ms))]
+        pieces = [(max(0.0, cue.start_ms), min(cue.end_ms, duration_ms))]
         for p_start, p_end in pauses:
             s_ms, e_ms = p_start * HOP_MS, p_end * HOP_MS
             nxt: list[tuple[float, float]] = []
@@ -437,7 +437,7 @@ def _finish(events: Sequence[PhonemeEvent], feats: Features, duration_ms: float)
                 level = float(np.mean(feats.energy[lo:hi])) if hi <= len(feats) else 0.0
                 weight = round(float(np.clip(1.0 + level / 30.0, 0.55, 1.0)), 2)
             out.append(VisemeCue(a, b, cue.viseme, weight))
-    return _visible_closures(merge_runs(out))
+    return _visible_closures(merge_runs(out), duration_ms)
 
 
 def _runs(mask: npt.NDArray[np.bool_], *, min_len: int) -> list[tuple[int, int]]:
@@ -449,8 +449,11 @@ def _runs(mask: npt.NDArray[np.bool_], *, min_len: int) -> list[tuple[int, int]]
     ]
 
 
-def _visible_closures(cues: list[VisemeCue]) -> list[VisemeCue]:
-    """Stretch bilabial closures shorter than ``_MIN_CLOSURE_MS`` into their neighbours."""
+def _visible_closures(cues: list[VisemeCue], end_ms: float) -> list[VisemeCue]:
+    """Stretch bilabial closures shorter than ``_MIN_CLOSURE_MS`` into their neighbours.
+
+    Nothing moves before 0 or past ``end_ms`` (the end of the audio).
+    """
     out = list(cues)
     for k, cue in enumerate(out):
         if cue.viseme != "PP" or cue.end_ms - cue.start_ms >= _MIN_CLOSURE_MS:
@@ -465,7 +468,9 @@ def _visible_closures(cues: list[VisemeCue]) -> list[VisemeCue]:
             nxt = out[k + 1]
             end = min(end, nxt.end_ms - (nxt.end_ms - nxt.start_ms) / 2.0)
             out[k + 1] = VisemeCue(end, nxt.end_ms, nxt.viseme, nxt.weight)
-        out[k] = VisemeCue(max(0.0, start), end, cue.viseme, cue.weight)
+        out[k] = VisemeCue(
+            max(0.0, start), min(end, max(end_ms, cue.end_ms)), cue.viseme, cue.weight
+        )
     return out
 
 
@@ -673,10 +678,11 @@ def align_text_to_audio(
     ref_ms = np.array([u.end_ms - u.start_ms for u in units])
     bounds = _refine(_model_vectors(feats)[t0:t1], bounds, units, ref_ms)
 
+    times = np.clip((t0 + bounds - 0.5) * HOP_MS, 0.0, duration_ms).tolist()
     timed = [
-        PhonemeEvent((t0 + bounds[k] - 0.5) * HOP_MS, (t0 + bounds[k + 1] - 0.5) * HOP_MS, u.ipa)
+        PhonemeEvent(times[k], times[k + 1], u.ipa)
         for k, u in enumerate(units)
-        if bounds[k + 1] > bounds[k]
+        if times[k + 1] > times[k]
     ]
     return _finish(timed, feats, duration_ms)
 
@@ -736,7 +742,7 @@ def cues_from_char_alignment(
                 events[-1] = PhonemeEvent(last.start_ms, gap_end, last.phoneme)
         timed_events.extend(events)
     cues = [c for c in cues_from_phonemes(timed_events) if c.viseme != "sil"]
-    return _visible_closures(merge_runs(cues))
+    return _visible_closures(merge_runs(cues), max(a.end_ms for a in timed))
 
 
 def _char_map(text: str, aligned: str) -> list[int]:

@@ -49,6 +49,7 @@ def open_closed_agreement(truth: Sequence[str], pred: Sequence[str]) -> float:
 
 def assert_well_formed(cues: Sequence[VisemeCue], duration_ms: float) -> None:
     for cue in cues:
+        assert type(cue.start_ms) is float and type(cue.end_ms) is float
         assert 0.0 <= cue.start_ms < cue.end_ms <= duration_ms + 1e-6
         assert 0.0 < cue.weight <= 1.0
     for a, b in itertools.pairwise(cues):
@@ -374,3 +375,41 @@ def test_dtw_path_is_unbroken_for_very_different_lengths(n: int, m: int) -> None
     assert (pi[0], pj[0], pi[-1], pj[-1]) == (0, 0, n - 1, m - 1)
     steps = set(zip(np.diff(pi).tolist(), np.diff(pj).tolist(), strict=True))
     assert steps <= {(1, 0), (0, 1), (1, 1)}
+
+
+_WORDS = ["hello", "map", "ooh", "the", "42", "ah", "sky", "!", "well,", "Bob."]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(_WORDS), max_size=8),
+    bursts=st.lists(
+        st.tuples(st.floats(0.0, 1.5), st.floats(0.01, 0.6), st.floats(0.0, 0.8)), max_size=5
+    ),
+    rate=st.sampled_from([16000, 22050, 24000, 48000]),
+    seconds=st.floats(0.0, 2.0),
+)
+def test_any_text_and_audio_give_well_formed_cues(
+    words: list[str], bursts: list[tuple[float, float, float]], rate: int, seconds: float
+) -> None:
+    """Mismatched text and audio (noise bursts) never break the aligner."""
+    rng = np.random.default_rng(len(words) * 7 + len(bursts))
+    samples = np.zeros(int(rate * seconds), dtype=np.float32)
+    for start, length, level in bursts:
+        a, b = int(start * rate), int((start + length) * rate)
+        chunk = samples[a:b]
+        chunk += (rng.standard_normal(len(chunk)) * level).astype(np.float32)
+    engine = _shared_engine()
+    cues = align_text_to_audio(" ".join(words), samples, rate, engine=engine)
+    assert_well_formed(cues, 1000.0 * len(samples) / rate)
+
+
+def _shared_engine() -> EspeakEngine:
+    # Hypothesis runs the test many times; one engine (the library is shared anyway).
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = EspeakEngine(sample_rate=22050)
+    return _ENGINE
+
+
+_ENGINE: EspeakEngine | None = None
