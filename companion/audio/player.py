@@ -122,10 +122,10 @@ class Player:
         with self._stream_lock:
             if self._closed:
                 return
+            self._interrupt()
             has_stream = self._ensure_stream()
             with self._lock:
                 now = time.monotonic()
-                self._utt.stop(now)
                 self._utt = UtteranceState(self.sample_rate, now, silent=not has_stream)
                 self._idle_since = None
         self._wake.set()
@@ -143,14 +143,20 @@ class Player:
 
     def stop(self) -> None:
         """Silence now (within 50 ms), freeze the clock, drop the queued audio."""
+        with self._stream_lock:
+            self._interrupt()
+        self._wake.set()
+
+    def _interrupt(self) -> None:
+        """Stop the current utterance; drop what the device still holds of it."""
         with self._lock:
-            self._utt.stop(time.monotonic())
+            now = time.monotonic()
+            cut = self._utt.unheard(now)
+            self._utt.stop(now)
         # The callback writes zeros from its next buffer on; a stream that buffers more than a
         # few milliseconds is aborted so the audio it holds is dropped too (reopened by begin()).
-        if self._output_latency > _STOP_ABORT_LATENCY_S:
-            with self._stream_lock:
-                self._discard_stream()
-        self._wake.set()
+        if cut and self._output_latency > _STOP_ABORT_LATENCY_S:
+            self._discard_stream()
 
     def position_ms(self) -> float:
         """Milliseconds of the current utterance heard so far (PlaybackClock)."""
