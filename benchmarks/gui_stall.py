@@ -63,7 +63,8 @@ class StallMeter:
     def summary(self) -> str:
         g = sorted(self.gaps)
         p99 = g[int(0.99 * (len(g) - 1))] if g else 0.0
-        return f"longest {max(g, default=0):.1f} ms, p99 {p99:.1f} ms, median {statistics.median(g):.1f} ms"
+        med = statistics.median(g) if g else 0.0
+        return f"longest {max(g, default=0):.1f} ms, p99 {p99:.1f} ms, median {med:.1f} ms"
 
 
 def main() -> int:
