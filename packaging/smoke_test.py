@@ -17,10 +17,12 @@ or a Qt plugin error in its output:
    ``sys.stderr`` is None and nothing may write to it unguarded; then a normal start the same
    way with crash reports on, sent to a local Sentry ingest (127.0.0.1): its envelopes must
    arrive and the exit must be clean (Sentry's atexit path included);
-6. from a read-only copy under a long path with spaces (run as ``nobody`` when root, since
-   root ignores file modes): ``--self-test``, then ``speak --output`` with espeak-ng and with
-   Piper (espeak-ng fails on data paths over ~145 characters unless handled), and the copy
-   must be unchanged afterwards.
+6. ``companion say``: it starts the mascot from the bundle and hands it the text; the mascot
+   then stops on SIGTERM (Linux);
+7. from a read-only copy under a long path with spaces, working directory included (run as
+   ``nobody`` when root, since root ignores file modes): ``--self-test``, then
+   ``speak --output`` with espeak-ng and with Piper (espeak-ng fails on data paths over ~145
+   characters unless handled), and the copy must be unchanged afterwards.
 
 Prints one line per check and a summary with the size, the largest parts and the times.
 Exit status 0 when every check passed.
@@ -235,6 +237,29 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
+def pids_with_environment(name: str, value: str) -> list[int]:
+    """Linux: processes started with ``name=value`` in their environment."""
+    wanted = f"{name}={value}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes() + b"\0"
+        except OSError:
+            continue
+        if wanted in environment:
+            found.append(int(entry.name))
+    return found
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
+
+
 def make_read_only(folder: Path) -> None:
     """chmod -R a-w."""
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -430,6 +455,9 @@ class SmokeTest:
             problems.append(f"no {log.name} written in the state folder")
         r.check("--self-test without stderr (windowed)", problems, f"log in {log.name}")
 
+        if sys.platform.startswith("linux"):
+            self.check_say(exe, work)
+
         # Crash reports frozen and windowed: Sentry on (a local ingest), no stderr; the session
         # envelope sent at shut-down proves the transport, the atexit path must stay quiet.
         config = self.config_dir(work, "windowed-sentry")
@@ -453,6 +481,28 @@ class SmokeTest:
             problems.append("nothing reached the local Sentry ingest")
         detail = f"{len(envelopes)} envelope(s) reached the local Sentry, clean exit"
         r.check("start without stderr, crash reports on (windowed)", problems, detail)
+
+    def check_say(self, exe: Path, work: Path) -> None:
+        """``companion say`` starts the mascot from the bundle (sys.executable) and hands it
+        the text; the mascot (found by its settings folder) then stops on SIGTERM."""
+        config = self.config_dir(work, "say")
+        env = base_environment(config, self.pulse)
+        result = run([str(exe), "say", "Hello from say."], env=env, timeout=self.timeout, cwd=work)
+        problems = result.problems()
+        pids = pids_with_environment("COMPANION_CONFIG_DIR", str(config))
+        if not problems and not pids:
+            problems.append("no mascot process found after say")
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while pids and time.monotonic() < deadline:
+            pids = [pid for pid in pids if Path(f"/proc/{pid}").exists() and not zombie(pid)]
+            time.sleep(0.05)
+        for pid in pids:
+            problems.append(f"the mascot started by say (pid {pid}) ignored SIGTERM")
+            os.kill(pid, signal.SIGKILL)
+        r = self.results
+        r.check("say: starts the mascot from the bundle, SIGTERM", problems, "text delivered")
 
     def check_copy(self, work: Path) -> None:
         r = self.results
@@ -478,7 +528,9 @@ class SmokeTest:
         extra = {**(self.pulse if user is None else {}), **extra}
 
         env = base_environment(self.config_dir(work, "copy-self-test", owner=user), extra)
-        result = run([str(exe), "--self-test"], env=env, timeout=self.timeout, cwd=home, user=user)
+        result = run(
+            [str(exe), "--self-test"], env=env, timeout=self.timeout, cwd=folder, user=user
+        )
         problems = self.self_test_problems(result, audio=False)  # nobody cannot reach the server
         r.check(f"--self-test ({where})", problems, self.self_test_line(result))
 
@@ -493,7 +545,7 @@ class SmokeTest:
             env = base_environment(config, extra)
             args = [str(exe), "speak", "--output", str(out), "--visemes", str(visemes)]
             args.append("Hello from a long path.")
-            result = run(args, env=env, timeout=self.timeout, cwd=home, user=user)
+            result = run(args, env=env, timeout=self.timeout, cwd=folder, user=user)
             problems = result.problems()
             detail = ""
             if not problems:
