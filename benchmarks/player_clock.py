@@ -233,7 +233,7 @@ def start_latency(runs: int) -> None:
         print(
             f"start, {label}, median of {runs}: begin() {ms(statistics.median(begins))}, "
             f"first callback taking audio {ms(statistics.median(taken))}, clock > 0 after "
-            f"{ms(statistics.median(audible))} (the output latency)"
+            f"{ms(statistics.median(audible))} (audible start)"
         )
 
 
