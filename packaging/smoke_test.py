@@ -18,7 +18,7 @@ or a Qt plugin error in its output:
    way with crash reports on, sent to a local Sentry ingest (127.0.0.1): its envelopes must
    arrive and the exit must be clean (Sentry's atexit path included);
 6. ``companion say``: it starts the mascot from the bundle and hands it the text; the mascot
-   then stops on SIGTERM (Linux);
+   plays through the bundled PortAudio (its memory map says so) and stops on SIGTERM (Linux);
 7. from a read-only copy under a long path with spaces, working directory included (run as
    ``nobody`` when root, since root ignores file modes): ``--self-test``, then
    ``speak --output`` with espeak-ng and with Piper (espeak-ng fails on data paths over ~145
@@ -492,6 +492,8 @@ class SmokeTest:
         pids = pids_with_environment("COMPANION_CONFIG_DIR", str(config))
         if not problems and not pids:
             problems.append("no mascot process found after say")
+        if pids and not problems:
+            problems += self.portaudio_problems(pids[0])
         for pid in pids:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
@@ -502,7 +504,25 @@ class SmokeTest:
             problems.append(f"the mascot started by say (pid {pid}) ignored SIGTERM")
             os.kill(pid, signal.SIGKILL)
         r = self.results
-        r.check("say: starts the mascot from the bundle, SIGTERM", problems, "text delivered")
+        detail = "text delivered, PortAudio from the bundle"
+        r.check("say: starts the mascot from the bundle, SIGTERM", problems, detail)
+
+    def portaudio_problems(self, pid: int) -> list[str]:
+        """The running mascot plays through the bundle's PortAudio, not the system's."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                maps = Path(f"/proc/{pid}/maps").read_text()
+            except OSError:
+                return ["the mascot exited before loading PortAudio"]
+            loaded = {line.split()[-1] for line in maps.splitlines() if "libportaudio" in line}
+            if loaded:
+                outside = [path for path in loaded if not path.startswith(str(self.bundle))]
+                return (
+                    [f"PortAudio loaded from outside the bundle: {outside[0]}"] if outside else []
+                )
+            time.sleep(0.1)
+        return ["the mascot never loaded PortAudio"]
 
     def check_copy(self, work: Path) -> None:
         r = self.results
