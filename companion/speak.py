@@ -345,7 +345,7 @@ def _open_player(sample_rate: int) -> tuple[Player, str | None]:
         from companion.audio.player import Player
     except ImportError as exc:
         raise SpeakError(f"audio playback is not available ({type(exc).__name__})") from None
-    player = Player(sample_rate=sample_rate, latency="low")
+    player = Player(sample_rate=sample_rate)
     notice = player.notice
     if player.silent and not notice:
         notice = "no audio output device: playing silently"

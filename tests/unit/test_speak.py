@@ -158,7 +158,7 @@ def test_playback_overlaps_synthesis(tmp_path: Path) -> None:
     from companion.audio.player import Player
 
     engine = PiperEngine(sample_rate=SAMPLE_RATE, deterministic=True, cache_dir=tmp_path)
-    player = Player(sample_rate=SAMPLE_RATE, latency="low")
+    player = Player(sample_rate=SAMPLE_RATE)
     try:
         recorder = _Recorder(engine, player)
         reply = speak(
