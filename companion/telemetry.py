@@ -317,9 +317,12 @@ def _crash(
         _where(tb),
         extra=NO_EVENT,
     )
-    if crash_log.isEnabledFor(logging.DEBUG):
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
-        crash_log.debug("[crash] %s", scrub_text(text), extra=NO_EVENT)
+    text = scrub_text("".join(traceback.format_exception(exc_type, exc, tb)))
+    crash_log.debug("[crash] %s", text, extra=NO_EVENT)
+    stderr = sys.stderr  # None in a windowed bundle
+    if stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            stderr.write(text)
     if exc is not None:
         report_exception(exc, handled=False, mechanism=mechanism)
 
@@ -375,6 +378,8 @@ def install_qt_hooks() -> Callable[[], None]:
     puts the previous hooks back."""
     from PySide6.QtCore import qInstallMessageHandler
 
+    if sys.excepthook is _sys_excepthook:  # already installed: keep one set of hooks
+        return lambda: None
     previous_sys = sys.excepthook
     previous_threading = threading.excepthook
     sys.excepthook = _sys_excepthook

@@ -203,6 +203,9 @@ def test_hooks_restore(qapp: object) -> None:
     before = (sys.excepthook, threading.excepthook)
     restore = telemetry.install_qt_hooks()
     assert sys.excepthook is not before[0] and threading.excepthook is not before[1]
+    again = telemetry.install_qt_hooks()  # a second call changes nothing
+    again()
+    assert sys.excepthook is not before[0]
     restore()
     assert (sys.excepthook, threading.excepthook) == before
 
