@@ -8,8 +8,11 @@ a silent clock instead of crashing.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib
 import logging
+import sys
 import threading
 from dataclasses import dataclass
 from types import ModuleType
@@ -54,6 +57,30 @@ def load_backend() -> Backend:
         return _backend
 
 
+_alsa_handler: Any = None
+
+
+def _quiet_alsa() -> None:
+    """Stop libasound printing "underrun occurred" lines on stderr.
+
+    WORKAROUND for ALSA's default error handler, which writes every xrun and lost device
+    to stderr (dozens of lines a second on PortAudio's pulse plugin while a stream idles);
+    the player counts underflows itself. See https://github.com/spatialaudio/python-sounddevice/issues/11
+    """
+    global _alsa_handler
+    if sys.platform != "linux" or _alsa_handler is not None:
+        return
+    try:
+        asound = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+    except OSError:
+        return
+    handler_type = ctypes.CFUNCTYPE(
+        None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+    )
+    _alsa_handler = handler_type(lambda *_args: None)  # kept alive for the process
+    asound.snd_lib_error_set_handler(_alsa_handler)
+
+
 def _import_sounddevice() -> Backend:
     try:
         module = importlib.import_module("sounddevice")
@@ -63,6 +90,7 @@ def _import_sounddevice() -> Backend:
     except ImportError:
         log.info("[audio] sounddevice not importable; playback is silent")
         return Backend(None, NO_SOUNDDEVICE)
+    _quiet_alsa()
     return Backend(module, None)
 
 
