@@ -142,7 +142,11 @@ _state = _State()
 def init_telemetry(
     *, dsn: str | None, enabled: bool, environment: str, transport: Any = None
 ) -> bool:
-    """Start Sentry when there is a DSN and reports are on; True when started."""
+    """Start Sentry when there is a DSN and reports are on; True when started.
+
+    Calling it again applies new settings: reports turned off stop at once.
+    """
+    shutdown(1.0)  # a previous start (settings changed): end its session, stop it
     if not dsn or not enabled:
         log.info("[telemetry] crash reports off (%s)", "no DSN" if not dsn else "turned off")
         return False

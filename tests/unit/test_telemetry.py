@@ -15,7 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from companion import __version__, telemetry
 from companion.backend.errors import HttpError, Transient, Unauthorized
-from tests.support.fixtures import RecordingTransport
+from tests.support.fixtures import TEST_DSN, RecordingTransport
 
 SECRET = "tok-telemetry-7c1e0b"
 SK_KEY = "sk-proj-AbCdEf0123456789"
@@ -220,3 +220,19 @@ def test_no_stderr_is_fine(
     sys.excepthook(ValueError, ValueError("main"), None)
     telemetry.flush(1.0)
     assert len(sentry_transport.events) == 2
+
+
+def test_turning_reports_off_stops_them() -> None:
+    transport = RecordingTransport()
+    assert telemetry.init_telemetry(
+        dsn=TEST_DSN, enabled=True, environment="test", transport=transport
+    )
+    try:
+        assert not telemetry.init_telemetry(dsn=TEST_DSN, enabled=False, environment="test")
+        assert not telemetry.is_enabled()
+        telemetry.report_error("after turning off", {"domain": "test"})
+        logging.getLogger("companion.test").error("[x] after turning off")
+        assert transport.events == []
+        assert [s["status"] for s in transport.sessions] == ["exited"]
+    finally:
+        telemetry.shutdown()
