@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
-from companion.app import AppOptions, Companion, apply_pyside_workarounds, ensure_qapp
+from companion.app import AppOptions, Companion, ensure_qapp
 from companion.speech.pipeline import SpeechPipeline
 from companion.speech.types import CancelToken
 
@@ -73,7 +73,6 @@ def main() -> int:
     args = parser.parse_args()
     cfg = Path(os.environ["COMPANION_CONFIG_DIR"])
     (cfg / "settings.json").write_text(json.dumps({"greeted": True, "engine": args.engine}))
-    apply_pyside_workarounds()
     qapp = ensure_qapp()
     app = Companion(
         qapp=qapp, options=AppOptions(ipc=False, greet=False, save=False, signals=False,

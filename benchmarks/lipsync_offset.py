@@ -28,7 +28,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["COMPANION_CONFIG_DIR"] = tempfile.mkdtemp(prefix="companion-bench-")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from companion.app import AppOptions, Companion, apply_pyside_workarounds, ensure_qapp
+from companion.app import AppOptions, Companion, ensure_qapp
 
 TEXT = (
     "Hello! I am your companion. Every word you hear moves my mouth, open vowels wide, "
@@ -42,7 +42,6 @@ def main() -> int:
     args = parser.parse_args()
     cfg = Path(os.environ["COMPANION_CONFIG_DIR"])
     (cfg / "settings.json").write_text(json.dumps({"greeted": True, "engine": args.engine}))
-    apply_pyside_workarounds()
     qapp = ensure_qapp()
     app = Companion(
         qapp=qapp, options=AppOptions(ipc=False, greet=False, save=False, signals=False,

@@ -32,7 +32,6 @@ from PySide6.QtGui import QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
 
-from companion.app import apply_pyside_workarounds
 from companion.speech.types import VisemeCue
 from companion.speech.visemes import VISEMES, VisemeFrame, VisemeTimeline
 from companion.ui.art import (
@@ -124,7 +123,6 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=600)
     ap.add_argument("--scale", default="medium", choices=tuple(SCALE_SIZES))
     args = ap.parse_args()
-    apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
     app = QApplication.instance() or QApplication(sys.argv)
     art = MascotArt()
     size = SCALE_SIZES[args.scale]

@@ -467,40 +467,6 @@ class Companion(QObject):
         self.shut_down.emit()
 
 
-def apply_pyside_workarounds() -> None:
-    """Process-wide workarounds for the installed PySide6; idempotent, call before Qt runs.
-
-    WORKAROUND for PySide6 6.12.0 on Python < 3.12: methods returning nothing give back
-    ``None`` without taking a reference, and ``SignalInstance.emit()`` does the same with
-    ``True``. Each call drops the singleton's reference count by one until the interpreter
-    aborts ("none_dealloc: deallocating None", "bool_dealloc"): seconds of a 60 fps
-    animation. Python 3.12 made these objects immortal; PySide6 6.11.3 is not affected.
-    The leak is detected by behaviour (not by version) and, when present, the singletons get
-    a reserve of references so large that no process can use it up. The real fix is a
-    dependency pin away from 6.12.0.
-    """
-    global _WORKAROUND_APPLIED
-    if _WORKAROUND_APPLIED or sys.version_info >= (3, 12):
-        return
-    import ctypes
-
-    from PySide6.QtCore import QObject as _Probe
-
-    probe = _Probe()
-    before = sys.getrefcount(None)
-    for _ in range(8):
-        probe.setObjectName("probe")  # returns None
-    leaking = sys.getrefcount(None) < before
-    if leaking:
-        for obj in (None, True, False):
-            ctypes.c_ssize_t.from_address(id(obj)).value += 1 << 40  # ob_refcnt: first field
-        log.info("[app] PySide6 reference-count workaround applied (PySide6 6.12.0 on 3.11)")
-    _WORKAROUND_APPLIED = True
-
-
-_WORKAROUND_APPLIED = False
-
-
 def _env_token() -> str | None:
     return os.environ.get("COMPANION_TOKEN") or None
 
@@ -524,7 +490,6 @@ def run_app(self_test: bool = False) -> int:
 
         return run_self_test()
     setup_logging()
-    apply_pyside_workarounds()
     qapp = ensure_qapp()
     companion = Companion(qapp=qapp)
     if not companion.start():

@@ -119,9 +119,8 @@ def _from_json(data: Any) -> tuple[Settings, str | None]:
         elif isinstance(default, float):
             if isinstance(value, int | float) and not isinstance(value, bool):
                 kwargs[key] = float(value)
-        elif isinstance(default, str):
-            if isinstance(value, str):
-                kwargs[key] = value
+        elif isinstance(default, str) and isinstance(value, str):
+            kwargs[key] = value
     if isinstance(data.get("extra"), dict):
         extra.update(data["extra"])
     return Settings(**kwargs, extra=extra).validated(), notice

@@ -76,9 +76,8 @@ def run_self_test() -> int:
 
 
 def _run(started: float, warnings: list[str], qt_warnings: list[str]) -> tuple[bool, str]:
-    from companion.app import AppOptions, Companion, apply_pyside_workarounds, ensure_qapp
+    from companion.app import AppOptions, Companion, ensure_qapp
 
-    apply_pyside_workarounds()
     qapp = ensure_qapp()
     settings = Settings()  # defaults: the embedded voice, the default output
     options = AppOptions(

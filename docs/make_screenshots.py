@@ -46,7 +46,6 @@ from PySide6.QtSvg import QSvgRenderer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from companion import paths  # noqa: E402
-from companion.app import apply_pyside_workarounds  # noqa: E402
 from companion.config import Settings  # noqa: E402
 from companion.speech.pipeline import WordTiming  # noqa: E402
 from companion.speech.visemes import OPENNESS, VISEMES, VisemeFrame  # noqa: E402
@@ -150,7 +149,6 @@ def on_backgrounds(img: QImage, dpr: float, pad: int = 16) -> QImage:
 
 
 def main() -> int:
-    apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     out: Path = ARGS.out

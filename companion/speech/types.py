@@ -41,7 +41,7 @@ class VisemeCue:
 
 @dataclass(frozen=True, slots=True)
 class CharAlignment:
-    """A backend's character alignment: character ``char`` sounds from ``start_ms`` to ``end_ms``."""
+    """A backend's character alignment: ``char`` sounds from ``start_ms`` to ``end_ms``."""
 
     char: str
     start_ms: float

@@ -15,10 +15,8 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from companion import config
-from companion.app import AppOptions, Companion, apply_pyside_workarounds, ensure_qapp
+from companion.app import AppOptions, Companion, ensure_qapp
 from companion.replies import ipc
-
-apply_pyside_workarounds()
 
 # WORKAROUND for the offscreen platform: Qt raises Tool windows when they are shown (and
 # propagates size hints for dialogs), and the offscreen plugin answers each with a warning

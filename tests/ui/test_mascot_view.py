@@ -11,13 +11,10 @@ import pytest
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
-from companion.app import apply_pyside_workarounds
 from companion.speech.types import VisemeCue
 from companion.speech.visemes import OPENNESS, REST, VISEMES, VisemeFrame, VisemeTimeline
 from companion.ui.art import EXPRESSIONS, SCALE_SIZES, MascotArt
 from companion.ui.mascot_view import MascotView
-
-apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
 
 
 class ManualClock:

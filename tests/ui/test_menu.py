@@ -9,11 +9,8 @@ from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
-from companion.app import apply_pyside_workarounds
 from companion.config import Settings
 from companion.ui.menu import MascotMenu
-
-apply_pyside_workarounds()
 
 ITEMS = [
     ("show_hide", "show_hide_requested"),

@@ -11,11 +11,8 @@ from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from companion import config
-from companion.app import apply_pyside_workarounds
 from companion.config import Settings
 from companion.ui.settings_dialog import SettingsDialog
-
-apply_pyside_workarounds()
 
 
 def _dialog(qtbot: QtBot, settings: Settings, devices: list[str] | None = None) -> SettingsDialog:

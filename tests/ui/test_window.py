@@ -12,12 +12,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from companion.app import apply_pyside_workarounds
 from companion.config import Settings
 from companion.ui.art import SCALE_SIZES, MascotArt
 from companion.ui.window import MascotWindow
-
-apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
 
 # WORKAROUND for the offscreen platform: Qt raises Tool windows when they are shown and the
 # offscreen plugin answers every raise() with this warning (QPlatformWindow::raise default,

@@ -13,10 +13,7 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from companion.app import apply_pyside_workarounds
 from companion.replies import ipc
-
-apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
 
 
 @pytest.fixture

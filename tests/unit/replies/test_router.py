@@ -15,7 +15,6 @@ import pytest
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from pytestqt.qtbot import QtBot
 
-from companion.app import apply_pyside_workarounds
 from companion.audio.player import Player
 from companion.backend.errors import HttpError, Unauthorized
 from companion.config import Settings
@@ -26,8 +25,6 @@ from companion.speech.worker import SpeechFailure, SpeechWorker, UnauthorizedEve
 from companion.ui.bubble import SpeechBubble
 from companion.ui.mascot_view import MascotView
 from companion.ui.window import MascotWindow
-
-apply_pyside_workarounds()
 
 # WORKAROUND for the offscreen platform: Qt raises Tool windows when they are shown (and
 # propagates size hints for dialogs), and the offscreen plugin answers each with a warning

@@ -10,14 +10,11 @@ import pytest
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from pytestqt.qtbot import QtBot
 
-from companion.app import apply_pyside_workarounds
 from companion.backend.errors import HttpError, Unauthorized
 from companion.speech.espeak_engine import EspeakEngine
 from companion.speech.pipeline import Utterance
 from companion.speech.types import AudioChunk, CancelToken, SpeechEngine
 from companion.speech.worker import SpeechFailure, SpeechWorker, UnauthorizedEvent
-
-apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
 
 RATE = 22050
 LONG = " ".join(f"This is sentence number {i}, spoken slowly and clearly." for i in range(40))

@@ -14,7 +14,6 @@ from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
 
 from companion import paths
-from companion.app import apply_pyside_workarounds
 from companion.speech.visemes import OPENNESS, VISEMES, VisemeFrame
 from companion.ui import art as art_mod
 from companion.ui.art import (
@@ -28,8 +27,6 @@ from companion.ui.art import (
     layer_names,
     relative_openness,
 )
-
-apply_pyside_workarounds()  # PySide6 6.12.0 on Python 3.11, see companion/app.py
 
 
 @pytest.fixture(scope="module")
