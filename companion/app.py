@@ -155,11 +155,10 @@ class Companion(QObject):
                 sample_rate=SAMPLE_RATE,
                 device=s.output_device or None,
                 volume=s.volume,
-                latency="low",
             )
         except Exception as exc:  # a device that vanished: the default output instead
             log.warning("[app] output device unusable (%s); using the default", type(exc).__name__)
-            return Player(sample_rate=SAMPLE_RATE, volume=s.volume, latency="low")
+            return Player(sample_rate=SAMPLE_RATE, volume=s.volume)
 
     def _engine_factory(self) -> Callable[[], SpeechEngine]:
         """A factory run in the speech thread, over a snapshot of the settings."""

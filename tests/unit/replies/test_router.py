@@ -78,7 +78,7 @@ def make_rig(qtbot: QtBot) -> Iterator[Callable[..., Rig]]:
 
     def make(engine: Callable[[], SpeechEngine] | None = None, **overrides: object) -> Rig:
         settings = Settings(engine="espeak", **overrides)  # type: ignore[arg-type]
-        player = Player(sample_rate=RATE, latency="low")
+        player = Player(sample_rate=RATE)
         thread = QThread()
         worker = SpeechWorker(
             engine_factory=engine or (lambda: EspeakEngine(sample_rate=RATE)), sample_rate=RATE
