@@ -103,6 +103,17 @@ def load_aligner() -> Aligner | None:
     return _aligner_cache[0]
 
 
+def _char_alignment_cues(text: str, alignment: Sequence[CharAlignment]) -> list[VisemeCue]:
+    """A backend's character alignment → cues (``companion.speech.align``); [] when unusable."""
+    try:
+        from companion.speech.align import cues_from_char_alignment
+
+        return cues_from_char_alignment(text, alignment)
+    except Exception as exc:  # alignment is a nicety: fall back to the aligner / envelope
+        log.warning("[speech] character alignment unusable (%s)", type(exc).__name__)
+        return []
+
+
 def _text_words(text: str) -> list[tuple[int, int]]:
     """Spans of the words of ``text`` that are spoken (contain a letter or digit)."""
     out = []
@@ -342,6 +353,10 @@ class SpeechPipeline:
                 e for c, off in zip(chunks, offsets, strict=True) for e in _shift(c.phonemes, off)
             ]
             return timeline_from_phonemes(events), "phonemes"
+        if len(chunks) == 1 and chunks[0].alignment:
+            cues = _char_alignment_cues(piece, chunks[0].alignment)
+            if cues:
+                return VisemeTimeline(c for c in cues if c.viseme != "sil"), "char_alignment"
         aligner = self._aligner()
         if aligner is not None:
             try:

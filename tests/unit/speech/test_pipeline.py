@@ -173,6 +173,24 @@ def test_alignment_then_envelope() -> None:
     assert u.viseme_source == "envelope"
 
 
+def test_character_alignment_gives_the_visemes() -> None:
+    """A backend's character alignment is used before text-to-audio alignment."""
+    text = "Mama"
+    alignment = [CharAlignment(ch, 100 + 100 * i, 200 + 100 * i) for i, ch in enumerate(text)]
+    chunks = [AudioChunk(_tone(600), RATE, alignment=alignment)]
+
+    def aligner(text: str, samples: np.ndarray, rate: int) -> list[VisemeCue]:
+        raise AssertionError("the character alignment should have been used")
+
+    (u,) = _run(
+        SpeechPipeline(engine=ScriptedEngine(chunks), sample_rate=RATE, aligner=aligner), text
+    )
+    assert u.viseme_source == "char_alignment"
+    shapes = [c.viseme for c in u.timeline.cues]
+    assert "PP" in shapes and "aa" in shapes
+    assert u.timeline.cues[0].start_ms >= 100 - 1e-6 and u.timeline.duration_ms <= 500 + 1e-6
+
+
 def test_real_aligner_when_present() -> None:
     pytest.importorskip("companion.speech.align")
     (u,) = _run(
