@@ -78,7 +78,7 @@ def _mime(content_type: str | None) -> str:
 
 
 class _Attempt:
-    """One speech request, run by a reader thread that feeds a queue.
+    """One streamed request (speech, chat), run by a reader thread that feeds a queue.
 
     Events on the queue: ``("head", response)``, ``("data", bytes)``, ``("end", None)``,
     ``("error", exception)``. The thread ends on its own (its socket reads time out after
@@ -93,8 +93,12 @@ class _Attempt:
         payload: dict[str, Any],
         cancel: CancelToken,
         deadline: float,
+        operation: str = "speech",
+        accept: str | None = None,
     ) -> None:
         self.client = client
+        self.operation = operation
+        self._accept = accept
         self.path = path
         self.cancel = cancel
         self.deadline = deadline
@@ -108,7 +112,7 @@ class _Attempt:
         remaining = max(0.05, deadline - time.monotonic())
         self._timeout = (min(client.connect_timeout, remaining), client.read_timeout)
         self._thread = threading.Thread(
-            target=self._run, args=(payload,), name="companion-backend-speech", daemon=True
+            target=self._run, args=(payload,), name=f"companion-backend-{operation}", daemon=True
         )
         client._track(self)
         self._thread.start()
@@ -116,10 +120,13 @@ class _Attempt:
     # --- reader thread -------------------------------------------------------------
     def _run(self, payload: dict[str, Any]) -> None:
         try:
+            headers = self.client.headers()
+            if self._accept:
+                headers["Accept"] = self._accept
             resp = self.client._session.post(
                 self.client.url(self.path),
                 json=payload,
-                headers=self.client.headers(),
+                headers=headers,
                 timeout=self._timeout,
                 stream=True,
             )
@@ -208,7 +215,7 @@ class _Attempt:
 
 
 class SpeechResponse:
-    """A 2xx speech response whose body is still arriving.
+    """A 2xx streamed response (speech audio, chat events) whose body is still arriving.
 
     Attributes:
         content_type: the mime type, lower-case, without parameters.
@@ -398,7 +405,30 @@ class BackendClient:
         ``deadline_s`` from now; the returned response's body must be read within the same
         deadline. Raises the typed errors, or ``Cancelled``.
         """
-        path = self.openai_path("/audio/speech")
+        return self.post_stream(
+            self.openai_path("/audio/speech"),
+            payload,
+            cancel=cancel,
+            deadline_s=deadline_s,
+            operation="speech",
+        )
+
+    def post_stream(
+        self,
+        path: str,
+        payload: dict[str, Any],
+        *,
+        cancel: CancelToken,
+        deadline_s: float = 60.0,
+        operation: str = "stream",
+        accept: str | None = None,
+    ) -> SpeechResponse:
+        """POST JSON and return once a 2xx answer's headers arrived; read the body as a stream.
+
+        What :meth:`speech` does, for any path (the chat client reads server-sent events
+        this way): retries, stall and deadline limits, cancel, typed errors. ``accept``
+        replaces the ``Accept`` header; ``operation`` names the request in log lines.
+        """
         deadline = time.monotonic() + deadline_s
         attempt_no = 0
         while True:
@@ -406,7 +436,13 @@ class BackendClient:
             cancel.raise_if_cancelled()
             started = time.monotonic()
             attempt = _Attempt(
-                client=self, path=path, payload=payload, cancel=cancel, deadline=deadline
+                client=self,
+                path=path,
+                payload=payload,
+                cancel=cancel,
+                deadline=deadline,
+                operation=operation,
+                accept=accept,
             )
             try:
                 err = self._first_answer(attempt, started)
@@ -422,7 +458,7 @@ class BackendClient:
                 raise err
             log.info(
                 "[backend_api] retry %s attempt=%d delay_s=%.2f",
-                " ".join(f"{k}={v}" for k, v in policy.fields(err, "speech").items()),
+                " ".join(f"{k}={v}" for k, v in policy.fields(err, operation).items()),
                 attempt_no,
                 delay,
             )
@@ -439,11 +475,15 @@ class BackendClient:
         assert kind == "head"
         resp: requests.Response = value
         if resp.ok:
-            self._log_request("speech", "POST", attempt.path, resp.status_code, -1, started)
+            self._log_request(
+                attempt.operation, "POST", attempt.path, resp.status_code, -1, started
+            )
             return SpeechResponse(attempt, resp)
         body = self._error_body(attempt)
         attempt.abandon()
-        self._log_request("speech", "POST", attempt.path, resp.status_code, len(body), started)
+        self._log_request(
+            attempt.operation, "POST", attempt.path, resp.status_code, len(body), started
+        )
         return policy.classify(
             "POST",
             attempt.path,
@@ -493,7 +533,7 @@ class BackendClient:
 
     # --- lifetime --------------------------------------------------------------------
     def close(self, timeout: float = 1.0) -> None:
-        """Abandon running speech requests, wait briefly for their threads, close the session."""
+        """Abandon running streamed requests, wait briefly for their threads, close the session."""
         if self._closed:
             return
         self._closed = True
@@ -517,6 +557,10 @@ class BackendClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+#: The name of a streamed response whatever it carries (speech audio or chat events).
+StreamResponse = SpeechResponse
 
 
 def _text(body: bytes, encoding: str | None) -> str:
