@@ -282,7 +282,10 @@ class _Handler(BaseHTTPRequestHandler):
             ):
                 self._json(401, {"success": False, "message": "Unauthorized"})
                 return
-            if path in ("/openai/v1/audio/speech", "/v1/audio/speech") and self.command == "POST":
+            route = backend.routes.get((self.command, path))
+            if route is not None:
+                route(self, doc, fault)
+            elif path in ("/openai/v1/audio/speech", "/v1/audio/speech") and self.command == "POST":
                 self._speech(doc if isinstance(doc, dict) else {}, fault)
             elif path == "/auth/me":
                 self._json(200, {"success": True, "data": dict(backend.user)})
@@ -476,6 +479,8 @@ class ReferenceBackend:
         login_tokens: one-time tokens ``/auth/login-token/consume`` accepts.
         requests: every request received (method, path, headers, JSON body).
         connections: how many TCP connections were accepted.
+        routes: ``(method, path) → handler(request_handler, json, fault)`` answering extra
+            paths after the token check (``tests/support/reference_chat.py`` adds chat).
     """
 
     def __init__(self, *, token: str | None = None) -> None:
@@ -487,6 +492,7 @@ class ReferenceBackend:
         self.login_tokens: dict[str, bool] = {}
         self.requests: list[RecordedRequest] = []
         self.connections = 0
+        self.routes: dict[tuple[str, str], Any] = {}
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
