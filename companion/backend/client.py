@@ -42,7 +42,13 @@ import requests.adapters
 
 from companion import __version__
 from companion.backend import policy
-from companion.backend.errors import BackendApiError, ProtocolError, Transient, clean_path
+from companion.backend.errors import (
+    BackendApiError,
+    ProtocolError,
+    Transient,
+    Unauthorized,
+    clean_path,
+)
 from companion.speech.types import Cancelled, CancelToken
 
 log = logging.getLogger("companion.backend")
@@ -120,7 +126,7 @@ class _Attempt:
     # --- reader thread -------------------------------------------------------------
     def _run(self, payload: dict[str, Any]) -> None:
         try:
-            headers = self.client.headers()
+            headers = self.client.headers("POST", self.path)
             if self._accept:
                 headers["Accept"] = self._accept
             resp = self.client._session.post(
@@ -339,9 +345,15 @@ class BackendClient:
     def url(self, path: str) -> str:
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, method: str = "GET", path: str = "/") -> dict[str, str]:
+        """The request's headers. A token callable that raises ``Unauthorized`` (signed out,
+        known locally) stops the request before it is made; the error names the request."""
         out = {"User-Agent": USER_AGENT, "Accept": "application/json, audio/*;q=0.9, */*;q=0.5"}
-        token = self._token()
+        try:
+            token = self._token()
+        except Unauthorized as exc:
+            exc.method, exc.path = method.upper(), clean_path(path)
+            raise
         if token:
             out["Authorization"] = f"Bearer {token}"
         return out
@@ -368,7 +380,7 @@ class BackendClient:
                 method,
                 self.url(path),
                 json=json,
-                headers=self.headers(),
+                headers=self.headers(method, path),
                 timeout=(self.connect_timeout, self.read_timeout),
             )
         except requests.RequestException as exc:
