@@ -295,12 +295,9 @@ class SpeechPipeline:
         log.debug("[speech] reply %d: %d chars in %d pieces", reply_id, len(text), len(pieces))
         index = 0
         for piece in pieces:
-            cancel.raise_if_cancelled()
-            chunks: list[AudioChunk] = []
-            for chunk in self.engine.synthesize(piece, voice=voice, speed=speed, cancel=cancel):
-                cancel.raise_if_cancelled()
-                chunks.append(chunk)
-            utterance = self._assemble(reply_id, index, piece, chunks)
+            utterance = self.piece_utterance(
+                reply_id, index, piece, voice=voice, speed=speed, cancel=cancel
+            )
             if utterance is None:
                 continue
             cancel.raise_if_cancelled()
@@ -308,6 +305,28 @@ class SpeechPipeline:
             index += 1
 
     # -- one piece ---------------------------------------------------------------------
+
+    def piece_utterance(
+        self,
+        reply_id: int,
+        index: int,
+        piece: str,
+        *,
+        voice: str | None,
+        speed: float,
+        cancel: CancelToken,
+    ) -> Utterance | None:
+        """One prepared piece → its utterance (None when it makes no sound).
+
+        Also used on its own for text that arrives in pieces (a streamed chat reply, cut
+        by :class:`~companion.speech.chunking.StreamChunker`).
+        """
+        cancel.raise_if_cancelled()
+        chunks: list[AudioChunk] = []
+        for chunk in self.engine.synthesize(piece, voice=voice, speed=speed, cancel=cancel):
+            cancel.raise_if_cancelled()
+            chunks.append(chunk)
+        return self._assemble(reply_id, index, piece, chunks)
 
     def _assemble(
         self, reply_id: int, index: int, piece: str, chunks: list[AudioChunk]

@@ -74,6 +74,8 @@ class SpeechWorker(QObject):
         unauthorized(UnauthorizedEvent): the backend said 401; the reply is held, not lost.
         failed(SpeechFailure): the reply could not be spoken; carries the typed error.
         finished(int): the worker is done with a reply (spoken, cancelled or failed).
+        piece_finished(int, int): done with one piece of a streamed reply (reply id, index),
+            whatever came of it (``speak_piece`` never emits ``finished``).
         engine_ready(str): the engine was created (its name), the first time it is needed.
 
     Attributes:
@@ -84,6 +86,7 @@ class SpeechWorker(QObject):
     unauthorized = Signal(object)
     failed = Signal(object)
     finished = Signal(int)
+    piece_finished = Signal(int, int)
     engine_ready = Signal(str)
 
     def __init__(
@@ -204,3 +207,51 @@ class SpeechWorker(QObject):
             with self._lock:
                 self._tokens.pop(reply_id, None)
             self.finished.emit(reply_id)
+
+    @Slot(int, int, str, object, float)
+    def speak_piece(
+        self, reply_id: int, index: int, text: str, voice: object, speed: float
+    ) -> None:
+        """Synthesise one piece of a reply whose text is still arriving (a streamed chat).
+
+        ``text`` is already prepared and cut (``StreamChunker``); it becomes utterances
+        numbered from ``index``. Pieces of one reply arrive in order and share its cancel
+        token, which stays until a later reply starts. Ends with ``piece_finished``.
+        """
+        token = self._token_for(reply_id)
+        self.busy_reply = reply_id
+        try:
+            token.raise_if_cancelled()
+            pipeline = self._ensure_pipeline()
+            utterance = pipeline.piece_utterance(
+                reply_id,
+                index,
+                text,
+                voice=voice if isinstance(voice, str) and voice else None,
+                speed=float(speed),
+                cancel=token,
+            )
+            token.raise_if_cancelled()
+            if utterance is not None:
+                self.utterance_ready.emit(utterance)
+        except Cancelled:
+            pass
+        except Unauthorized as err:
+            telemetry.log_backend_error(err, operation="speech")
+            self.unauthorized.emit(UnauthorizedEvent(reply_id, text, err.method, err.path))
+        except BackendApiError as err:
+            telemetry.log_backend_error(err, operation="speech")
+            self.failed.emit(SpeechFailure(reply_id, err))
+        except Exception as exc:  # engine or decoder bug: a crash report, and the reply fails
+            log.error(
+                "[speech_worker] synthesis failed: %s (reply %d piece %d, %d chars)",
+                type(exc).__name__,
+                reply_id,
+                index,
+                len(text),
+            )
+            telemetry.report_exception(exc, tags={"operation": "speech"})
+            self.failed.emit(SpeechFailure(reply_id, exc))
+        finally:
+            self.busy_reply = None
+            self.piece_finished.emit(reply_id, index)
