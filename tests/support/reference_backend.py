@@ -277,6 +277,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.fault = fault
             if fault is not None and self._pre_fault(fault):
                 return
+            if backend.auth is not None and backend.auth.handle(self, path, doc):
+                return  # sign-in routes (tests/support/reference_auth.py)
             if path != "/auth/login-token/consume" and not backend._authorized(
                 self.headers.get("Authorization")
             ):
@@ -481,6 +483,8 @@ class ReferenceBackend:
         connections: how many TCP connections were accepted.
         routes: ``(method, path) → handler(request_handler, json, fault)`` answering extra
             paths after the token check (``tests/support/reference_chat.py`` adds chat).
+        auth: sign-in, token lifetimes, revocation, rotation when a ``ReferenceAuth``
+            (``tests/support/reference_auth.py``) is installed; None: ``token`` only.
     """
 
     def __init__(self, *, token: str | None = None) -> None:
@@ -493,6 +497,7 @@ class ReferenceBackend:
         self.requests: list[RecordedRequest] = []
         self.connections = 0
         self.routes: dict[tuple[str, str], Any] = {}
+        self.auth: Any = None  # a ReferenceAuth (tests/support/reference_auth.py), if installed
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -585,6 +590,8 @@ class ReferenceBackend:
         return None
 
     def _authorized(self, header: str | None) -> bool:
+        if self.require_auth and self.auth is not None:
+            return bool(self.auth.authorized(header))
         return not self.require_auth or header == f"Bearer {self.token}"
 
     def _record(self, request: RecordedRequest) -> None:
