@@ -14,6 +14,11 @@ silences it at once and lets the subtitles run on.
 
 Autoplay off: a reply is shown in the bubble and kept in the replay slot; "Replay last" speaks
 it. Requests the user makes directly (read-aloud box, test voice, replay) always speak.
+
+Streamed replies (a chat reply still being written): ``begin_stream()`` gives an id,
+``feed(id, piece)`` hands over each speakable piece as the chunker cuts it (the worker
+synthesises them in order, each while the one before plays), ``end_stream(id)`` says no more
+will come. The pieces join the same player stream and timeline as any reply's.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
@@ -153,6 +158,11 @@ class Reply:
     subtitles: list[tuple[float, Utterance]] = field(default_factory=list)
     shown: int = 0
     started: bool = False
+    # streamed replies: text arrives in pieces (begin_stream / feed / end_stream)
+    streaming: bool = False
+    stream_ended: bool = False
+    pieces_requested: int = 0
+    pieces_done: int = 0
 
 
 class ReplyRouter(QObject):
@@ -160,6 +170,7 @@ class ReplyRouter(QObject):
 
     Signals:
         speech_requested(int, str, object, float): to the worker's ``speak`` slot (queued).
+        piece_requested(int, int, str, object, float): to the worker's ``speak_piece`` slot.
         sign_in_needed(UnauthorizedEvent): the session lapsed; emitted once until resolved.
         reply_started(int): a reply's first piece started playing.
         reply_finished(int): a reply played to its end.
@@ -172,6 +183,7 @@ class ReplyRouter(QObject):
     """
 
     speech_requested = Signal(int, str, object, float)
+    piece_requested = Signal(int, int, str, object, float)
     sign_in_needed = Signal(object)
     reply_started = Signal(int)
     reply_finished = Signal(int)
@@ -203,6 +215,9 @@ class ReplyRouter(QObject):
         self.last_reply: Reply | None = None
         self.held_reply: UnauthorizedEvent | None = None
         self._held_more: list[str] = []
+        self._held_actions: list[Callable[[], None]] = []
+        self._held_releases: list[Callable[[], None]] = []
+        self._held_streams: dict[int, Reply] = {}
         self._state = "idle"
         self._closed = False
 
@@ -215,6 +230,8 @@ class ReplyRouter(QObject):
         self._idle_timer.timeout.connect(self._back_to_idle)
 
         self.speech_requested.connect(worker.speak)
+        self.piece_requested.connect(worker.speak_piece)
+        worker.piece_finished.connect(self._on_piece_finished)
         worker.utterance_ready.connect(self._on_utterance)
         worker.finished.connect(self._on_worker_finished)
         worker.failed.connect(self._on_failed)
@@ -269,6 +286,66 @@ class ReplyRouter(QObject):
         self._submit(reply)
         return reply.id
 
+    def begin_stream(self, *, source: str = "chat", force: bool = False) -> int | None:
+        """A reply whose text will arrive in pieces. Returns its id, or None with autoplay
+        off (the caller shows the text; ``say`` at the end keeps it in the replay slot)."""
+        if self._closed or not (force or self._settings.autoplay):
+            return None
+        reply = Reply(self._allocate_id(), "", source, streaming=True)
+        self._interrupt_or_queue(reply)
+        log.info("[router] reply %d streaming in (%s)", reply.id, source)
+        return reply.id
+
+    def feed(self, reply_id: int, piece: str) -> None:
+        """The next speakable piece of a streamed reply (prepared text, in order)."""
+        piece = piece.strip()
+        if not piece:
+            return
+        held = self._held_streams.get(reply_id)
+        if held is not None:  # waiting for sign-in: keep the text, synthesise nothing
+            held.text = f"{held.text} {piece}".strip()
+            return
+        reply = self._find(reply_id)
+        if reply is None or not reply.streaming or reply.stream_ended:
+            return  # cancelled or interrupted: nothing of it plays later
+        reply.text = f"{reply.text} {piece}".strip()
+        index = reply.pieces_requested
+        reply.pieces_requested += 1
+        voice = self._settings.voice or None
+        self.piece_requested.emit(reply.id, index, piece, voice, float(self._settings.speed))
+
+    def end_stream(self, reply_id: int) -> None:
+        """No more pieces for ``reply_id``; it ends once the last one has played."""
+        held = self._held_streams.get(reply_id)
+        if held is not None:
+            held.stream_ended = True
+        reply = self._find(reply_id)
+        if reply is None or not reply.streaming:
+            return
+        reply.stream_ended = True
+        self._check_stream_done(reply)
+
+    def cancel(self, reply_id: int) -> None:
+        """Drop one reply: silent at once when it is speaking, off the queue when it waits."""
+        reply = self._find(reply_id)
+        if reply is None:
+            return
+        if not reply.synth_done:
+            self._worker.cancel(reply.id)
+        if reply is not self._current:
+            self._pending.remove(reply)
+            return
+        self._tick.stop()
+        self._current = None
+        self._sink.stop()
+        self._view.stop_lipsync()
+        self._bubble.clear()
+        log.info("[router] reply %d cancelled", reply.id)
+        if self._pending:
+            self._make_current(self._pending.popleft())
+        else:
+            self._set_expression("idle", "idle")
+
     @Slot()
     def stop(self) -> None:
         """Stop speaking and drop the queue (Esc, the Stop item)."""
@@ -316,20 +393,26 @@ class ReplyRouter(QObject):
     def resume_held(self) -> int | None:
         """After sign-in: the held reply plays from its start (re-synthesised)."""
         held, more = self.held_reply, self._held_more
+        actions, self._held_actions, self._held_releases = self._held_actions, [], []
         self.held_reply, self._held_more = None, []
         if held is None:
             return None
         first = self.say(held.text, source="resumed", force=True)
         for text in more:
             self.say(text, source="resumed", force=True)
+        for action in actions:
+            action()
         return first
 
     def release_held(self) -> None:
         """Sign-in cancelled: the held reply waits in the replay slot."""
         held = self.held_reply
+        releases, self._held_actions, self._held_releases = self._held_releases, [], []
         self.held_reply, self._held_more = None, []
-        if held is not None:
+        if held is not None and held.text:
             self.last_reply = Reply(self._allocate_id(), held.text, "held")
+        for release in releases:
+            release()
 
     def close(self) -> None:
         """Shut-down: cancel all work and stop timers (audio is stopped by the owner)."""
@@ -516,20 +599,73 @@ class ReplyRouter(QObject):
         """The bubble's Retry button: the last reply again."""
         return self.replay_last()
 
+    @Slot(int, int)
+    def _on_piece_finished(self, reply_id: int, index: int) -> None:
+        reply = self._find(reply_id)
+        if reply is None or not reply.streaming:
+            return
+        reply.pieces_done += 1
+        self._check_stream_done(reply)
+
+    def _check_stream_done(self, reply: Reply) -> None:
+        if reply.synth_done or not reply.stream_ended:
+            return
+        if reply.pieces_done >= reply.pieces_requested:
+            reply.synth_done = True
+            if reply is self._current:
+                self._play_available(reply)
+
     @Slot(object)
     def _on_unauthorized(self, event: UnauthorizedEvent) -> None:
         reply = self._find(event.reply_id)
         if reply is None:
             return
+        if reply.streaming:
+            # Its text is still arriving: after sign-in all of it plays, from its start.
+            self._held_streams[reply.id] = reply
+            self.hold(
+                replace(event, text=""),
+                resume=lambda: self._resume_stream(reply.id),
+                release=lambda: self._release_stream(reply.id),
+            )
+            return
+        self.hold(event)
+
+    def _resume_stream(self, reply_id: int) -> None:
+        reply = self._held_streams.pop(reply_id, None)
+        if reply is not None:
+            self.say(reply.text, source="resumed", force=True)
+
+    def _release_stream(self, reply_id: int) -> None:
+        reply = self._held_streams.pop(reply_id, None)
+        if reply is not None and reply.text:
+            self.last_reply = Reply(self._allocate_id(), reply.text, "held")
+
+    def hold(
+        self,
+        event: UnauthorizedEvent,
+        *,
+        resume: Callable[[], None] | None = None,
+        release: Callable[[], None] | None = None,
+    ) -> None:
+        """A 401 from any part of the app (speech worker, chat stream): stop, show the
+        signed-out face, ask for sign-in once. ``event.text`` (if any) plays after sign-in;
+        ``resume`` runs then too, ``release`` when sign-in is cancelled."""
+        if resume is not None:
+            self._held_actions.append(resume)
+        if release is not None:
+            self._held_releases.append(release)
         first = self.held_reply is None
         if first:
             self.held_reply = event
-        else:
+        elif event.text:
             self._held_more.append(event.text)
         # Everything else waiting would meet the same 401: hold it too, in order.
-        others = [r for r in [self._current, *self._pending] if r is not None and r is not reply]
+        others = [
+            r for r in [self._current, *self._pending] if r is not None and r.id != event.reply_id
+        ]
         self._cancel_all()
-        self._held_more.extend(r.text for r in others)
+        self._held_more.extend(r.text for r in others if r.text and not r.streaming)
         self._sink.stop()
         self._view.stop_lipsync()
         self._bubble.show_message(
