@@ -1,0 +1,461 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The chat client: an OpenAI-compatible chat completion, streamed as server-sent events.
+
+``POST {base}/openai/v1/chat/completions`` (``/v1/chat/completions`` when the base URL ends
+in ``/v1``: OpenAI, Ollama, llama.cpp, vLLM, LM Studio…) with ``stream: true``; the body is
+read through :meth:`BackendClient.post_stream` (bounded, cancellable waiting; typed errors
+from the one status table) and parsed with sseclient-py. What can go wrong, and what it
+becomes:
+
+- a status before the stream (401, 402 budget, 429, 503…): the table's typed error; the
+  client retries ``Transient`` ones with backoff, honouring ``Retry-After``;
+- the body breaks off, stalls or resets before any text arrived: retried here too
+  (:data:`BODY_ATTEMPTS`); after text arrived it is ``Transient`` and the partial reply stays;
+- an ``error`` event (``event: error``, or ``data: {"error": …}`` as OpenAI and llama.cpp
+  send it) mid-stream: its ``code``/``status`` is classified by the same table (an error
+  without a status counts as a failing upstream: 502, transient);
+- a body that is not the protocol (an event that is not JSON): ``ProtocolError``.
+
+:class:`ChatWorker` runs requests in a ``QThread`` of their own (the speech thread is busy
+synthesising) and sends each delta back as it arrives, then one :class:`ChatResult`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sseclient
+from PySide6.QtCore import QObject, Signal, Slot
+
+from companion import telemetry
+from companion.backend import policy
+from companion.backend.client import BackendClient, StreamResponse
+from companion.backend.errors import (
+    BackendApiError,
+    BudgetExhausted,
+    HttpError,
+    ProtocolError,
+    Transient,
+    Unauthorized,
+)
+from companion.speech.types import Cancelled, CancelToken
+
+log = logging.getLogger("companion.chat")
+
+#: Attempts when the body fails before any text arrived (status retries are the client's).
+BODY_ATTEMPTS = 2
+#: A whole reply may take this long (a local model on a CPU is slow); stalls end it sooner.
+STREAM_DEADLINE_S = 900.0
+#: No byte for this long ends the stream (a local server loading its model is slow to start).
+STALL_S = 60.0
+_BACKOFF_BASE = 0.5
+_BACKOFF_MAX = 8.0
+
+#: Error ``type``/``code`` words of OpenAI-style error objects → the status they stand for.
+_ERROR_WORDS: tuple[tuple[str, int], ...] = (
+    ("insufficient_quota", 402),
+    ("billing", 402),
+    ("budget", 402),
+    ("credit", 402),
+    ("invalid_api_key", 401),
+    ("authentication", 401),
+    ("unauthorized", 401),
+    ("permission", 403),
+    ("rate_limit", 429),
+    ("overloaded", 503),
+    ("timeout", 504),
+    ("invalid_request", 400),
+)
+
+
+class ChatUnavailable(Exception):
+    """No chat server is configured (an expected state: a notice, never a report)."""
+
+    user_message = (
+        "Chat needs a server: set the backend URL in Settings "
+        "(an OpenAI-compatible one such as http://localhost:11434/v1 works)."
+    )
+
+    def __str__(self) -> str:
+        return "ChatUnavailable: no backend URL"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One chat completion to stream.
+
+    Attributes:
+        request_id: grows with every request; results for older ids are stale.
+        messages: ``(role, content)`` pairs, the system prompt first (never logged).
+        model: the model name (``Settings.chat_model``).
+    """
+
+    request_id: int
+    messages: tuple[tuple[str, str], ...]
+    model: str
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "messages": [{"role": r, "content": c} for r, c in self.messages],
+            "stream": True,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """How a request ended.
+
+    Attributes:
+        request_id: the request.
+        outcome: ``done``, ``cancelled``, ``failed`` or ``unauthorized``.
+        error: the typed error (``failed``, ``unauthorized``), else None.
+        chars: characters of reply text that arrived (a count, never the text).
+    """
+
+    request_id: int
+    outcome: str
+    error: BaseException | None = None
+    chars: int = 0
+
+    @property
+    def user_message(self) -> str:
+        return chat_user_message(self.error) if self.error is not None else ""
+
+
+def chat_user_message(error: BaseException) -> str:
+    """One short line about a failed chat reply (the backend's lines speak of the voice)."""
+    if isinstance(error, ChatUnavailable):
+        return error.user_message
+    if isinstance(error, Unauthorized):
+        return "Signed out: sign in to get the reply."
+    if isinstance(error, BudgetExhausted):
+        return "The assistant's budget is used up for now, so it cannot answer."
+    if isinstance(error, Transient):
+        return "The assistant could not be reached; the reply was cut short. Try again."
+    if isinstance(error, HttpError):
+        return f"The assistant answered with an error (HTTP {error.status})."
+    if isinstance(error, ProtocolError):
+        return "The assistant sent a reply Companion could not understand."
+    return "The chat failed. Try again."
+
+
+def _status_of(error: dict[str, Any]) -> int:
+    """The HTTP status an error object stands for (502 when it names none: the upstream)."""
+    for key in ("status", "code", "status_code"):
+        value = error.get(key)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and 400 <= value < 600:
+            return value
+        if isinstance(value, str) and value.isdigit() and 400 <= int(value) < 600:
+            return int(value)
+    words = " ".join(str(error.get(k, "")) for k in ("type", "code")).lower()
+    for word, status in _ERROR_WORDS:
+        if word in words:
+            return status
+    return 502
+
+
+def error_from_event(path: str, data: Any) -> BackendApiError:
+    """The typed error for an SSE error event (``data`` parsed, or raw text).
+
+    The message is only searched for budget words by the table; it is never kept.
+    """
+    error: Any = data.get("error", data) if isinstance(data, dict) else data
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    message = error.get("message", "")
+    text = message if isinstance(message, str) else json.dumps(message)
+    return policy.classify("POST", path, _status_of(error), text, reason="error event")
+
+
+class _Source:
+    """The response body as sseclient-py wants it (iterable bytes with ``close``), noting
+    whether it ended on an event boundary (a cut connection may look like a clean end)."""
+
+    def __init__(self, resp: StreamResponse) -> None:
+        self._resp = resp
+        self._body = resp.iter_bytes()
+        self.ended = False
+        self.tail = b""
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            data = next(self._body)
+        except StopIteration:
+            self.ended = True
+            raise
+        self.bytes += len(data)
+        self.tail = (self.tail + data)[-4:]
+        return data
+
+    @property
+    def on_boundary(self) -> bool:
+        return self.tail.endswith((b"\n\n", b"\r\r", b"\r\n\r\n")) or not self.tail
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+def _choice_delta(doc: dict[str, Any]) -> tuple[str, bool]:
+    """(content delta, finished) of a ``chat.completion.chunk`` (or a whole completion)."""
+    choices = doc.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return "", False
+    choice = choices[0]
+    part = choice.get("delta")
+    if not isinstance(part, dict):
+        part = choice.get("message")  # a server that ignored ``stream``
+    content = part.get("content") if isinstance(part, dict) else None
+    text = content if isinstance(content, str) else ""
+    return text, bool(choice.get("finish_reason"))
+
+
+def read_deltas(resp: StreamResponse, path: str) -> Iterator[str]:
+    """Text deltas of a streamed chat completion, until ``[DONE]`` (or the end of a
+    complete stream). Raises the typed errors, or ``Cancelled``."""
+    status = resp.status
+    if resp.content_type == "application/json":
+        # Some servers answer ``stream: true`` with one whole completion.
+        body = resp.read()
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise ProtocolError(
+                "POST", path, "not JSON", status=status, body_chars=len(body)
+            ) from None
+        if isinstance(doc, dict) and "error" in doc:
+            raise error_from_event(path, doc)
+        text, _ = _choice_delta(doc) if isinstance(doc, dict) else ("", False)
+        if not isinstance(doc, dict) or "choices" not in doc:
+            raise ProtocolError("POST", path, "no choices", status=status, body_chars=len(body))
+        if text:
+            yield text
+        return
+    source = _Source(resp)
+    finished = False
+    for event in sseclient.SSEClient(source).events():
+        data = event.data.strip()
+        if data == "[DONE]":
+            return
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            if event.event == "error":
+                raise error_from_event(path, data) from None
+            if source.ended and not source.on_boundary:
+                raise Transient("POST", path, status, "cut_short") from None
+            raise ProtocolError(
+                "POST", path, "event not JSON", status=status, body_chars=source.bytes
+            ) from None
+        if event.event == "error" or (isinstance(doc, dict) and "error" in doc):
+            raise error_from_event(path, doc)
+        if not isinstance(doc, dict):
+            raise ProtocolError("POST", path, "event not an object", status=status)
+        text, done = _choice_delta(doc)
+        finished = finished or done
+        if text:
+            yield text
+    if not finished:
+        # Neither [DONE] nor a finish_reason: the stream broke off.
+        raise Transient("POST", path, status, "cut_short")
+
+
+def _backoff(attempt_no: int, retry_after: float | None) -> float:
+    delay = min(_BACKOFF_MAX, _BACKOFF_BASE * 2.0 ** (attempt_no - 1))
+    delay += random.uniform(0.0, delay * 0.2)
+    return max(delay, retry_after) if retry_after is not None else delay
+
+
+def stream_chat(
+    client: BackendClient,
+    request: ChatRequest,
+    *,
+    cancel: CancelToken,
+    body_attempts: int = BODY_ATTEMPTS,
+    deadline_s: float = STREAM_DEADLINE_S,
+    on_retry: Callable[[Transient, float], None] | None = None,
+) -> Iterator[str]:
+    """The reply's text deltas as they arrive. Raises the typed errors, or ``Cancelled``."""
+    path = client.openai_path("/chat/completions")
+    attempt_no = 0
+    while True:
+        attempt_no += 1
+        resp = client.post_stream(
+            path,
+            request.payload(),
+            cancel=cancel,
+            deadline_s=deadline_s,
+            operation="chat",
+            accept="text/event-stream",
+        )
+        got_text = False
+        try:
+            with resp:
+                for delta in read_deltas(resp, path):
+                    got_text = True
+                    yield delta
+                return
+        except Transient as err:
+            if got_text or attempt_no >= body_attempts or err.reason == "deadline":
+                raise
+            delay = _backoff(attempt_no, err.retry_after)
+            log.info(
+                "[chat] retry reason=%s attempt=%d delay_s=%.2f", err.reason, attempt_no, delay
+            )
+            if on_retry is not None:
+                on_retry(err, delay)
+            if cancel.wait(delay):
+                raise Cancelled() from None
+
+
+ClientFactory = Callable[[], BackendClient | None]
+
+
+class ChatWorker(QObject):
+    """Streams chat completions in its own thread.
+
+    Signals:
+        delta(int, str): reply text for a request, as it arrives.
+        retrying(int, float): a request is retried after so many seconds.
+        finished(ChatResult): the request ended (every request ends with exactly one).
+
+    Attributes:
+        busy_request: the request being streamed, or None (read from any thread).
+    """
+
+    delta = Signal(int, str)
+    retrying = Signal(int, float)
+    finished = Signal(object)
+
+    def __init__(self, *, client_factory: ClientFactory, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lock = threading.Lock()
+        self._factory: ClientFactory = client_factory
+        self._http: BackendClient | None = None
+        self._tokens: dict[int, CancelToken] = {}
+        self._closing = False
+        self.busy_request: int | None = None
+
+    # -- any thread ----------------------------------------------------------------------------
+
+    def cancel(self, request_id: int) -> None:
+        """Stop ``request_id`` now (its socket is shut within the client's poll interval)."""
+        with self._lock:
+            token = self._tokens.setdefault(request_id, CancelToken())
+            token.cancel()
+
+    def cancel_all(self) -> None:
+        """Shut-down: cancel everything, now and for requests still queued."""
+        with self._lock:
+            self._closing = True
+            for token in self._tokens.values():
+                token.cancel()
+
+    def set_client_factory(self, factory: ClientFactory) -> None:
+        """Use another server from the next request on (settings changed)."""
+        with self._lock:
+            self._factory = factory
+            old, self._http = self._http, None
+        if old is not None:
+            old.close()
+
+    # -- worker thread -------------------------------------------------------------------------
+
+    def _token_for(self, request_id: int) -> CancelToken:
+        with self._lock:
+            for old in [k for k in self._tokens if k < request_id]:
+                del self._tokens[old]
+            token = self._tokens.setdefault(request_id, CancelToken())
+            if self._closing:
+                token.cancel()
+            return token
+
+    def _client(self) -> BackendClient:
+        with self._lock:
+            client, factory = self._http, self._factory
+        if client is None:
+            client = factory()
+            if client is None:
+                raise ChatUnavailable()
+            with self._lock:
+                if self._factory is factory:
+                    self._http = client
+        return client
+
+    @Slot(object)
+    def send(self, request: ChatRequest) -> None:
+        """Stream ``request``: ``delta`` per piece of text, then one ``finished``."""
+        token = self._token_for(request.request_id)
+        self.busy_request = request.request_id
+        chars = 0
+        result: ChatResult | None = None
+        try:
+            token.raise_if_cancelled()
+            client = self._client()
+            for text in stream_chat(
+                client,
+                request,
+                cancel=token,
+                on_retry=lambda _err, delay: self.retrying.emit(request.request_id, delay),
+            ):
+                if token.cancelled:
+                    raise Cancelled()
+                chars += len(text)
+                self.delta.emit(request.request_id, text)
+            result = ChatResult(request.request_id, "done", chars=chars)
+        except Cancelled:
+            result = ChatResult(request.request_id, "cancelled", chars=chars)
+        except ChatUnavailable as exc:
+            log.info("[chat] no chat server configured")
+            result = ChatResult(request.request_id, "failed", exc)
+        except Unauthorized as err:
+            telemetry.log_backend_error(err, operation="chat")
+            result = ChatResult(request.request_id, "unauthorized", err, chars)
+        except BackendApiError as err:
+            telemetry.log_backend_error(err, operation="chat")
+            result = ChatResult(request.request_id, "failed", err, chars)
+        except Exception as exc:  # a bug: a crash report, and the request fails
+            log.error("[chat] request failed: %s (%d chars in)", type(exc).__name__, chars)
+            telemetry.report_exception(exc, tags={"operation": "chat"})
+            result = ChatResult(request.request_id, "failed", exc, chars)
+        finally:
+            self.busy_request = None
+            with self._lock:
+                self._tokens.pop(request.request_id, None)
+            if result is None:  # only a BaseException (KeyboardInterrupt) gets here
+                result = ChatResult(request.request_id, "cancelled", chars=chars)
+            log.info("[chat] request %d %s (%d chars)", request.request_id, result.outcome, chars)
+            self.finished.emit(result)
+
+    @Slot()
+    def close(self) -> None:
+        """Close the HTTP client (in the worker thread, before it is joined)."""
+        with self._lock:
+            client, self._http = self._http, None
+        if client is not None:
+            client.close()
+
+
+def build_request(
+    request_id: int,
+    *,
+    system_prompt: str,
+    history: Sequence[tuple[str, str]],
+    model: str,
+) -> ChatRequest:
+    """A request with the system prompt first (when there is one)."""
+    messages = [("system", system_prompt)] if system_prompt.strip() else []
+    messages.extend(history)
+    return ChatRequest(request_id, tuple(messages), model)
