@@ -346,6 +346,13 @@ class ReplyRouter(QObject):
         else:
             self._set_expression("idle", "idle")
 
+    def show_failure(self, message: str, *, kind: str = "error", action: str | None = None) -> None:
+        """A failure met outside the speech path (the chat stream): the bubble says it, with
+        the concerned face, and it stays until something replaces it."""
+        self._idle_timer.stop()
+        self._bubble.show_message(message, kind=kind, action=action)
+        self._set_expression("concerned", "error")
+
     @Slot()
     def stop(self) -> None:
         """Stop speaking and drop the queue (Esc, the Stop item)."""
