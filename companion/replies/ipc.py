@@ -2,8 +2,11 @@
 """One mascot per user session: a ``QLocalServer`` that takes requests from ``companion say``.
 
 Wire format, both ways: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
-Requests: ``{"cmd": "say", "text": "..."}`` or ``{"cmd": "show"}``; answers:
-``{"ok": true, "pid": <the mascot's process id>}`` or ``{"ok": false, "error": "<one line>"}``.
+Requests: ``{"cmd": "say", "text": "..."}``, ``{"cmd": "ask", "text": "...", "stream": bool}``
+or ``{"cmd": "show"}``; answers: ``{"ok": true, "pid": <the mascot's process id>}`` or
+``{"ok": false, "error": "<one line>"}``. An ``ask`` with ``stream: true`` keeps the connection
+open after its answer and receives the reply's events as further messages
+(:class:`IpcStream`; ``companion ask --print``).
 
 The server name is derived from the user and the config dir, so a test with its own
 ``COMPANION_CONFIG_DIR`` never talks to the user's mascot. On POSIX it is a socket path in
@@ -96,10 +99,13 @@ class IpcServer(QObject):
 
     Signals:
         say_requested(str): text to speak.
+        ask_requested(str, object): a question for the assistant, and the
+            :class:`IpcStream` to send its reply to (None when the asker does not listen).
         show_requested(): another ``companion`` was started; bring the mascot forward.
     """
 
     say_requested = Signal(str)
+    ask_requested = Signal(str, object)
     show_requested = Signal()
 
     def __init__(self, *, name: str | None = None, parent: QObject | None = None) -> None:
@@ -174,7 +180,26 @@ class IpcServer(QObject):
             return
         if message is None:
             return
+        if message.get("cmd") == "ask":
+            self._handle_ask(sock, message)
+            return
         self._reply(sock, self._handle(message))
+
+    def _handle_ask(self, sock: QLocalSocket, message: dict[str, Any]) -> None:
+        text = message.get("text")
+        if not isinstance(text, str) or not text.strip():
+            self._reply(sock, {"ok": False, "error": "nothing to ask"})
+            return
+        log.info(
+            "[ipc] ask: %d chars%s", len(text), " (streamed back)" if message.get("stream") else ""
+        )
+        if not message.get("stream"):
+            self._reply(sock, {"ok": True, "pid": os.getpid()})
+            self.ask_requested.emit(text, None)
+            return
+        stream = IpcStream(sock)
+        stream.send({"ok": True, "pid": os.getpid()})
+        self.ask_requested.emit(text, stream)
 
     def _handle(self, message: dict[str, Any]) -> dict[str, Any]:
         cmd = message.get("cmd")
@@ -194,6 +219,34 @@ class IpcServer(QObject):
         sock.write(QByteArray(encode_message(payload)))
         sock.flush()
         sock.disconnectFromServer()
+
+
+class IpcStream:
+    """An open ``ask`` connection: each event goes back as one message, until :meth:`close`.
+
+    Attributes:
+        closed: closed by us, or the asker hung up (events are then dropped).
+    """
+
+    def __init__(self, sock: QLocalSocket) -> None:
+        self._sock = sock
+        self.closed = False
+        sock.disconnected.connect(self._on_gone)
+
+    def _on_gone(self) -> None:
+        self.closed = True
+
+    def send(self, event: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        self._sock.write(QByteArray(encode_message(event)))
+        self._sock.flush()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._sock.disconnectFromServer()
 
 
 def server_answers(name: str, timeout_ms: int = 500) -> bool:
