@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Command line: ``companion`` (the mascot), ``say``, ``speak``, ``--self-test``, ``--version``.
+"""Command line: ``companion`` (the mascot), ``say``, ``ask``, ``speak``, ``--self-test``,
+``--version``.
 
 Each sub-command lives in its own module and is imported only when used, so
 ``companion --version`` and ``companion speak`` never load the GUI.
@@ -36,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     say = sub.add_parser("say", help="hand TEXT (or - for stdin) to the running mascot")
     say.add_argument("text", help="the text to say, or - to read standard input")
+
+    ask = sub.add_parser(
+        "ask", help="ask the assistant TEXT (or - for stdin); the mascot shows and speaks the reply"
+    )
+    ask.add_argument("text", help="the question, or - to read standard input")
+    ask.add_argument(
+        "--print", action="store_true", help="also write the reply to standard output as it streams"
+    )
     return parser
 
 
@@ -49,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from companion.replies.say import run_say
 
         return run_say(args)
+    if args.command == "ask":
+        from companion.replies.ask import run_ask
+
+        return run_ask(args)
     from companion.app import run_app
 
     return run_app(self_test=bool(args.self_test))

@@ -1,0 +1,345 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The chat on the GUI thread: one question at a time, its reply shown and spoken as it streams.
+
+A question becomes a *turn*: the user message, an assistant message that fills as deltas
+arrive, a request to the :class:`~companion.replies.chat.ChatWorker` and a streamed reply in
+the :class:`~companion.replies.router.ReplyRouter`. Each delta goes three ways: into the
+message (the chat panel redraws it), into a :class:`StreamChunker` whose finished pieces the
+router hands to the speech worker (so the first sentence plays while the rest is written), and
+to any ``companion ask --print`` listening.
+
+Ending a turn:
+
+- a new question, Stop or Esc: the request and the speech are cancelled together; the text so
+  far stays (``partial``); nothing more of the old reply is shown or spoken;
+- done: the last piece is flushed to the voice;
+- failed: the speech stops, the text so far stays, the bubble says why and offers Retry
+  (budget: a friendly line, no Retry);
+- 401: the router's sign-in path (one dialog for every 401); after sign-in the reply is asked
+  for again and plays from its start, cancelled it waits for Retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from companion.backend.errors import BudgetExhausted, Unauthorized
+from companion.config import Settings
+from companion.replies.chat import ChatRequest, ChatResult, ChatWorker, build_request
+from companion.replies.conversation import ChatMessage, Conversation
+from companion.replies.router import ReplyRouter
+from companion.speech.chunking import StreamChunker
+from companion.speech.worker import UnauthorizedEvent
+
+log = logging.getLogger("companion.chat")
+
+STOPPED_NOTE = "Stopped."
+SIGNED_OUT_NOTE = "Signed out: the reply follows once you sign in."
+SIGN_IN_CANCELLED_NOTE = "Not signed in. Retry after signing in."
+EMPTY_NOTE = "The assistant sent an empty reply."
+#: The bubble's action for a chat failure (the app routes it to :meth:`ChatController.retry`).
+RETRY_ACTION = "retry_chat"
+
+
+class ChatListener(Protocol):
+    """Somebody following a turn as it streams (``companion ask --print``).
+
+    Events: ``{"event": "delta", "text"}``, ``{"event": "notice", "message"}``,
+    ``{"event": "restart"}``, then one of ``{"event": "done"}``,
+    ``{"event": "error", "message"}``, ``{"event": "cancelled"}``.
+    """
+
+    def send(self, event: dict[str, Any]) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(eq=False)
+class Turn:
+    """One question and its reply while it streams.
+
+    Attributes:
+        request_id: the chat request (results for other ids are stale).
+        index: the assistant message's index in the conversation.
+        reply_id: the router's streamed reply, or None when it is not spoken (autoplay off).
+        chunker: cuts the reply into speakable pieces.
+        listeners: ``ask --print`` streams following this turn.
+    """
+
+    request_id: int
+    index: int
+    reply_id: int | None
+    chunker: StreamChunker = field(default_factory=StreamChunker)
+    listeners: list[ChatListener] = field(default_factory=list)
+
+
+class ChatController(QObject):
+    """Questions in, replies shown, spoken and kept.
+
+    Signals:
+        request(ChatRequest): to the chat worker's ``send`` slot (queued).
+        message_added(int): a message was appended at this index.
+        message_changed(int): the text or state of the message at this index changed.
+        reset(): the conversation was replaced (cleared).
+        busy_changed(bool): a reply is streaming (the panel's Stop button).
+        notice(str): a one-line notice (the conversation could not be saved).
+
+    Attributes:
+        conversation: the messages.
+        turn: the turn streaming now, or None.
+    """
+
+    request = Signal(object)
+    message_added = Signal(int)
+    message_changed = Signal(int)
+    reset = Signal()
+    busy_changed = Signal(bool)
+    notice = Signal(str)
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        worker: ChatWorker,
+        router: ReplyRouter,
+        conversation: Conversation,
+        store: Callable[[Conversation], str | None] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._worker = worker
+        self._router = router
+        self.conversation = conversation
+        self._store = store
+        self._next_request = 1
+        self.turn: Turn | None = None
+        self._closed = False
+        self.request.connect(worker.send)
+        worker.delta.connect(self._on_delta)
+        worker.finished.connect(self._on_finished)
+
+    # -- public --------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self.turn is not None
+
+    def ask(self, text: str, *, listener: ChatListener | None = None) -> bool:
+        """A new question (the panel, ``companion ask``). False when there was nothing to ask."""
+        text = text.strip()
+        if not text or self._closed:
+            if listener is not None:
+                listener.send({"event": "error", "message": "nothing to ask"})
+                listener.close()
+            return False
+        self.stop()
+        self._append(ChatMessage("user", text))
+        log.info("[chat] question: %d chars", len(text))
+        self._start(len(self.conversation.messages), [listener] if listener else [])
+        return True
+
+    @Slot()
+    def stop(self) -> None:
+        """Cancel the streaming reply and its speech together (Stop, Esc, a new question)."""
+        turn = self.turn
+        if turn is None:
+            return
+        self._end_turn(turn)
+        self._worker.cancel(turn.request_id)
+        if turn.reply_id is not None:
+            self._router.cancel(turn.reply_id)
+        msg = self.conversation.messages[turn.index]
+        msg.state = "partial" if msg.content else "error"
+        msg.note = STOPPED_NOTE
+        self.message_changed.emit(turn.index)
+        self._tell(turn, {"event": "cancelled"}, close=True)
+        log.info("[chat] request %d stopped", turn.request_id)
+        self._save()
+
+    @Slot()
+    def retry(self) -> bool:
+        """Ask again for the last reply when it was cut short or failed (Retry)."""
+        if self.turn is not None or not self.conversation.messages:
+            return False
+        last = len(self.conversation.messages) - 1
+        msg = self.conversation.messages[last]
+        if msg.role != "assistant" or msg.state not in ("partial", "error"):
+            return False
+        self._regenerate(last, [])
+        return True
+
+    @property
+    def can_retry(self) -> bool:
+        messages = self.conversation.messages
+        return (
+            self.turn is None
+            and bool(messages)
+            and messages[-1].role == "assistant"
+            and messages[-1].state in ("partial", "error")
+        )
+
+    @Slot()
+    def clear(self) -> None:
+        """Forget the conversation (and stop a reply on its way)."""
+        self.stop()
+        self.conversation.messages.clear()
+        self.reset.emit()
+        self._save()
+
+    def close(self) -> None:
+        """Shut-down: stop the reply on its way, save."""
+        self.stop()
+        self._closed = True
+        self._save()
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    def _append(self, message: ChatMessage) -> int:
+        self.conversation.messages.append(message)
+        index = len(self.conversation.messages) - 1
+        self.message_added.emit(index)
+        return index
+
+    def _start(self, index: int, listeners: list[ChatListener]) -> None:
+        """Stream the reply into the assistant message at ``index`` (appended if new)."""
+        messages = self.conversation.messages
+        if index == len(messages):
+            self._append(ChatMessage("assistant", "", "streaming"))
+        else:
+            msg = messages[index]
+            msg.content, msg.state, msg.note = "", "streaming", ""
+            self.message_changed.emit(index)
+        reply_id = self._router.begin_stream(source="chat")
+        turn = Turn(self._next_request, index, reply_id, listeners=listeners)
+        self._next_request += 1
+        self.turn = turn
+        s = self._settings
+        request: ChatRequest = build_request(
+            turn.request_id,
+            system_prompt=s.system_prompt,
+            history=self.conversation.history(index),
+            model=s.chat_model,
+        )
+        self.busy_changed.emit(True)
+        self.request.emit(request)
+        self._save()
+
+    def _regenerate(self, index: int, listeners: list[ChatListener]) -> None:
+        for listener in listeners:
+            listener.send({"event": "restart"})
+        self._start(index, listeners)
+
+    def _end_turn(self, turn: Turn) -> None:
+        if self.turn is turn:
+            self.turn = None
+            self.busy_changed.emit(False)
+
+    def _tell(self, turn: Turn, event: dict[str, Any], *, close: bool = False) -> None:
+        for listener in turn.listeners:
+            listener.send(event)
+            if close:
+                listener.close()
+        if close:
+            turn.listeners = []
+
+    def _save(self) -> None:
+        if self._store is None:
+            return
+        notice = self._store(self.conversation)
+        if notice:
+            self.notice.emit(notice)
+
+    # -- from the worker -----------------------------------------------------------------------
+
+    @Slot(int, str)
+    def _on_delta(self, request_id: int, text: str) -> None:
+        turn = self.turn
+        if turn is None or turn.request_id != request_id:
+            return  # a cancelled request's last words: dropped
+        self.conversation.messages[turn.index].content += text
+        self.message_changed.emit(turn.index)
+        self._tell(turn, {"event": "delta", "text": text})
+        if turn.reply_id is not None:
+            for piece in turn.chunker.feed(text):
+                self._router.feed(turn.reply_id, piece)
+
+    @Slot(object)
+    def _on_finished(self, result: ChatResult) -> None:
+        turn = self.turn
+        if turn is None or turn.request_id != result.request_id:
+            return
+        self._end_turn(turn)
+        msg = self.conversation.messages[turn.index]
+        if result.outcome == "done":
+            self._done(turn, msg)
+        elif result.outcome == "unauthorized" and isinstance(result.error, Unauthorized):
+            self._signed_out(turn, msg, result.error)
+        elif result.outcome == "cancelled":
+            msg.state = "partial" if msg.content else "error"
+            msg.note = STOPPED_NOTE
+            if turn.reply_id is not None:
+                self._router.cancel(turn.reply_id)
+            self._tell(turn, {"event": "cancelled"}, close=True)
+        else:
+            self._failed(turn, msg, result)
+        self.message_changed.emit(turn.index)
+        self._save()
+
+    def _done(self, turn: Turn, msg: ChatMessage) -> None:
+        if not msg.content.strip():
+            msg.state, msg.note = "error", EMPTY_NOTE
+            if turn.reply_id is not None:
+                self._router.cancel(turn.reply_id)
+            self._router.show_failure(EMPTY_NOTE, action=RETRY_ACTION)
+            self._tell(turn, {"event": "error", "message": EMPTY_NOTE}, close=True)
+            return
+        msg.state, msg.note = "done", ""
+        if turn.reply_id is not None:
+            for piece in turn.chunker.flush():
+                self._router.feed(turn.reply_id, piece)
+            self._router.end_stream(turn.reply_id)
+        else:  # autoplay off: shown in the bubble and kept for "Replay last"
+            self._router.say(msg.content, source="chat")
+        self._tell(turn, {"event": "done"}, close=True)
+
+    def _failed(self, turn: Turn, msg: ChatMessage, result: ChatResult) -> None:
+        message = result.user_message
+        msg.state = "partial" if msg.content else "error"
+        msg.note = message
+        if turn.reply_id is not None:
+            self._router.cancel(turn.reply_id)
+        if isinstance(result.error, BudgetExhausted):
+            self._router.show_failure(message, kind="info")
+        else:
+            self._router.show_failure(message, action=RETRY_ACTION)
+        self._tell(turn, {"event": "error", "message": message}, close=True)
+
+    def _signed_out(self, turn: Turn, msg: ChatMessage, err: Unauthorized) -> None:
+        msg.state = "partial" if msg.content else "error"
+        msg.note = SIGNED_OUT_NOTE
+        self._tell(turn, {"event": "notice", "message": SIGNED_OUT_NOTE})
+        index, listeners = turn.index, turn.listeners
+        turn.listeners = []
+
+        def resume() -> None:
+            if self._closed:
+                return
+            self.stop()
+            log.info("[chat] signed in again: asking for the reply once more")
+            self._regenerate(index, listeners)
+
+        def release() -> None:
+            if index < len(self.conversation.messages):
+                self.conversation.messages[index].note = SIGN_IN_CANCELLED_NOTE
+                self.message_changed.emit(index)
+            for listener in listeners:
+                listener.send({"event": "error", "message": SIGN_IN_CANCELLED_NOTE})
+                listener.close()
+
+        event = UnauthorizedEvent(turn.reply_id or 0, "", err.method, err.path)
+        self._router.hold(event, resume=resume, release=release)
