@@ -26,12 +26,14 @@ class MascotMenu(QObject):
         mute_toggled(bool), always_on_top_toggled(bool): the checkable items.
         stop_requested(), replay_requested(), reset_position_requested(),
         settings_requested(), read_aloud_requested(), quit_requested().
+        sign_in_requested(), sign_out_requested(): the account items.
 
     Attributes:
         menu: the QMenu (shared by the window's right click and the tray).
         tray: the QSystemTrayIcon, or None where the desktop has no tray.
         actions: the items by name ("show_hide", "mute", "stop", "replay", "always_on_top",
-            "reset_position", "read_aloud", "settings", "quit").
+            "reset_position", "read_aloud", "settings", "quit", and "account" (who is signed
+            in; not clickable), "sign_in", "sign_out").
     """
 
     show_hide_requested = Signal()
@@ -43,6 +45,8 @@ class MascotMenu(QObject):
     settings_requested = Signal()
     read_aloud_requested = Signal()
     quit_requested = Signal()
+    sign_in_requested = Signal()
+    sign_out_requested = Signal()
 
     def __init__(
         self,
@@ -83,6 +87,10 @@ class MascotMenu(QObject):
         add("reset_position", "Reset position", self.reset_position_requested)
         add("settings", "Settings…", self.settings_requested)
         self.menu.addSeparator()
+        add("account", "Not signed in").setEnabled(False)
+        add("sign_in", "Sign in…", self.sign_in_requested)
+        add("sign_out", "Sign out", self.sign_out_requested).setEnabled(False)
+        self.menu.addSeparator()
         add("quit", "Quit", self.quit_requested)
 
         self.tray: QSystemTrayIcon | None = None
@@ -103,6 +111,11 @@ class MascotMenu(QObject):
     def set_window_visible(self, visible: bool) -> None:
         """Keep the Show/Hide item's text in step with the window."""
         self.actions["show_hide"].setText("Hide" if visible else "Show")
+
+    def set_account(self, text: str, signed_in: bool) -> None:
+        """The account line (from ``/auth/me``) and whether Sign out applies."""
+        self.actions["account"].setText(text)
+        self.actions["sign_out"].setEnabled(signed_in)
 
     def set_muted(self, muted: bool) -> None:
         self.actions["mute"].setChecked(muted)

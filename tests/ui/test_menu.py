@@ -19,6 +19,8 @@ ITEMS = [
     ("read_aloud", "read_aloud_requested"),
     ("reset_position", "reset_position_requested"),
     ("settings", "settings_requested"),
+    ("sign_in", "sign_in_requested"),
+    ("sign_out", "sign_out_requested"),
     ("quit", "quit_requested"),
 ]
 
@@ -40,12 +42,23 @@ def test_items_in_order(menu: MascotMenu) -> None:
     names = [a.objectName() for a in menu.menu.actions() if not a.isSeparator()]
     assert names == [
         "show_hide", "mute", "stop", "replay", "read_aloud",
-        "always_on_top", "reset_position", "settings", "quit",
+        "always_on_top", "reset_position", "settings", "account", "sign_in", "sign_out", "quit",
     ]  # fmt: skip
+
+
+def test_the_account_items_show_who_is_signed_in(menu: MascotMenu) -> None:
+    account, sign_out = menu.actions["account"], menu.actions["sign_out"]
+    assert account.text() == "Not signed in" and not account.isEnabled()
+    assert not sign_out.isEnabled()
+    menu.set_account("Signed in as Ann", True)
+    assert account.text() == "Signed in as Ann" and sign_out.isEnabled()
+    menu.set_account("Not signed in", False)
+    assert not sign_out.isEnabled()
 
 
 @pytest.mark.parametrize(("item", "signal"), ITEMS)
 def test_each_item_emits_its_signal(qtbot: QtBot, menu: MascotMenu, item: str, signal: str) -> None:
+    menu.actions[item].setEnabled(True)  # Sign out is enabled only with a session
     with qtbot.wait_signal(getattr(menu, signal), timeout=1000):
         menu.actions[item].trigger()
 
