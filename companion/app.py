@@ -26,11 +26,13 @@ from PySide6.QtWidgets import QApplication
 
 from companion import __version__, config, paths, telemetry
 from companion.audio.player import Player
+from companion.backend.auth import SessionStore
 from companion.config import Settings
 from companion.replies.ipc import IpcServer, send_request
 from companion.replies.router import ReplyRouter
+from companion.replies.session import SessionCoordinator
 from companion.speech.types import SpeechEngine
-from companion.speech.worker import SpeechWorker, UnauthorizedEvent
+from companion.speech.worker import SpeechWorker
 from companion.ui.menu import MascotMenu
 from companion.ui.read_aloud import ReadAloudBox
 from companion.ui.settings_dialog import TEST_SENTENCE, SettingsDialog
@@ -125,6 +127,9 @@ class Companion(QObject):
         if self.player.notice:
             self.notices.append(self.player.notice)
 
+        # The token: COMPANION_TOKEN, else the keyring (or the 0600 file); read per request.
+        self.session = SessionStore(base_url=config.backend_url(self.settings))
+
         self.speech_thread = QThread()
         self.speech_thread.setObjectName("speech")
         self.worker = SpeechWorker(engine_factory=self._engine_factory(), sample_rate=SAMPLE_RATE)
@@ -144,6 +149,13 @@ class Companion(QObject):
         )
         self.menu = MascotMenu(settings=self.settings, icon=_app_icon(), parent=self)
         self.read_aloud = ReadAloudBox()
+        self.session_flow = SessionCoordinator(
+            session=self.session,
+            router=self.router,
+            view=self.window.view,
+            bubble=self.window.bubble,
+            parent=self,
+        )
         self._wire()
 
     # -- building ------------------------------------------------------------------------------
@@ -164,6 +176,7 @@ class Companion(QObject):
         """A factory run in the speech thread, over a snapshot of the settings."""
         snapshot = dataclasses.replace(self.settings)
         embedded = self.options.embedded_voice
+        session = self.session
 
         notices = self._engine_notices
 
@@ -174,7 +187,7 @@ class Companion(QObject):
             if not embedded and config.backend_url(snapshot):
                 from companion.backend.client import BackendClient
 
-                client = BackendClient(base_url=config.backend_url(snapshot), token=_env_token)
+                client = BackendClient(base_url=config.backend_url(snapshot), token=session.token)
             choice = choose_engine(snapshot, client=client, sample_rate=SAMPLE_RATE)
             if choice.notice:
                 notices.append(choice.notice)  # read on the GUI thread after engine_ready
@@ -191,7 +204,10 @@ class Companion(QObject):
         w.scale_changed.connect(self._save_soon)
         w.bubble.retry_clicked.connect(r.retry)
         w.bubble.action_clicked.connect(self._on_bubble_action)
-        r.sign_in_needed.connect(self._on_sign_in_needed)
+        self.sign_in_requested.connect(self.session_flow.open_dialog)
+        m.sign_in_requested.connect(self.session_flow.open_dialog)
+        m.sign_out_requested.connect(self.session_flow.sign_out)
+        self.session_flow.account_changed.connect(m.set_account)
         m.show_hide_requested.connect(self.toggle_window)
         m.mute_toggled.connect(self._on_mute)
         m.always_on_top_toggled.connect(self._on_always_on_top)
@@ -234,6 +250,7 @@ class Companion(QObject):
             self.settings.greeted = True
             self.save()
             QTimer.singleShot(4000 if self.notices else 0, self._greet)
+        self.session_flow.start()
         log.info("[app] mascot shown (companion %s)", __version__)
         return True
 
@@ -378,6 +395,8 @@ class Companion(QObject):
             self.menu.set_always_on_top(s.always_on_top)
         if s.scale != old.scale:
             self.window.set_scale(s.scale)
+        if config.backend_url(s) != config.backend_url(old):
+            self.session_flow.set_base_url(config.backend_url(s))
         if (s.backend_url, s.engine) != (old.backend_url, old.engine):
             self.worker.set_engine_factory(self._engine_factory())
             self._warm_up.emit()
@@ -395,12 +414,6 @@ class Companion(QObject):
             self.sign_in_requested.emit()
         elif action == "retry":
             self.router.retry()
-
-    @Slot(object)
-    def _on_sign_in_needed(self, event: UnauthorizedEvent) -> None:
-        # Issue 4 connects the sign-in dialog to sign_in_requested; the reply waits in
-        # router.held_reply (router.resume_held() after sign-in, release_held() on cancel).
-        log.info("[app] signed out (%s %s): reply held for sign-in", event.method, event.path)
 
     @Slot(str)
     def _on_engine_ready(self, name: str) -> None:
@@ -443,6 +456,7 @@ class Companion(QObject):
         started = time.monotonic()
         self._save_timer.stop()
         self.router.close()
+        self.session_flow.close()
         self.player.stop()
         self.window.view.stop_lipsync()
         self.worker.cancel_all()
