@@ -2,15 +2,17 @@
 """``companion speak TEXT|-``: speak without the mascot window.
 
 The backend speaks when ``COMPANION_BACKEND_URL`` (or the settings) names one, with
-``COMPANION_TOKEN`` as its bearer token; otherwise the embedded voice. Pieces are
+``COMPANION_TOKEN`` as its bearer token, else the token the mascot's sign-in stored
+(keyring or the 0600 credentials file); otherwise the embedded voice. Pieces are
 synthesised in a thread that hands each to the player as soon as it is ready, so piece
 n plays while piece n+1 is being made. ``--output FILE.wav`` writes a 16-bit WAV
 instead of playing; ``--visemes FILE.json`` writes the whole reply's viseme timeline.
 
 Exit status: 0 done; 1 one line on stderr for any failure (bad input, no voice, the
 backend failing, a file that cannot be written); 3 signed out (the backend answered
-401); 130 interrupted (Ctrl-C). Expected states never print a traceback. Set
-``COMPANION_LOG_LEVEL=info`` (or ``debug``) to see log lines on stderr.
+401, or the stored sign-in has expired: then no request is made); 130 interrupted
+(Ctrl-C). Expected states never print a traceback. Set ``COMPANION_LOG_LEVEL=info``
+(or ``debug``) to see log lines on stderr.
 """
 
 from __future__ import annotations
@@ -189,17 +191,15 @@ def write_visemes(path: Path, reply: SpokenReply) -> None:
 # -- the voice -------------------------------------------------------------------------------
 
 
-def _token() -> str | None:
-    return os.environ.get("COMPANION_TOKEN") or None
-
-
 def make_client(settings: config.Settings) -> BackendClient | None:
     url = config.backend_url(settings)
     if not url:
         return None
+    from companion.backend.auth import SessionStore
     from companion.backend.client import BackendClient
 
-    return BackendClient(base_url=url, token=_token)
+    # COMPANION_TOKEN first, else the stored sign-in; an expired one makes no request.
+    return BackendClient(base_url=url, token=SessionStore(base_url=url).token)
 
 
 def make_engine(
@@ -376,8 +376,9 @@ def _backend_failure(exc: BaseException, telemetry: Any) -> SpeakError | None:
     if telemetry is not None:
         telemetry.log_backend_error(exc, operation="speak")
     if isinstance(exc, Unauthorized):
+        why = "the backend answered 401" if exc.status else "the stored sign-in has expired"
         return SpeakError(
-            "signed out: the backend answered 401; sign in again (or set a fresh COMPANION_TOKEN)",
+            f"signed out: {why}; sign in again (or set a fresh COMPANION_TOKEN)",
             EXIT_SIGNED_OUT,
         )
     status = f" ({exc.status})" if exc.status is not None else ""

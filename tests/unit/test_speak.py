@@ -214,6 +214,38 @@ def test_backend_401_exits_3(
     assert "sign in again" in line and "expired" not in line
 
 
+def test_the_stored_sign_in_is_used_without_the_environment(
+    reference_backend: ReferenceBackend,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from companion.backend.auth import SessionStore
+
+    monkeypatch.setenv("COMPANION_BACKEND_URL", reference_backend.url)
+    SessionStore(base_url=reference_backend.url, env={}).store(reference_backend.token)
+    assert _run("Hello.", "--output", str(tmp_path / "s.wav")) == EXIT_OK
+    (request,) = reference_backend.speech_requests()
+    assert request.headers["Authorization"] == f"Bearer {reference_backend.token}"
+
+
+def test_an_expired_stored_sign_in_exits_3_without_a_request(
+    reference_backend: ReferenceBackend,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from companion.backend.auth import SessionStore
+    from tests.support.reference_auth import ReferenceAuth
+
+    auth = ReferenceAuth.install(reference_backend)
+    monkeypatch.setenv("COMPANION_BACKEND_URL", reference_backend.url)
+    SessionStore(base_url=reference_backend.url, env={}).store(auth.issue(lifetime_s=-60))
+    assert _run("Hello.", "--output", "unused.wav") == EXIT_SIGNED_OUT
+    (line,) = _stderr_lines(capsys)
+    assert "the stored sign-in has expired" in line
+    assert reference_backend.requests == []
+
+
 def test_backend_error_exits_1(
     backend_env: ReferenceBackend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
