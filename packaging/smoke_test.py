@@ -65,6 +65,27 @@ STARTS = 3
 #: The bundle root of the copy is this long, so its espeak-ng data path is ~260 characters.
 LONG_PATH_CHARS = 200
 
+#: Files the bundle must carry (globs inside ``_internal``; then beside the program, Linux).
+EXPECTED_FILES = (
+    "certifi/cacert.pem",
+    "companion/resources/__init__.py",
+    "companion/resources/icons/companion.svg",
+    "companion/resources/voices/en_US-joe-medium.aligned.onnx",
+    "companion/resources/voices/en_US-joe-medium.aligned.onnx.json",
+    "piper/espeakbridge*",
+    "piper/espeak-ng-data/phontab",
+    "piper/espeak-ng-data/en_dict",
+    "espeakng_loader/*espeak-ng*",
+    "espeakng_loader/espeak-ng-data/phontab",
+    "espeakng_loader/espeak-ng-data/en_dict",
+    "keyring-*.dist-info/entry_points.txt",
+)
+EXPECTED_LINUX = (
+    "install.sh",
+    "_internal/libportaudio.so*",
+    "_internal/share/applications/companion.desktop",
+)
+
 #: Output that means the bundle is broken, whatever the exit status says.
 PROBLEM_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"Traceback \(most recent call last\)", "a Python traceback"),
@@ -411,8 +432,18 @@ class SmokeTest:
         print("smoke test passed")
         return 0
 
+    def check_contents(self) -> None:
+        if self.bundle.suffix == ".app":  # macOS keeps them in Contents/; not built here
+            return
+        contents = self.bundle / bundle_size.CONTENTS
+        missing = [rel for rel in EXPECTED_FILES if not any(contents.glob(rel))]
+        if sys.platform.startswith("linux"):
+            missing += [rel for rel in EXPECTED_LINUX if not any(self.bundle.glob(rel))]
+        self.results.check("bundle contents", [f"missing: {rel}" for rel in missing])
+
     def check_main(self, exe: Path, work: Path) -> None:
         r = self.results
+        self.check_contents()
         cwd = work
         env = base_environment(self.config_dir(work, "version"), self.pulse)
         result = run([str(exe), "--version"], env=env, timeout=self.timeout, cwd=cwd)
