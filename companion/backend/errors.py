@@ -163,7 +163,10 @@ class HttpError(BackendApiError):
 
     def __init__(self, method: str, path: str, status: int, *, body_chars: int = 0) -> None:
         super().__init__(method, path, status, body_chars=body_chars)
-        self.user_message = f"The server answered with an error (HTTP {status})."
+        if status == 403:
+            self.user_message = "The server refused: this account may not do that (HTTP 403)."
+        else:
+            self.user_message = f"The server answered with an error (HTTP {status})."
 
     def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return (self.method, self.path, self.status), {"body_chars": self.body_chars}
