@@ -26,13 +26,14 @@ class MascotMenu(QObject):
         mute_toggled(bool), always_on_top_toggled(bool): the checkable items.
         stop_requested(), replay_requested(), reset_position_requested(),
         settings_requested(), read_aloud_requested(), quit_requested().
+        chat_requested(): show or hide the chat panel.
         sign_in_requested(), sign_out_requested(): the account items.
 
     Attributes:
         menu: the QMenu (shared by the window's right click and the tray).
         tray: the QSystemTrayIcon, or None where the desktop has no tray.
         actions: the items by name ("show_hide", "mute", "stop", "replay", "always_on_top",
-            "reset_position", "read_aloud", "settings", "quit", and "account" (who is signed
+            "reset_position", "chat", "read_aloud", "settings", "quit", and "account" (who is signed
             in; not clickable), "sign_in", "sign_out").
     """
 
@@ -44,6 +45,7 @@ class MascotMenu(QObject):
     reset_position_requested = Signal()
     settings_requested = Signal()
     read_aloud_requested = Signal()
+    chat_requested = Signal()
     quit_requested = Signal()
     sign_in_requested = Signal()
     sign_out_requested = Signal()
@@ -78,6 +80,7 @@ class MascotMenu(QObject):
         mute.toggled.connect(self.mute_toggled)
         add("stop", "Stop speaking", self.stop_requested)
         add("replay", "Replay last", self.replay_requested)
+        add("chat", "Chat…", self.chat_requested)
         add("read_aloud", "Read aloud…", self.read_aloud_requested)
         self.menu.addSeparator()
         on_top = add("always_on_top", "Always on top")
