@@ -28,11 +28,16 @@ from companion import __version__, config, paths, telemetry
 from companion.audio.player import Player
 from companion.backend.auth import SessionStore
 from companion.config import Settings
-from companion.replies.ipc import IpcServer, send_request
+from companion.replies.chat import STALL_S as CHAT_STALL_S
+from companion.replies.chat import ChatWorker
+from companion.replies.chat_controller import RETRY_ACTION, ChatController
+from companion.replies.conversation import load_conversation, save_conversation
+from companion.replies.ipc import IpcServer, IpcStream, send_request
 from companion.replies.router import ReplyRouter
 from companion.replies.session import SessionCoordinator
 from companion.speech.types import SpeechEngine
 from companion.speech.worker import SpeechWorker
+from companion.ui.chat_panel import ChatPanel
 from companion.ui.menu import MascotMenu
 from companion.ui.read_aloud import ReadAloudBox
 from companion.ui.settings_dialog import TEST_SENTENCE, SettingsDialog
@@ -85,6 +90,7 @@ class Companion(QObject):
 
     Attributes:
         settings, player, worker, speech_thread, router, window, menu, ipc, read_aloud: the parts.
+        chat, chat_worker, chat_thread, chat_panel: the chat (controller, client thread, panel).
         notices: one-line notices shown in the bubble at start (settings, audio, engine).
     """
 
@@ -156,6 +162,7 @@ class Companion(QObject):
             bubble=self.window.bubble,
             parent=self,
         )
+        self._build_chat()
         self._wire()
 
     # -- building ------------------------------------------------------------------------------
@@ -195,9 +202,49 @@ class Companion(QObject):
 
         return factory
 
+    def _build_chat(self) -> None:
+        loaded = load_conversation()
+        if loaded.notice:
+            self.notices.append(loaded.notice)
+        self.chat_thread = QThread()
+        self.chat_thread.setObjectName("chat")
+        self.chat_worker = ChatWorker(client_factory=self._chat_client_factory())
+        self.chat_worker.moveToThread(self.chat_thread)
+        self.chat = ChatController(
+            settings=self.settings,
+            worker=self.chat_worker,
+            router=self.router,
+            conversation=loaded.conversation,
+            store=save_conversation if self.options.save else None,
+            parent=self,
+        )
+        self.chat_panel = ChatPanel(controller=self.chat, speaking=lambda: self.router.busy)
+        if loaded.notice:
+            self.chat_panel.show_notice(loaded.notice)
+
+    def _chat_client_factory(self) -> Callable[[], Any]:
+        """A factory run in the chat thread: a client for the backend in the settings, or None."""
+        url = config.backend_url(self.settings)
+        session = self.session
+
+        def factory() -> Any:
+            if not url:
+                return None
+            from companion.backend.client import BackendClient
+
+            return BackendClient(base_url=url, token=session.token, read_timeout=CHAT_STALL_S)
+
+        return factory
+
     def _wire(self) -> None:
         w, r, m = self.window, self.router, self.menu
         w.escape_pressed.connect(r.stop)
+        w.escape_pressed.connect(self.chat.stop)
+        w.moved.connect(self._chat_follows)
+        self.chat_panel.escape_pressed.connect(r.stop)
+        self.chat.notice.connect(self.chat_panel.show_notice)
+        m.chat_requested.connect(self.toggle_chat)
+        m.stop_requested.connect(self.chat.stop)
         w.context_menu_requested.connect(m.popup)
         w.read_aloud_requested.connect(self.open_read_aloud)
         w.moved.connect(self._save_soon)
@@ -236,10 +283,12 @@ class Companion(QObject):
                 log.info("[app] a mascot is already running; this one exits")
                 return False
             self.ipc.say_requested.connect(self._on_ipc_say)
+            self.ipc.ask_requested.connect(self._on_ipc_ask)
             self.ipc.show_requested.connect(self.show_window)
         if self.options.signals:
             self._install_signal_handlers()
         self.speech_thread.start()
+        self.chat_thread.start()
         self._warm_up.emit()
         self.window.show()
         self.window.ensure_on_screen()
@@ -312,6 +361,26 @@ class Companion(QObject):
     @Slot(str)
     def _on_ipc_say(self, text: str) -> None:
         self.router.say(text, source="say")
+
+    @Slot(str, object)
+    def _on_ipc_ask(self, text: str, stream: IpcStream | None) -> None:
+        if not self.window.isVisible():
+            self.show_window()
+        self.chat.ask(text, listener=stream)
+
+    @Slot()
+    def toggle_chat(self) -> None:
+        if self.chat_panel.isVisible():
+            self.chat_panel.hide()
+            return
+        if not self.window.isVisible():
+            self.show_window()
+        self.chat_panel.open_near(self.window)
+
+    @Slot()
+    def _chat_follows(self) -> None:
+        if self.chat_panel.isVisible():
+            self.chat_panel.follow(self.window)
 
     @Slot(str)
     def _on_read_aloud(self, text: str) -> None:
@@ -397,6 +466,8 @@ class Companion(QObject):
             self.window.set_scale(s.scale)
         if config.backend_url(s) != config.backend_url(old):
             self.session_flow.set_base_url(config.backend_url(s))
+        if config.backend_url(s) != config.backend_url(old):
+            self.chat_worker.set_client_factory(self._chat_client_factory())
         if (s.backend_url, s.engine) != (old.backend_url, old.engine):
             self.worker.set_engine_factory(self._engine_factory())
             self._warm_up.emit()
@@ -414,6 +485,8 @@ class Companion(QObject):
             self.sign_in_requested.emit()
         elif action == "retry":
             self.router.retry()
+        elif action == RETRY_ACTION:
+            self.chat.retry()
 
     @Slot(str)
     def _on_engine_ready(self, name: str) -> None:
@@ -455,6 +528,8 @@ class Companion(QObject):
         self.is_shutting_down = True
         started = time.monotonic()
         self._save_timer.stop()
+        self.chat.close()
+        self.chat_worker.cancel_all()
         self.router.close()
         self.session_flow.close()
         self.player.stop()
@@ -464,11 +539,17 @@ class Companion(QObject):
         if not self.speech_thread.wait(THREAD_JOIN_MS):
             log.warning("[app] speech thread still busy after %d ms; waiting", THREAD_JOIN_MS)
             self.speech_thread.wait()
+        self.chat_thread.quit()
+        if not self.chat_thread.wait(THREAD_JOIN_MS):
+            log.warning("[app] chat thread still busy after %d ms; waiting", THREAD_JOIN_MS)
+            self.chat_thread.wait()
+        self.chat_worker.close()
         self.player.close()
         if self.ipc is not None:
             self.ipc.close()
         self.menu.close()
         self.read_aloud.close()
+        self.chat_panel.close()
         if self._settings_dialog is not None:
             self._settings_dialog.reject()
         self.save()
