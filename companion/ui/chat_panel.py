@@ -1,0 +1,305 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The chat panel: the conversation beside the mascot, an input line, Stop and Retry.
+
+Messages are markdown rendered by markdown-it-py into the HTML a ``QTextBrowser`` shows.
+Rendering is safe by construction: raw HTML in a message is escaped (``html: False``),
+images become their alt text (nothing is fetched: ``loadResource`` loads nothing at all),
+and links open in the system browser only for ``http``, ``https`` and ``mailto``.
+The reply being written is redrawn as it streams, at most every :data:`REDRAW_MS`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeyEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from companion.replies.chat_controller import ChatController
+from companion.replies.conversation import ChatMessage
+
+log = logging.getLogger("companion.ui")
+
+#: Redraws of a streaming reply are coalesced to at most one per this many ms.
+REDRAW_MS = 40
+#: Messages drawn (the newest); older ones stay in the file and in what the model sees.
+SHOWN_MESSAGES = 120
+SAFE_SCHEMES = ("http", "https", "mailto")
+CURSOR = "\u258d"
+
+_MD = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def _image_as_text(
+    tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:  # markdown-it renderer rule signature
+    token = tokens[idx]
+    alt = "".join(child.content for child in token.children or []) or "image"
+    return f"<i>[{html.escape(alt)}]</i>"
+
+
+_MD.add_render_rule("image", _image_as_text)
+
+
+def render_markdown(text: str) -> str:
+    """Markdown → HTML for the conversation (no raw HTML, no images)."""
+    return str(_MD.render(text))
+
+
+_STYLE = """
+<style>
+  td.user { background-color: #e9e4fb; }
+  td.assistant { background-color: #fffdf8; }
+  p.note { color: #7a6f8f; font-style: italic; font-size: small; margin: 0; }
+  p.who { color: #5b3fd0; font-weight: 600; font-size: small; margin: 0; }
+  pre { background-color: #f2eff7; }
+  code { background-color: #f2eff7; }
+</style>
+"""
+
+
+def message_html(message: ChatMessage) -> str:
+    """One message as an HTML table cell (Qt rich text lays tables out reliably)."""
+    who = "You" if message.role == "user" else "Companion"
+    body = render_markdown(message.content) if message.content.strip() else ""
+    if message.state == "streaming":
+        body += f"<p>{CURSOR}</p>"
+    note = f'<p class="note">{html.escape(message.note)}</p>' if message.note else ""
+    return (
+        '<table width="100%" cellspacing="0" cellpadding="6" style="margin-bottom: 6px;">'
+        f'<tr><td class="{message.role}"><p class="who">{who}</p>{body}{note}</td></tr></table>'
+    )
+
+
+class _Browser(QTextBrowser):
+    """A text browser that never loads anything (images, style sheets, remote or local)."""
+
+    def loadResource(self, type: int, name: QUrl | str) -> Any:
+        scheme = name.scheme() if isinstance(name, QUrl) else QUrl(name).scheme()
+        log.debug("[chat_panel] resource not loaded (%s)", scheme or "relative")
+        return None
+
+
+class ChatPanel(QFrame):
+    """The conversation and its input, as a tool window next to the mascot.
+
+    Esc stops the reply being written and everything being spoken (``escape_pressed``, wired
+    like the mascot's Esc); with nothing streaming or speaking it hides the panel.
+
+    Signals:
+        link_opened(QUrl): a safe link was handed to the system browser.
+        escape_pressed(): Esc while something streams or speaks.
+
+    Attributes:
+        browser: the conversation view.
+        input: the question line (Enter sends).
+        send_button, stop_button, retry_button, clear_button: the actions.
+        notice_label: one-line notices (a damaged or unsaved conversation).
+    """
+
+    link_opened = Signal(QUrl)
+    escape_pressed = Signal()
+
+    def __init__(
+        self,
+        *,
+        controller: ChatController,
+        open_url: Callable[[QUrl], object] = QDesktopServices.openUrl,
+        speaking: Callable[[], bool] = lambda: False,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._controller = controller
+        self._open_url = open_url
+        self._speaking = speaking
+        self._cache: dict[int, tuple[tuple[str, str, str], str]] = {}
+        self.setWindowFlags(Qt.WindowType.Tool | Qt.WindowType.WindowStaysOnTopHint)
+        self.setWindowTitle("Companion chat")
+        self.setObjectName("chat-panel")
+
+        self.notice_label = QLabel()
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setStyleSheet("color: #b3261e;")
+        self.notice_label.hide()
+        self.browser = _Browser()
+        self.browser.setOpenLinks(False)
+        self.browser.setOpenExternalLinks(False)
+        self.browser.anchorClicked.connect(self._on_anchor)
+        self.browser.document().setDefaultStyleSheet(
+            _STYLE.replace("<style>", "").replace("</style>", "")
+        )
+        self.input = QLineEdit()
+        self.input.setPlaceholderText("Ask something, then press Enter")
+        self.input.returnPressed.connect(self.submit)
+        self.input.installEventFilter(self)
+        self.send_button = QPushButton("Send")
+        self.send_button.clicked.connect(self.submit)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(controller.stop)
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.clicked.connect(controller.retry)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Forget this conversation")
+        self.clear_button.clicked.connect(controller.clear)
+
+        row = QHBoxLayout()
+        row.addWidget(self.input, 1)
+        row.addWidget(self.send_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.retry_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.clear_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.notice_label)
+        layout.addWidget(self.browser, 1)
+        layout.addLayout(buttons)
+        layout.addLayout(row)
+        self.resize(380, 460)
+
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_MS)
+        self._redraw_timer.timeout.connect(self.redraw)
+        controller.message_added.connect(self._schedule)
+        controller.message_changed.connect(self._schedule)
+        controller.reset.connect(self._on_reset)
+        controller.busy_changed.connect(self._update_buttons)
+        controller.notice.connect(self.show_notice)
+        self.redraw()
+        self._update_buttons()
+
+    # -- public --------------------------------------------------------------------------------
+
+    def show_notice(self, text: str) -> None:
+        self.notice_label.setText(text)
+        self.notice_label.setVisible(bool(text))
+
+    def open_near(self, anchor: QWidget) -> None:
+        """Show beside ``anchor`` (the mascot) on its screen, the focus in the input line."""
+        self.follow(anchor)
+        self.show()
+        if QGuiApplication.platformName() not in ("offscreen", "minimal"):
+            self.raise_()  # headless platforms warn that they cannot
+            self.activateWindow()
+        self.input.setFocus()
+
+    def follow(self, anchor: QWidget) -> None:
+        """Sit to the left of ``anchor`` (to its right when there is no room), tops aligned."""
+        geo = anchor.frameGeometry()
+        frame = self.frameGeometry()
+        pos = QPoint(geo.left() - frame.width() - 8, geo.top())
+        screen = anchor.screen()
+        if screen is not None:
+            avail = screen.availableGeometry()
+            if pos.x() < avail.left():
+                pos.setX(geo.right() + 8)
+            pos.setX(min(max(pos.x(), avail.left()), avail.right() - frame.width()))
+            pos.setY(min(max(pos.y(), avail.top()), avail.bottom() - frame.height()))
+        self.move(pos)
+
+    @Slot()
+    def submit(self) -> None:
+        text = self.input.text().strip()
+        if not text:
+            return
+        self.input.clear()
+        self._controller.ask(text)
+
+    @Slot()
+    def redraw(self) -> None:
+        """Draw the conversation (cached per message: only changed messages are rendered)."""
+        self._redraw_timer.stop()
+        messages = self._controller.conversation.messages
+        first = max(0, len(messages) - SHOWN_MESSAGES)
+        parts = []
+        if first:
+            parts.append(f'<p class="note">{first} earlier messages not shown.</p>')
+        for i in range(first, len(messages)):
+            parts.append(self._cached(i, messages[i]))
+        bar = self.browser.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum() - 4
+        self.browser.setHtml("".join(parts))
+        if at_end:
+            bar.setValue(bar.maximum())
+        self._update_buttons()
+
+    def html(self) -> str:
+        """The conversation's HTML as last drawn (tests)."""
+        return self.browser.toHtml()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _cached(self, index: int, message: ChatMessage) -> str:
+        key = (message.content, message.state, message.note)
+        hit = self._cache.get(index)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        rendered = message_html(message)
+        self._cache[index] = (key, rendered)
+        return rendered
+
+    @Slot(int)
+    def _schedule(self, _index: int = -1) -> None:
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+        self._update_buttons()
+
+    @Slot()
+    def _on_reset(self) -> None:
+        self._cache.clear()
+        self.redraw()
+
+    @Slot()
+    def _update_buttons(self, *_args: object) -> None:
+        busy = self._controller.busy
+        self.stop_button.setEnabled(busy)
+        self.retry_button.setVisible(self._controller.can_retry)
+
+    @Slot(QUrl)
+    def _on_anchor(self, url: QUrl) -> None:
+        if url.scheme().lower() not in SAFE_SCHEMES:
+            log.info("[chat_panel] link not opened (scheme %s)", url.scheme() or "none")
+            return
+        self._open_url(url)
+        self.link_opened.emit(url)
+
+    def _escape(self) -> None:
+        if self._controller.busy or self._speaking():
+            self._controller.stop()
+            self.escape_pressed.emit()
+        else:
+            self.hide()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.input
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+        ):
+            self._escape()
+            return True
+        return super().eventFilter(watched, event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self._escape()
+            return
+        super().keyPressEvent(event)
