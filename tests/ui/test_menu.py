@@ -16,6 +16,7 @@ ITEMS = [
     ("show_hide", "show_hide_requested"),
     ("stop", "stop_requested"),
     ("replay", "replay_requested"),
+    ("chat", "chat_requested"),
     ("read_aloud", "read_aloud_requested"),
     ("reset_position", "reset_position_requested"),
     ("settings", "settings_requested"),
@@ -41,7 +42,7 @@ def menu(qtbot: QtBot) -> MascotMenu:
 def test_items_in_order(menu: MascotMenu) -> None:
     names = [a.objectName() for a in menu.menu.actions() if not a.isSeparator()]
     assert names == [
-        "show_hide", "mute", "stop", "replay", "read_aloud",
+        "show_hide", "mute", "stop", "replay", "chat", "read_aloud",
         "always_on_top", "reset_position", "settings", "account", "sign_in", "sign_out", "quit",
     ]  # fmt: skip
 
