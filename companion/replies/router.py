@@ -406,18 +406,22 @@ class ReplyRouter(QObject):
             return None
         first = self.say(held.text, source="resumed", force=True)
         for text in more:
-            self.say(text, source="resumed", force=True)
+            rid = self.say(text, source="resumed", force=True)
+            first = rid if first is None else first  # a 401 from elsewhere holds no text
         for action in actions:
             action()
         return first
 
     def release_held(self) -> None:
         """Sign-in cancelled: the held reply waits in the replay slot."""
-        held = self.held_reply
+        held, more = self.held_reply, self._held_more
         releases, self._held_actions, self._held_releases = self._held_releases, [], []
         self.held_reply, self._held_more = None, []
-        if held is not None and held.text:
-            self.last_reply = Reply(self._allocate_id(), held.text, "held")
+        # The first held text (a 401 met outside speech holds none: the reply it stopped is
+        # in ``more``).
+        texts = [t for t in [held.text if held is not None else "", *more] if t]
+        if texts:
+            self.last_reply = Reply(self._allocate_id(), texts[0], "held")
         for release in releases:
             release()
 
