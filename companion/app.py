@@ -561,10 +561,6 @@ class Companion(QObject):
         self.shut_down.emit()
 
 
-def _env_token() -> str | None:
-    return os.environ.get("COMPANION_TOKEN") or None
-
-
 def _note_signal(signum: int, frame: FrameType | None) -> None:
     """Python-level handler; the work happens in the event loop (see the wakeup fd)."""
 
