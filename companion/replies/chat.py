@@ -173,6 +173,9 @@ def error_from_event(path: str, data: Any) -> BackendApiError:
         error = {"message": str(error)}
     message = error.get("message", "")
     text = message if isinstance(message, str) else json.dumps(message)
+    kind = " ".join(str(error.get(k, "")) for k in ("type", "code")).lower()
+    if any(word in kind for word, status in _ERROR_WORDS if status == 402):
+        text += " (budget)"  # OpenAI's insufficient_quota says "quota" and "billing"
     return policy.classify("POST", path, _status_of(error), text, reason="error event")
 
 

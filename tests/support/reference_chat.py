@@ -243,7 +243,11 @@ class ReferenceChat:
 
 
 def install_chat(backend: ReferenceBackend) -> ReferenceChat:
-    """Answer chat completions on ``backend`` (both path spellings); returns the knobs."""
+    """Answer chat completions on ``backend`` (both path spellings); returns the knobs
+    (the same ones when chat is already installed)."""
+    existing = getattr(backend.routes.get(("POST", CHAT_PATHS[0])), "__self__", None)
+    if isinstance(existing, ReferenceChat):
+        return existing
     chat = ReferenceChat(backend)
     for path in CHAT_PATHS:
         backend.routes[("POST", path)] = chat.handle
