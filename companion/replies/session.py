@@ -28,7 +28,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from companion import telemetry
-from companion.backend.auth import Account, SessionStore, SignedOut
+from companion.backend.auth import EXPIRY_MARGIN_S, Account, SessionStore, SignedOut
 from companion.backend.errors import BackendApiError, Unauthorized
 from companion.backend.signin import Background, SignInController, fetch_account
 from companion.replies.router import BubbleLike, ReplyRouter, ViewLike
@@ -126,7 +126,8 @@ class SessionCoordinator(QObject):
         if exp is None:
             self._expiry.stop()
             return
-        ms = max(0.0, (exp - time.time()) * 1000.0)
+        # The session counts a token as expired EXPIRY_MARGIN_S before its exp.
+        ms = max(0.0, (exp - EXPIRY_MARGIN_S - time.time()) * 1000.0 + 50.0)
         self._expiry.start(int(min(ms, _MAX_TIMER_MS)))
 
     @Slot()

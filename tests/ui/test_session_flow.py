@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Slot
 from pytestqt.qtbot import QtBot
 
 from companion.app import AppOptions, Companion, ensure_qapp
-from companion.backend.auth import CREDENTIALS_FILE, SessionStore
+from companion.backend.auth import CREDENTIALS_FILE, EXPIRY_MARGIN_S, SessionStore
 from companion.backend.client import BackendClient
 from companion.backend.errors import Unauthorized
 from tests.support.fixtures import RecordingTransport
@@ -377,3 +377,39 @@ def test_sign_out_from_the_menu(
     with qtbot.wait_signal(app.session_flow.dialog_opened, timeout=30000):
         app.router.say(SHORT)
     assert len(reference_backend.requests) == count  # signed out: no request is made
+
+
+def test_a_token_that_expires_while_idle_turns_the_mascot_signed_out(
+    qtbot: QtBot,
+    make_app: Callable[..., Companion],
+    reference_backend: ReferenceBackend,
+    auth: ReferenceAuth,
+) -> None:
+    # exp about 12 s away; with the 10 s margin it counts as expired about 2 s from now.
+    app = make_app(token=auth.issue(lifetime_s=EXPIRY_MARGIN_S + 2))
+    qtbot.wait_until(lambda: _signed_in(app), timeout=10000)
+    qtbot.wait_until(
+        lambda: app.menu.actions["account"].text() == "Signed out (session ended)", timeout=15000
+    )
+    assert app.window.view.expression == "signed_out"
+    assert app.window.bubble.action == "sign_in" and "expired" in app.window.bubble.text()
+    assert app.session_flow.dialog is None
+    assert [r.path for r in reference_backend.requests] == ["/auth/me"]
+
+
+def test_a_revoked_token_at_start_prompts_after_auth_me(
+    qtbot: QtBot,
+    make_app: Callable[..., Companion],
+    reference_backend: ReferenceBackend,
+    auth: ReferenceAuth,
+    sentry_transport: RecordingTransport,
+) -> None:
+    token = reference_backend.token
+    auth.revoke(token)
+    app = make_app(token=token)
+    qtbot.wait_until(lambda: app.window.view.expression == "signed_out", timeout=10000)
+    assert app.window.bubble.action == "sign_in"
+    assert app.menu.actions["account"].text() == "Signed out (session ended)"
+    assert app.session_flow.dialog is None  # at start: a prompt, not a dialog
+    assert [(r.path, r.method) for r in reference_backend.requests] == [("/auth/me", "GET")]
+    assert sentry_transport.events == []
