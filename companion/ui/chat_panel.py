@@ -45,15 +45,24 @@ CURSOR = "\u258d"
 _MD = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
 
-def _image_as_text(
-    tokens: Sequence[Token], idx: int, options: Any, env: Any
-) -> str:  # markdown-it renderer rule signature
+def _image_as_text(renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    """markdown-it render rule: an image is its alt text in brackets (nothing is fetched)."""
     token = tokens[idx]
     alt = "".join(child.content for child in token.children or []) or "image"
     return f"<i>[{html.escape(alt)}]</i>"
 
 
+def _table_with_rules(
+    renderer: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:
+    """markdown-it render rule: tables drawn with cell borders (Qt ignores CSS borders)."""
+    for name, value in (("border", "1"), ("cellspacing", "0"), ("cellpadding", "3")):
+        tokens[idx].attrSet(name, value)
+    return str(renderer.renderToken(tokens, idx, options, env))
+
+
 _MD.add_render_rule("image", _image_as_text)
+_MD.add_render_rule("table_open", _table_with_rules)
 
 
 def render_markdown(text: str) -> str:
@@ -77,8 +86,12 @@ def message_html(message: ChatMessage) -> str:
     """One message as an HTML table cell (Qt rich text lays tables out reliably)."""
     who = "You" if message.role == "user" else "Companion"
     body = render_markdown(message.content) if message.content.strip() else ""
-    if message.state == "streaming":
-        body += f"<p>{CURSOR}</p>"
+    if message.state == "streaming":  # the cursor at the end of the text being written
+        end = "</p>\n"
+        if body.endswith(end):
+            body = f"{body[: -len(end)]} {CURSOR}{end}"
+        else:
+            body += f"<p>{CURSOR}</p>"
     note = f'<p class="note">{html.escape(message.note)}</p>' if message.note else ""
     return (
         '<table width="100%" cellspacing="0" cellpadding="6" style="margin-bottom: 6px;">'
