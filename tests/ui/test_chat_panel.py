@@ -69,7 +69,7 @@ def test_markdown_is_rendered() -> None:
         "**bold**, *it*, `code`\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |"
     )
     assert "<strong>bold</strong>" in html and "<em>it</em>" in html and "<code>code</code>" in html
-    assert "<li>one</li>" in html and "<table>" in html
+    assert "<li>one</li>" in html and "<table border=\"1\"" in html
 
 
 def test_rendering_is_safe() -> None:
