@@ -201,6 +201,8 @@ def test_token_expires_while_speaking_then_the_reply_plays_from_its_start(
     assert reference_backend.speech_requests()[-1].headers["Authorization"] == f"Bearer {new_token}"
     assert _signed_in(app)
     assert sentry_transport.events == []
+    # No keyring on this machine: the one-line notice says where the sign-in went.
+    assert app.window.bubble.text().startswith("No system keyring: your sign-in is saved in")
 
     # The tokens are nowhere but the credentials file (0600: this machine has no keyring).
     app.save()
