@@ -85,12 +85,14 @@ class Companion(QObject):
     """The running mascot: every part, wired.
 
     Signals:
-        sign_in_requested(): the user asked to sign in (the bubble's button); issue 4's dialog.
+        sign_in_requested(): the user asked to sign in (the bubble's button): the dialog.
         shut_down(): shut-down finished.
 
     Attributes:
         settings, player, worker, speech_thread, router, window, menu, ipc, read_aloud: the parts.
         chat, chat_worker, chat_thread, chat_panel: the chat (controller, client thread, panel).
+        session, session_flow: the token (env, keyring or 0600 file) and the unauthorized path
+            (every 401 → one sign-in dialog; the held reply resumes after sign-in).
         notices: one-line notices shown in the bubble at start (settings, audio, engine).
     """
 
