@@ -189,7 +189,8 @@ class SecretStore:
                     value = self._backend.get_password(SERVICE, key)
                 except keyring.errors.NoKeyringError:
                     self._no_keyring("none")
-                except keyring.errors.KeyringError as exc:
+                # Backends also raise their own errors (D-Bus, Keychain): not a crash.
+                except Exception as exc:
                     log.info("[auth] keyring unreadable (%s); trying the file", type(exc).__name__)
                 else:
                     if value:
@@ -205,7 +206,7 @@ class SecretStore:
                     self._backend.set_password(SERVICE, key, token)
                 except keyring.errors.NoKeyringError:
                     self._no_keyring("none")
-                except keyring.errors.KeyringError as exc:
+                except Exception as exc:  # locked, refused, or the backend's own error
                     self._no_keyring(type(exc).__name__)
                 else:
                     self._drop_from_file(key)  # an older copy must not outlive this one
@@ -224,7 +225,7 @@ class SecretStore:
         key = normalize_url(url)
         with self._lock:
             if not self.using_file:
-                with contextlib.suppress(keyring.errors.KeyringError):
+                with contextlib.suppress(Exception):  # not there, or the keyring is gone
                     self._backend.delete_password(SERVICE, key)
             self._drop_from_file(key)
 
