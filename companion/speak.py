@@ -381,8 +381,10 @@ def _backend_failure(exc: BaseException, telemetry: Any) -> SpeakError | None:
             f"signed out: {why}; sign in again (or set a fresh COMPANION_TOKEN)",
             EXIT_SIGNED_OUT,
         )
-    status = f" ({exc.status})" if exc.status is not None else ""
-    return SpeakError(f"{exc.user_message.rstrip('.')}{status}")
+    message = exc.user_message.rstrip(".")
+    if exc.status is not None and str(exc.status) not in message:
+        message += f" (HTTP {exc.status})"
+    return SpeakError(message)
 
 
 def run_speak(args: argparse.Namespace) -> int:

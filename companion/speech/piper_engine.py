@@ -41,6 +41,9 @@ from companion.speech.decode import resample
 from companion.speech.types import AudioChunk, CancelToken, FloatArray, PhonemeEvent
 
 log = logging.getLogger("companion.speech")
+# Piper logs the text it speaks at DEBUG ("text=..., phonemes=..."): reply text must never
+# reach a log line, whatever level the user sets.
+logging.getLogger("piper").setLevel(logging.INFO)
 
 VOICE_NAME = "en_US-joe-medium"
 ALIGNED_NAME = f"{VOICE_NAME}.aligned.onnx"

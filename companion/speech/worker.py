@@ -198,6 +198,7 @@ class SpeechWorker(QObject):
                 type(exc).__name__,
                 reply_id,
                 len(text),
+                extra=telemetry.NO_EVENT,
             )
             telemetry.report_exception(exc, tags={"operation": "speech"})
             self.failed.emit(SpeechFailure(reply_id, exc))
@@ -249,6 +250,7 @@ class SpeechWorker(QObject):
                 reply_id,
                 index,
                 len(text),
+                extra=telemetry.NO_EVENT,
             )
             telemetry.report_exception(exc, tags={"operation": "speech"})
             self.failed.emit(SpeechFailure(reply_id, exc))
