@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from companion import telemetry
 from companion.backend.auth import EXPIRY_MARGIN_S, Account, SessionStore, SignedOut
@@ -180,7 +180,11 @@ class SessionCoordinator(QObject):
         dialog.finished.connect(self._on_dialog_finished)
         self.dialog = dialog
         log.info("[session] sign-in dialog opened")
+        # The mascot stays on top of other windows; the dialog must not open behind it.
+        dialog.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
         dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
         self.dialog_opened.emit()
         return dialog
 

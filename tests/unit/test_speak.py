@@ -252,5 +252,6 @@ def test_backend_error_exits_1(
     backend_env.inject(status=500, body="html")
     assert _run("Hello.", "--output", str(tmp_path / "o.wav")) == EXIT_FAILED
     (line,) = _stderr_lines(capsys)
-    assert line.startswith("companion speak: ") and "HTTP 500" in line and line.count("500") == 1 and "html" not in line.lower()
+    assert line.startswith("companion speak: ") and "HTTP 500" in line
+    assert line.count("500") == 1 and "html" not in line.lower()
     assert not (tmp_path / "o.wav").exists()
