@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``companion ask`` against a real QLocalServer: the question arrives, the reply's events
+stream back over the open connection and become standard output, one line on failure."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from companion.replies import ipc
+from companion.replies.ask import ask
+
+
+@pytest.fixture
+def server(qtbot: QtBot) -> Iterator[ipc.IpcServer]:
+    srv = ipc.IpcServer()
+    assert srv.listen()
+    yield srv
+    srv.close()
+
+
+class _Asker:
+    """``ask`` blocks, so it runs beside the event loop that serves it."""
+
+    def __init__(self, text: str, *, stream: bool) -> None:
+        self.out = io.StringIO()
+        self.err = io.StringIO()
+        self.status: Any = None
+        self._thread = threading.Thread(target=self._run, args=(text, stream))
+        self._thread.start()
+
+    def _run(self, text: str, stream: bool) -> None:
+        try:
+            self.status = ask(text, stream=stream, out=self.out, err=self.err)
+        except Exception as exc:
+            self.status = exc
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+
+def test_ask_without_print_returns_at_once(qtbot: QtBot, server: ipc.IpcServer) -> None:
+    with qtbot.wait_signal(server.ask_requested) as blocker:
+        asker = _Asker("What is new?", stream=False)
+    qtbot.wait_until(lambda: asker.done)
+    assert blocker.args == ["What is new?", None]
+    assert asker.status == 0 and asker.out.getvalue() == ""
+
+
+def test_the_reply_streams_back_to_stdout(qtbot: QtBot, server: ipc.IpcServer) -> None:
+    with qtbot.wait_signal(server.ask_requested) as blocker:
+        asker = _Asker("Say hello", stream=True)
+    text, stream = blocker.args
+    assert text == "Say hello" and isinstance(stream, ipc.IpcStream)
+    for event in (
+        {"event": "delta", "text": "Hel"},
+        {"event": "notice", "message": "Signed out: the reply follows once you sign in."},
+        {"event": "restart"},
+        {"event": "delta", "text": "Hello"},
+        {"event": "delta", "text": " there. Ünïcode ok"},
+    ):
+        stream.send(event)
+    qtbot.wait_until(lambda: "Ünïcode" in asker.out.getvalue())
+    assert not asker.done  # still listening
+    stream.send({"event": "done"})
+    stream.close()
+    qtbot.wait_until(lambda: asker.done)
+    assert asker.status == 0
+    assert asker.out.getvalue() == "Hel\nHello there. Ünïcode ok\n"
+    assert (
+        asker.err.getvalue() == "companion ask: Signed out: the reply follows once you sign in.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "line"),
+    [
+        (
+            {"event": "error", "message": "The assistant could not be reached."},
+            "could not be reached",
+        ),
+        ({"event": "cancelled"}, "the reply was stopped"),
+    ],
+)
+def test_a_failed_reply_is_one_line_and_status_1(
+    qtbot: QtBot, server: ipc.IpcServer, event: dict[str, str], line: str
+) -> None:
+    with qtbot.wait_signal(server.ask_requested) as blocker:
+        asker = _Asker("Say hello", stream=True)
+    stream = blocker.args[1]
+    stream.send({"event": "delta", "text": "Hello"})
+    stream.send(event)
+    stream.close()
+    qtbot.wait_until(lambda: asker.done)
+    assert asker.status == 1
+    assert asker.out.getvalue() == "Hello\n"
+    assert asker.err.getvalue().count("\n") == 1 and line in asker.err.getvalue()
+
+
+def test_a_connection_closed_mid_reply_is_an_error(qtbot: QtBot, server: ipc.IpcServer) -> None:
+    with qtbot.wait_signal(server.ask_requested) as blocker:
+        asker = _Asker("Say hello", stream=True)
+    blocker.args[1].close()
+    qtbot.wait_until(lambda: asker.done)
+    assert isinstance(asker.status, ipc.IpcError)
+    assert "before the reply ended" in str(asker.status)
+
+
+def test_an_asker_that_hangs_up_is_left_alone(qtbot: QtBot, server: ipc.IpcServer) -> None:
+    with qtbot.wait_signal(server.ask_requested) as blocker:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(server.name)
+        sock.sendall(ipc.encode_message({"cmd": "ask", "text": "Hi", "stream": True}))
+    stream = blocker.args[1]
+    sock.close()
+    qtbot.wait_until(lambda: stream.closed)
+    stream.send({"event": "delta", "text": "nobody listens"})  # dropped, no error
+    stream.close()
+
+
+def test_nothing_to_ask_is_refused(qtbot: QtBot, server: ipc.IpcServer) -> None:
+    with qtbot.assert_not_emitted(server.ask_requested):
+        asker = _Asker("   ", stream=True)
+        qtbot.wait_until(lambda: asker.done)
+    assert isinstance(asker.status, ipc.IpcError) and "nothing to ask" in str(asker.status)
