@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QSlider,
     QVBoxLayout,
@@ -136,6 +137,14 @@ class SettingsDialog(QDialog):
         self.backend_url.setPlaceholderText("empty: the voice built into Companion")
         form.addRow("Backend URL", self.backend_url)
 
+        self.chat_model = QLineEdit(settings.chat_model)
+        self.chat_model.setPlaceholderText("e.g. gpt-4o-mini, llama3.2")
+        form.addRow("Chat model", self.chat_model)
+        self.system_prompt = QPlainTextEdit(settings.system_prompt)
+        self.system_prompt.setTabChangesFocus(True)
+        self.system_prompt.setFixedHeight(self.system_prompt.fontMetrics().lineSpacing() * 4)
+        form.addRow("System prompt", self.system_prompt)
+
         self.test_button = QPushButton("Test voice")
         self.test_button.clicked.connect(self._on_test)
         buttons = QDialogButtonBox(
@@ -159,6 +168,8 @@ class SettingsDialog(QDialog):
             "scale": self.scale,
             "crash_reports": self.crash_reports,
             "backend_url": self.backend_url,
+            "chat_model": self.chat_model,
+            "system_prompt": self.system_prompt,
         }
 
     def edited(self) -> Settings:
@@ -175,6 +186,8 @@ class SettingsDialog(QDialog):
             scale=str(self.scale.currentData()),
             crash_reports=self.crash_reports.isChecked(),
             backend_url=self.backend_url.text().strip(),
+            chat_model=self.chat_model.text().strip() or self._original.chat_model,
+            system_prompt=self.system_prompt.toPlainText().strip(),
             extra=dict(self._original.extra),
         ).validated()
 
