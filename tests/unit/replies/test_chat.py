@@ -299,6 +299,14 @@ def test_a_streamed_reply_is_shown_and_spoken(qtbot: QtBot, rig: Callable[..., C
     assert "**" not in " ".join(texts) and "https" not in " ".join(texts)
     assert [u.index for u in reply.utterances] == list(range(len(texts)))
     assert reply.total_ms == pytest.approx(sum(u.duration_ms for u in reply.utterances))
+    # One clock for the whole reply: the mouth's timeline is every piece's, shifted by the
+    # audio before it.
+    offset, expected = 0.0, []
+    for utt in reply.utterances:
+        expected.extend((c.viseme, c.start_ms) for c in utt.timeline.shifted(offset).cues)
+        offset += utt.duration_ms
+    assert reply.timeline is not None
+    assert [(c.viseme, c.start_ms) for c in reply.timeline.cues] == expected
     assert r.router.state == "idle"
     assert not r.controller.busy
     assert {rid for rid, _ in r.enqueued} == {reply.id}
