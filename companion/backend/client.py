@@ -16,6 +16,16 @@ caller's waiting is bounded and cancellable whatever the network does:
 - ``Transient`` answers (and connection failures) are retried with backoff, honouring
   ``Retry-After``, only before any audio byte arrived.
 
+JSON requests (:meth:`BackendClient.authed_json`) read their body in pieces too and give up
+after ``JSON_DEADLINE_S`` in all (``Transient(reason="deadline")``): a server that drips its
+body a byte at a time never trips a read timeout.
+
+Environment overrides (seconds; for tests and very slow links), read when a client is built:
+``COMPANION_CONNECT_TIMEOUT`` and ``COMPANION_READ_TIMEOUT`` replace the connect and read
+(stall) timeouts of every client; ``COMPANION_REQUEST_DEADLINE`` caps how long one request may
+take in all, retries included (a speech utterance: 60 s; a chat reply: 15 min; a JSON call:
+``JSON_DEADLINE_S``).
+
 This module logs requests at debug level and retries at info; the final error is logged
 (and reported, if the table says so) once, by the caller, with
 :func:`companion.telemetry.log_backend_error`.
@@ -28,6 +38,7 @@ import email.utils
 import json as jsonlib
 import logging
 import math
+import os
 import queue
 import random
 import threading
@@ -39,6 +50,7 @@ from typing import Any
 
 import requests
 import requests.adapters
+import urllib3.exceptions
 
 from companion import __version__
 from companion.backend import policy
@@ -56,6 +68,27 @@ log = logging.getLogger("companion.backend")
 USER_AGENT = f"companion/{__version__}"
 _READ_SIZE = 16 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
+#: How long one JSON request may take in all (connect, headers and the whole body).
+JSON_DEADLINE_S = 30.0
+ENV_CONNECT_TIMEOUT = "COMPANION_CONNECT_TIMEOUT"
+ENV_READ_TIMEOUT = "COMPANION_READ_TIMEOUT"
+ENV_DEADLINE = "COMPANION_REQUEST_DEADLINE"
+
+
+def env_seconds(name: str) -> float | None:
+    """A positive number of seconds from the environment variable ``name``, or None."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        log.warning("[backend_api] ignoring %s: not a number of seconds", name)
+        return None
+    if not math.isfinite(value) or value <= 0:
+        log.warning("[backend_api] ignoring %s: not a positive number of seconds", name)
+        return None
+    return value
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -292,7 +325,9 @@ class BackendClient:
     Attributes:
         base_url: the base URL without a trailing slash.
         openai_compatible: True when ``base_url`` ends with ``/v1`` (paths drop ``/openai``).
-        connect_timeout, read_timeout: seconds; ``read_timeout`` is also the speech stall limit.
+        connect_timeout, read_timeout: seconds; ``read_timeout`` is also the speech stall limit
+            (``COMPANION_CONNECT_TIMEOUT`` / ``COMPANION_READ_TIMEOUT`` replace them).
+        deadline_cap: ``COMPANION_REQUEST_DEADLINE``: no request takes longer in all (None).
         max_attempts: speech attempts per utterance (retries are for ``Transient`` only).
         backoff_base, backoff_max: retry delays, seconds (doubling, with a little jitter).
         poll_interval: how often waiting checks the cancel token, seconds.
@@ -314,8 +349,9 @@ class BackendClient:
         self.base_url = base_url.strip().rstrip("/")
         self.openai_compatible = self.base_url.endswith("/v1")
         self._token = token
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
+        self.connect_timeout = env_seconds(ENV_CONNECT_TIMEOUT) or connect_timeout
+        self.read_timeout = env_seconds(ENV_READ_TIMEOUT) or read_timeout
+        self.deadline_cap = env_seconds(ENV_DEADLINE)
         self.max_attempts = max(1, max_attempts)
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -375,19 +411,22 @@ class BackendClient:
         method = method.upper()
         op = operation or policy.path_template(path)
         started = time.monotonic()
+        deadline = started + min(JSON_DEADLINE_S, self.deadline_cap or JSON_DEADLINE_S)
+        headers = self.headers(method, path)
         try:
             resp = self._session.request(
                 method,
                 self.url(path),
                 json=json,
-                headers=self.headers(method, path),
+                headers=headers,
                 timeout=(self.connect_timeout, self.read_timeout),
+                stream=True,
             )
         except requests.RequestException as exc:
             err = _as_backend_error(method, path, exc)
             raise err from None
         with resp:
-            body = resp.content
+            body = _read_body(resp, method, path, deadline)
             self._log_request(op, method, path, resp.status_code, len(body), started)
             if not resp.ok:
                 raise policy.classify(
@@ -441,6 +480,8 @@ class BackendClient:
         this way): retries, stall and deadline limits, cancel, typed errors. ``accept``
         replaces the ``Accept`` header; ``operation`` names the request in log lines.
         """
+        if self.deadline_cap is not None:
+            deadline_s = min(deadline_s, self.deadline_cap)
         deadline = time.monotonic() + deadline_s
         attempt_no = 0
         while True:
@@ -573,6 +614,24 @@ class BackendClient:
 
 #: The name of a streamed response whatever it carries (speech audio or chat events).
 StreamResponse = SpeechResponse
+
+
+def _read_body(resp: requests.Response, method: str, path: str, deadline: float) -> bytes:
+    """The whole body of a streamed response, read in pieces as they arrive, within
+    ``deadline`` (``time.monotonic()``); connection failures become ``Transient``."""
+    parts: list[bytes] = []
+    try:
+        while True:
+            if time.monotonic() >= deadline:
+                raise Transient(method, path, resp.status_code, "deadline")
+            data = resp.raw.read1(_READ_SIZE, decode_content=True)
+            if not data:
+                resp.raw.release_conn()  # read to its end: the connection can be reused
+                return b"".join(parts)
+            parts.append(data)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        err = _as_backend_error(method, path, exc)
+        raise err from None
 
 
 def _text(body: bytes, encoding: str | None) -> str:
