@@ -166,8 +166,10 @@ class Fault:
         drip: seconds between single bytes of the normal body.
         cut_short: announce the full length, send half the body, close.
         reset: answer with a TCP reset instead of a response.
+        reset_after: send headers and this many body bytes, then a TCP reset.
         corrupt: send bytes that are not audio, labelled as audio.
         path: only requests to this path (None: any).
+        body_contains: only requests whose JSON body contains this text (None: any).
         times: how many requests it applies to.
     """
 
@@ -180,8 +182,10 @@ class Fault:
     drip: float | None = None
     cut_short: bool = False
     reset: bool = False
+    reset_after: int | None = None
     corrupt: bool = False
     path: str | None = None
+    body_contains: str | None = None
     times: int = 1
 
 
@@ -273,7 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
             backend._record(
                 RecordedRequest(self.command, path, {k: v for k, v in self.headers.items()}, doc)
             )
-            fault = backend._take_fault(path)
+            fault = backend._take_fault(path, raw)
             self.fault = fault
             if fault is not None and self._pre_fault(fault):
                 return
@@ -383,6 +387,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if fault is not None and fault.reset_after is not None:
+            self._write(body[: fault.reset_after], chunked)
+            self._reset()
         if fault is not None and fault.stall_after is not None:
             self._write(body[: fault.stall_after], chunked)
             backend._wait(math.inf)
@@ -579,10 +586,13 @@ class ReferenceBackend:
         return [r for r in self.requests if r.path.endswith("/audio/speech")]
 
     # --- used by the handler ---------------------------------------------------------------
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str, body: bytes = b"") -> Fault | None:
+        text = body.decode("utf-8", "replace")
         with self._lock:
             for fault in self._faults:
-                if fault.path is None or fault.path == path:
+                if fault.path not in (None, path):
+                    continue
+                if fault.body_contains is None or fault.body_contains in text:
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.remove(fault)

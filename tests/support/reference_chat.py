@@ -52,7 +52,8 @@ class StreamFault:
         after: tokens sent before the fault.
         kind: ``error`` (an error object as ``data``), ``error_event`` (``event: error``),
             ``cut`` (the connection closes inside the chunked body), ``stall`` (nothing more
-            until the backend stops).
+            until the backend stops), ``drip`` (the rest of the stream a byte a second),
+            ``reset`` (a TCP reset), ``corrupt`` (an event whose data is not JSON).
         status: the error object's ``code`` (401, 402, 429, 500, 502…); None: none given.
         message: the error object's message (a budget message makes it ``BudgetExhausted``).
         times: how many streams it applies to.
@@ -63,6 +64,7 @@ class StreamFault:
     status: int | None = 502
     message: str = "The upstream model failed."
     times: int = 1
+    drip_s: float = 1.0
 
 
 @dataclass
@@ -236,6 +238,17 @@ class ReferenceChat:
         elif fault.kind == "stall":
             self.backend._wait(float("inf"))
             raise _Abort()
+        elif fault.kind == "drip":
+            rest = b'data: {"choices": [{"index": 0, "delta": {"content": " and so on"}}]}\n\n'
+            for i in range(len(rest)):
+                handler._write(rest[i : i + 1], True)
+                if self.backend._wait(fault.drip_s):
+                    raise _Abort()
+            raise _Abort()
+        elif fault.kind == "reset":
+            handler._reset()
+        elif fault.kind == "corrupt":
+            send("\x00\x01 this is not JSON \ufffd")
         else:
             raise ValueError(f"unknown stream fault {fault.kind!r}")
         handler.wfile.write(b"0\r\n\r\n")
