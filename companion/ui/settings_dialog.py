@@ -137,6 +137,16 @@ class SettingsDialog(QDialog):
         self.backend_url.setPlaceholderText("empty: the voice built into Companion")
         form.addRow("Backend URL", self.backend_url)
 
+        self.engine = QComboBox()
+        self.engine.addItem("The backend's voice, else the built-in one", "auto")
+        self.engine.addItem("Built-in voice (Piper)", "piper")
+        self.engine.addItem("Built-in voice (espeak-ng)", "espeak")
+        self.engine.setToolTip(
+            "Chat-only servers (Ollama, llama.cpp) have no voice: choose a built-in one."
+        )
+        self.engine.setCurrentIndex(max(0, self.engine.findData(settings.engine)))
+        form.addRow("Voice engine", self.engine)
+
         self.chat_model = QLineEdit(settings.chat_model)
         self.chat_model.setPlaceholderText("e.g. gpt-4o-mini, llama3.2")
         form.addRow("Chat model", self.chat_model)
@@ -168,6 +178,7 @@ class SettingsDialog(QDialog):
             "scale": self.scale,
             "crash_reports": self.crash_reports,
             "backend_url": self.backend_url,
+            "engine": self.engine,
             "chat_model": self.chat_model,
             "system_prompt": self.system_prompt,
         }
@@ -186,6 +197,7 @@ class SettingsDialog(QDialog):
             scale=str(self.scale.currentData()),
             crash_reports=self.crash_reports.isChecked(),
             backend_url=self.backend_url.text().strip(),
+            engine=str(self.engine.currentData()),
             chat_model=self.chat_model.text().strip() or self._original.chat_model,
             system_prompt=self.system_prompt.toPlainText().strip(),
             extra=dict(self._original.extra),

@@ -25,7 +25,7 @@ def test_shows_the_current_settings(qtbot: QtBot) -> None:
     s = Settings(voice="nova", speed=1.25, volume=0.4, output_device="Speakers",
                  autoplay=False, queue_mode="queue", always_on_top=False, scale="large",
                  crash_reports=False, backend_url="https://example.invalid",
-                 chat_model="llama3.2", system_prompt="Be terse.")  # fmt: skip
+                 chat_model="llama3.2", system_prompt="Be terse.", engine="piper")  # fmt: skip
     d = _dialog(qtbot, s, ["Speakers", "Headphones"])
     assert d.voice.currentText() == "nova"
     assert d.speed.value() == pytest.approx(1.25)
@@ -38,6 +38,7 @@ def test_shows_the_current_settings(qtbot: QtBot) -> None:
     assert not d.crash_reports.isChecked()
     assert d.backend_url.text() == "https://example.invalid"
     assert d.chat_model.text() == "llama3.2"
+    assert d.engine.currentData() == "piper"
     assert d.system_prompt.toPlainText() == "Be terse."
     assert d.edited() == s
 
@@ -54,12 +55,14 @@ def test_edits_make_new_settings_and_leave_the_original(qtbot: QtBot) -> None:
     d.scale.setCurrentIndex(d.scale.findData("small"))
     qtbot.keyClicks(d.backend_url, "http://127.0.0.1:9")
     d.chat_model.setText("qwen2.5:3b")
+    d.engine.setCurrentIndex(d.engine.findData("espeak"))
     d.system_prompt.setPlainText("  Answer in French.  ")
     new = d.edited()
     assert (new.voice, new.speed, new.volume, new.output_device) == ("echo", 0.8, 0.7, "Headphones")
     assert (new.autoplay, new.queue_mode, new.scale) == (False, "queue", "small")
     assert new.backend_url == "http://127.0.0.1:9"
     assert (new.chat_model, new.system_prompt) == ("qwen2.5:3b", "Answer in French.")
+    assert new.engine == "espeak"
     d.chat_model.setText("")
     assert d.edited().chat_model == original.chat_model  # a model name is required
     assert original == Settings()
