@@ -327,8 +327,11 @@ class ChatController(QObject):
         turn.listeners = []
 
         def resume() -> None:
-            if self._closed:
-                return
+            messages = self.conversation.messages
+            if self._closed or index != len(messages) - 1 or messages[index].role != "assistant":
+                return  # a later question (or Clear) superseded this reply
+            if self.turn is not None and self.turn.index == index:
+                return  # already asked again (a Retry while signed out held it twice)
             self.stop()
             log.info("[chat] signed in again: asking for the reply once more")
             self._regenerate(index, listeners)
