@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, QUrl
 from pytestqt.qtbot import QtBot
 
 from companion.app import AppOptions, Companion, ensure_qapp
+from companion.replies.chat_controller import SIGN_IN_CANCELLED_NOTE, SIGNED_OUT_NOTE
 from companion.replies.conversation import (
     ChatMessage,
     conversation_path,
@@ -247,5 +248,41 @@ def test_a_damaged_conversation_is_a_notice_at_start(
         assert "chat was damaged" in companion.window.bubble.text()
         assert "damaged" in companion.chat_panel.notice_label.text()
         assert companion.chat.conversation.messages == []
+    finally:
+        companion.shutdown()
+
+
+def test_in_the_app_a_401_mid_stream_opens_the_sign_in_dialog(
+    qtbot: QtBot,
+    _private_config_dir: Path,
+    reference_backend: ReferenceBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chat = install_chat(reference_backend)
+    chat.inject(after=3, kind="error", status=401)
+    monkeypatch.setenv("COMPANION_BACKEND_URL", reference_backend.url)
+    monkeypatch.setenv("COMPANION_TOKEN", reference_backend.token)
+    _private_config_dir.mkdir(parents=True, exist_ok=True)
+    (_private_config_dir / "settings.json").write_text(
+        json.dumps({"engine": "espeak", "greeted": True})
+    )
+    companion = Companion(
+        qapp=ensure_qapp(), options=AppOptions(ipc=False, signals=False, telemetry=False)
+    )
+    qtbot.add_widget(companion.window)
+    try:
+        assert companion.start()
+        with qtbot.wait_signal(companion.session_flow.dialog_opened, timeout=30000):
+            companion.chat.ask("Hello?")
+        message = companion.chat.conversation.messages[-1]
+        assert message.note == SIGNED_OUT_NOTE and message.content == "Hello ther"
+        assert companion.window.view.expression == "signed_out"
+        assert companion.router.held_reply is not None
+        dialog = companion.session_flow.dialog
+        assert dialog is not None
+        dialog.reject()  # sign-in cancelled: the reply waits for Retry
+        qtbot.wait_until(lambda: companion.session_flow.dialog is None, timeout=5000)
+        assert companion.chat.can_retry
+        assert companion.chat.conversation.messages[-1].note == SIGN_IN_CANCELLED_NOTE
     finally:
         companion.shutdown()
