@@ -15,6 +15,11 @@ silences it at once and lets the subtitles run on.
 Autoplay off: a reply is shown in the bubble and kept in the replay slot; "Replay last" speaks
 it. Requests the user makes directly (read-aloud box, test voice, replay) always speak.
 
+A reply that fails (the network, the server) is kept until Retry: the queue goes on with the
+next reply, and when it has drained the bubble says again that a reply could not be spoken,
+with Retry, which speaks every failed reply again, in order. Nothing that failed is lost
+because something else played after it.
+
 Streamed replies (a chat reply still being written): ``begin_stream()`` gives an id,
 ``feed(id, piece)`` hands over each speakable piece as the chunker cuts it (the worker
 synthesises them in order, each while the one before plays), ``end_stream(id)`` says no more
@@ -44,6 +49,8 @@ log = logging.getLogger("companion.replies")
 HAPPY_MS = 2500
 #: Poll interval while waiting for the player to drain (only while a reply ends).
 DRAIN_POLL_MS = 30
+#: Failed replies kept for Retry (the oldest go first).
+MAX_FAILED = 10
 
 
 class Sink(Protocol):
@@ -180,6 +187,7 @@ class ReplyRouter(QObject):
     Attributes:
         held_reply: the reply the backend refused (401), waiting for sign-in; or None.
         last_reply: the replay slot.
+        failed_replies: replies that failed and were not retried yet (Retry speaks them).
     """
 
     speech_requested = Signal(int, str, object, float)
@@ -214,6 +222,8 @@ class ReplyRouter(QObject):
         self._pending: deque[Reply] = deque()
         self.last_reply: Reply | None = None
         self.held_reply: UnauthorizedEvent | None = None
+        self.failed_replies: list[Reply] = []
+        self._failure_message = ""
         self._held_more: list[str] = []
         self._held_actions: list[Callable[[], None]] = []
         self._held_releases: list[Callable[[], None]] = []
@@ -575,6 +585,10 @@ class ReplyRouter(QObject):
             nxt = self._pending.popleft()
             self._make_current(nxt)
             return
+        if self.failed_replies:  # something failed before this one: say so again, with Retry
+            self._bubble.show_message(self._failure_message, kind="error", action="retry")
+            self._set_expression("concerned", "error")
+            return
         self._bubble.finish()
         self._set_expression("happy", "idle")
         self._idle_timer.start(HAPPY_MS)
@@ -592,6 +606,10 @@ class ReplyRouter(QObject):
         reply.failure = failure
         reply.synth_done = True
         self.last_reply = Reply(reply.id, reply.text, reply.source)  # retry / replay re-synthesises
+        if reply.text:
+            kept = Reply(reply.id, reply.text, reply.source, voice=reply.voice, speed=reply.speed)
+            self.failed_replies = [*self.failed_replies, kept][-MAX_FAILED:]
+            self._failure_message = failure.user_message
         self.reply_failed.emit(failure)
         if reply is not self._current:
             self._pending.remove(reply)
@@ -607,8 +625,23 @@ class ReplyRouter(QObject):
 
     @Slot()
     def retry(self) -> int | None:
-        """The bubble's Retry button: the last reply again."""
-        return self.replay_last()
+        """The bubble's Retry button: every reply that failed, again and in order (the first
+        interrupts or queues like any reply, the rest queue behind it); with none, the last
+        reply again."""
+        failed, self.failed_replies = self.failed_replies, []
+        if not failed or self._closed:
+            return self.replay_last()
+        first: int | None = None
+        for old in failed:
+            reply = Reply(self._allocate_id(), old.text, "retry", voice=old.voice, speed=old.speed)
+            if first is None:
+                self._interrupt_or_queue(reply)
+                first = reply.id
+            else:
+                self._pending.append(reply)
+            self._request(reply)
+        log.info("[router] retrying %d failed replies", len(failed))
+        return first
 
     @Slot(int, int)
     def _on_piece_finished(self, reply_id: int, index: int) -> None:
