@@ -13,6 +13,10 @@ backend failing, a file that cannot be written); 3 signed out (the backend answe
 401, or the stored sign-in has expired: then no request is made); 130 interrupted
 (Ctrl-C). Expected states never print a traceback. Set ``COMPANION_LOG_LEVEL=info``
 (or ``debug``) to see log lines on stderr.
+
+Bound: each utterance from the backend ends within 60 s (retries included) whatever the
+server does; ``COMPANION_REQUEST_DEADLINE``, ``COMPANION_CONNECT_TIMEOUT`` and
+``COMPANION_READ_TIMEOUT`` (seconds) change the limits (``companion/backend/client.py``).
 """
 
 from __future__ import annotations
@@ -382,7 +386,9 @@ def _backend_failure(exc: BaseException, telemetry: Any) -> SpeakError | None:
             EXIT_SIGNED_OUT,
         )
     message = exc.user_message.rstrip(".")
-    if exc.status is not None and str(exc.status) not in message:
+    # A 2xx whose body broke off or would not decode: its status says nothing useful.
+    failed_status = exc.status is not None and not 200 <= exc.status < 300
+    if failed_status and str(exc.status) not in message:
         message += f" (HTTP {exc.status})"
     return SpeakError(message)
 
