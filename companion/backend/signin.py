@@ -250,6 +250,8 @@ def _sign_in_error(err: BackendApiError, *, step: str, base_url: str) -> SignInE
     if isinstance(err, Transient):
         if err.status is None:
             return SignInError("unreachable", f"Cannot reach the server at {base_url}.")
+        if 200 <= err.status < 300:  # the answer broke off or dripped: its status says nothing
+            return SignInError("unreachable", f"The server at {base_url} stopped answering.")
         return SignInError(
             "unreachable",
             f"The server at {base_url} is not answering right now (HTTP {err.status}).",
