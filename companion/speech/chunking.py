@@ -37,6 +37,15 @@ _CONJUNCTION = re.compile(
 _SPACE = re.compile(r"\s")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _BLOCK_START = re.compile(r"^ {0,3}(?:#{1,6}\s|[-*+]\s|\d{1,9}[.)]\s|>)")
+#: pysbd's time grows with the square of what it is given (each abbreviation it meets
+#: rescans the whole text: 80,000 characters took 4 s, a megabyte would take ten minutes), so
+#: longer texts are segmented in windows of this many characters, cut after a sentence end.
+SEGMENT_WINDOW = 4000
+# A sentence end that is no abbreviation ("Dr.", "e.g.", "U.S."): a period after three
+# lower-case letters or digits, or "!", "?", "…"; then whitespace and a capital or a digit.
+_WINDOW_CUT = re.compile(
+    r"(?:(?<=[a-z0-9]{3})\.|[!?\u2026])[\"')\]\u201d\u2019]*\s+(?=[\"'(\[\u201c\u2018]?[A-Z0-9])"
+)
 
 
 def _segmenter() -> pysbd.Segmenter:
@@ -52,19 +61,44 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
+def _windows(text: str, size: int = SEGMENT_WINDOW) -> Iterator[str]:
+    """``text`` in consecutive windows of about ``size`` characters, each cut after a
+    sentence end when there is one in its second half (else at a line break, else between
+    words); joined they are ``text``."""
+    start = 0
+    while len(text) - start > size:
+        window = text[start : start + size]
+        cut = 0
+        for match in _WINDOW_CUT.finditer(window):
+            cut = match.end()
+        if cut < size // 2:
+            cut = max(window.rfind("\n"), window.rfind(" ")) + 1
+        if cut <= 0:
+            cut = size  # no whitespace at all: one enormous "word"
+        yield window[:cut]
+        start += cut
+    yield text[start:]
+
+
+def _segment(text: str) -> list[str]:
+    """pysbd's sentences of one window (words kept exactly, else the window whole)."""
+    try:
+        segments = [s.strip() for s in _segmenter().segment(text)]
+    except Exception:  # pysbd bugs on odd input must not stop speech
+        segments = [text.strip()]
+    segments = [s for s in segments if s]
+    if _words(" ".join(segments)) != _words(text):
+        # pysbd rewrote something (it has done so on odd input): keep the text whole.
+        segments = [text.strip()]
+    return segments
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of ``text`` (stripped, non-empty, words kept exactly)."""
     text = text.strip()
     if not text:
         return []
-    try:
-        segments = [s.strip() for s in _segmenter().segment(text)]
-    except Exception:  # pysbd bugs on odd input must not stop speech
-        segments = [text]
-    segments = [s for s in segments if s]
-    if _words(" ".join(segments)) != _words(text):
-        # pysbd rewrote something (it has done so on odd input): keep the text whole.
-        segments = [text]
+    segments = [s for window in _windows(text) for s in _segment(window) if s]
     merged: list[str] = []
     for seg in segments:
         # A piece with nothing to say ("...", ")") belongs to the sentence before it.

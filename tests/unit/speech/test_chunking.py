@@ -136,3 +136,15 @@ def test_stream_matches_one_shot_for_plain_text() -> None:
     for step in (1, 2, 5, 17):
         cuts = list(range(step, len(text), step))
         assert _stream(text, cuts) == split_for_speech(text)
+
+
+def test_a_long_text_is_segmented_in_windows_at_sentence_ends() -> None:
+    """pysbd is quadratic in its input: long texts go to it in windows cut after a sentence
+    end, so a megabyte splits in seconds; every word stays, no sentence is cut in two."""
+    sentence = "Dr. Smith paid $3.14 for it, e.g. at the U.S. store. The clocks struck thirteen! "
+    text = (sentence * 400).strip()  # about 33,000 characters: nine windows
+    sentences = split_sentences(text)
+    assert " ".join(sentences).split() == text.split()
+    assert all(s.endswith((".", "!")) for s in sentences)
+    assert "Dr. Smith paid $3.14 for it, e.g. at the U.S. store." in sentences
+    assert sentences == split_sentences(sentence.strip()) * 400
