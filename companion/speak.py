@@ -31,7 +31,6 @@ import sys
 import tempfile
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ import numpy as np
 from companion import config
 from companion.speech.types import Cancelled, CancelToken, FloatArray, SpeechEngine
 from companion.speech.visemes import VisemeTimeline
+from companion.textinput import TextInputError, decode_text
 
 if TYPE_CHECKING:
     from companion.audio.player import Player
@@ -93,15 +93,6 @@ def _setup_logging() -> None:
 # -- input ---------------------------------------------------------------------------------
 
 
-def _looks_binary(text: str) -> bool:
-    if "\x00" in text:
-        return True
-    controls = sum(
-        1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v\x1b"
-    )
-    return controls > max(2, len(text) // 100)
-
-
 def read_text(arg: str, stdin: Any = None) -> str:
     """The text to speak: ``arg`` itself, or standard input for ``-``."""
     if arg == "-":
@@ -110,11 +101,9 @@ def read_text(arg: str, stdin: Any = None) -> str:
         if len(raw) > MAX_INPUT_CHARS * 4:
             raise SpeakError(f"standard input is too long (more than {MAX_INPUT_CHARS} characters)")
         try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise SpeakError("standard input is not UTF-8 text") from None
-        if _looks_binary(text):
-            raise SpeakError("standard input looks like binary data, not text")
+            text = decode_text(raw)
+        except TextInputError as exc:
+            raise SpeakError(str(exc)) from None
         source = "standard input"
     else:
         text = arg

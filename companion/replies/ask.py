@@ -19,6 +19,7 @@ from typing import Any
 
 from companion.replies import ipc
 from companion.replies.say import START_TIMEOUT_S, _read_text, start_mascot
+from companion.textinput import TextInputError
 
 #: How long ``--print`` waits for the next event (a model may think for a while; a signed-out
 #: mascot waits for the user to sign in).
@@ -188,7 +189,11 @@ def ask(text: str, *, stream: bool, out: Any = None, err: Any = None) -> int:
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    text = _read_text(str(args.text))
+    try:
+        text = _read_text(str(args.text))
+    except TextInputError as exc:
+        print(f"companion ask: {exc}", file=sys.stderr)
+        return 1
     if not text.strip():
         print("companion ask: nothing to ask", file=sys.stderr)
         return 1

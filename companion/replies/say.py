@@ -13,6 +13,7 @@ import sys
 import time
 
 from companion.replies import ipc
+from companion.textinput import TextInputError, decode_text
 
 #: How long to wait for a mascot we started to answer (Qt start-up, not the voice: the voice
 #: loads in the speech thread after the server listens).
@@ -20,9 +21,9 @@ START_TIMEOUT_S = float(os.environ.get("COMPANION_SAY_START_TIMEOUT", "20"))
 
 
 def _read_text(arg: str) -> str:
+    """``arg``, or standard input for ``-``; raises ``TextInputError`` for binary junk."""
     if arg == "-":
-        data = sys.stdin.buffer.read()
-        return data.decode("utf-8", errors="replace")
+        return decode_text(sys.stdin.buffer.read())
     return arg
 
 
@@ -80,7 +81,11 @@ def deliver(text: str, *, start: bool = True, timeout_s: float = START_TIMEOUT_S
 
 
 def run_say(args: argparse.Namespace) -> int:
-    text = _read_text(str(args.text))
+    try:
+        text = _read_text(str(args.text))
+    except TextInputError as exc:
+        print(f"companion say: {exc}", file=sys.stderr)
+        return 1
     if not text.strip():
         print("companion say: nothing to say", file=sys.stderr)
         return 1
