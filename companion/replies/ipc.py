@@ -29,7 +29,7 @@ import sys
 import tempfile
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QObject, Signal, Slot
+from PySide6.QtCore import QByteArray, QLockFile, QObject, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from companion import paths
@@ -64,6 +64,13 @@ def server_name() -> str:
     if len(path.encode()) > 100:  # sun_path holds 108 bytes; fall back to a short dir
         path = os.path.join("/tmp", name)
     return path
+
+
+def _lock_path(name: str) -> str:
+    """The lock file that claims ``name`` (beside the socket on POSIX)."""
+    if _POSIX:
+        return f"{name}.lock"
+    return os.path.join(tempfile.gettempdir(), f"{name}.lock")
 
 
 def encode_message(payload: dict[str, Any]) -> bytes:
@@ -115,14 +122,26 @@ class IpcServer(QObject):
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.newConnection.connect(self._on_new_connection)
         self._readers: dict[QLocalSocket, _Reader] = {}
+        self._lock: QLockFile | None = None
 
     def listen(self) -> bool:
-        """Start serving. False when another mascot already answers on this name."""
+        """Start serving. False when another mascot already answers on this name, or is
+        starting and about to (two ``companion say`` at once each start one)."""
         # Ask first: with UserAccessOption Qt binds elsewhere and renames over the path, which
         # would silently take the name from a running mascot.
         if server_answers(self.name):
             log.info("[ipc] another mascot is running")
             return False
+        # Asking is not enough when two mascots start together: both hear nobody, and the
+        # second rename leaves the first listening on a path nobody can reach, a mascot no
+        # `say` can find. The name is claimed with a lock file first (QLockFile: a lock left
+        # by a mascot that died is taken over), held until close().
+        lock = QLockFile(_lock_path(self.name))
+        lock.setStaleLockTime(0)  # never stale by age: only a dead owner frees it
+        if not lock.tryLock(0):
+            log.info("[ipc] another mascot is starting")
+            return False
+        self._lock = lock
         # A stale socket file from a mascot that died: nobody answers, so it is safe to remove.
         QLocalServer.removeServer(self.name)
         ok = self._server.listen(self.name)
@@ -130,7 +149,13 @@ class IpcServer(QObject):
             log.info("[ipc] listening")
         else:
             log.warning("[ipc] cannot listen: %s", self._server.errorString())
+            self._release_lock()
         return ok
+
+    def _release_lock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.unlock()
 
     @property
     def listening(self) -> bool:
@@ -141,6 +166,7 @@ class IpcServer(QObject):
             sock.abort()
         self._readers.clear()
         self._server.close()
+        self._release_lock()
 
     @Slot()
     def _on_new_connection(self) -> None:
