@@ -278,13 +278,15 @@ def make_mascot(
     ``companion`` builds it, offscreen, with no IPC, signal handlers or greeting."""
     made: list[Companion] = []
 
-    def make(*, token: str | None = None, wait_engine: bool = True, **settings: Any) -> Mascot:
+    def make(
+        *, token: str | None = None, wait_engine: bool = True, ipc: bool = False, **settings: Any
+    ) -> Mascot:
         _private_config_dir.mkdir(parents=True, exist_ok=True)
         values = {"greeted": True, "queue_mode": "queue", **settings}
         (_private_config_dir / "settings.json").write_text(json.dumps(values))
         if token is not None:
             monkeypatch.setenv("COMPANION_TOKEN", token)
-        options = AppOptions(signals=False, telemetry=False, greet=False, ipc=False)
+        options = AppOptions(signals=False, telemetry=False, greet=False, ipc=ipc)
         app = Companion(qapp=ensure_qapp(), options=options)
         qtbot.add_widget(app.window)
         made.append(app)
