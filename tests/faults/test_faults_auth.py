@@ -34,10 +34,11 @@ from tests.faults.conftest import (
     _AllLines,
     bad_url,
     expected_reports,
+    presynthesize,
 )
 from tests.support.fixtures import RecordingTransport
 from tests.support.reference_auth import ReferenceAuth
-from tests.support.reference_backend import Fault, ReferenceBackend, encode
+from tests.support.reference_backend import Fault, ReferenceBackend
 
 pytestmark = pytest.mark.qt_log_ignore(QT_OFFSCREEN_NOISE)
 
@@ -111,7 +112,7 @@ def test_a_sign_in_fault_says_so_and_the_next_try_signs_in(
 ) -> None:
     backend = reference_backend
     for text in (HELD, LATER):
-        encode(EVIDENCE.secret(text), "pcm")
+        presynthesize(text, "pcm")
     connection = fault in CONNECTION_FAULTS
     # No token: the first reply meets a 401 (a dead server: Sign in… from the menu).
     m = make_mascot(backend_url=bad_url(fault, backend) if connection else backend.url)
@@ -191,7 +192,7 @@ def test_an_auth_me_fault_keeps_the_session_and_the_next_check_names_it(
     all_lines: _AllLines,
 ) -> None:
     backend = reference_backend
-    encode(EVIDENCE.secret(LATER), "pcm")
+    presynthesize(LATER, "pcm")
     if fault in CONNECTION_FAULTS:
         url = bad_url(fault, backend)
     else:

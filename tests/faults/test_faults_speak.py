@@ -28,9 +28,10 @@ from tests.faults.conftest import (
     bad_url,
     env_without_companion,
     expected_reports,
+    presynthesize,
 )
 from tests.faults.ingest import Ingest
-from tests.support.reference_backend import Fault, ReferenceBackend, encode
+from tests.support.reference_backend import Fault, ReferenceBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = "Walrus umbrellas drift north."
@@ -90,7 +91,7 @@ def test_speak_ends_in_time_with_one_line(
 ) -> None:
     backend = reference_backend
     backend.speech.audio_format = "wav"
-    encode(EVIDENCE.secret(TEXT), "wav")
+    presynthesize(TEXT, "wav")
     url = bad_url(fault, backend) if fault in CONNECTION_FAULTS else backend.url
     if fault not in CONNECTION_FAULTS:
         backend.inject(speak_fault(fault))
@@ -121,7 +122,7 @@ def test_speak_plays_once_the_fault_is_gone(
     """The same command, the server healthy again (and playing, not writing a file)."""
     backend = reference_backend
     backend.speech.audio_format = "wav"
-    encode(EVIDENCE.secret(TEXT), "wav")
+    presynthesize(TEXT, "wav")
     backend.inject(speak_fault("html_502"))
     failed, _ = run_speak(_private_config_dir, backend.url, backend.token, ingest.dsn, TEXT)
     assert failed.returncode == EXIT_FAILED

@@ -31,9 +31,10 @@ from tests.faults.conftest import (
     _AllLines,
     bad_url,
     expected_reports,
+    presynthesize,
 )
 from tests.support.fixtures import RecordingTransport
-from tests.support.reference_backend import Fault, ReferenceBackend, encode
+from tests.support.reference_backend import Fault, ReferenceBackend
 
 pytestmark = pytest.mark.qt_log_ignore(QT_OFFSCREEN_NOISE)
 
@@ -70,7 +71,7 @@ def test_a_speech_fault_fails_one_reply_and_the_next_plays(
     backend = reference_backend
     backend.speech.audio_format = "wav"  # corrupt bytes are not a WAV (any bytes are PCM)
     for text in (FIRST, SECOND):
-        encode(text, "wav")  # synthesised before the clock starts: deadlines are short
+        presynthesize(text, "wav")  # synthesised before the clock starts: deadlines are short
     url = bad_url(fault, backend) if fault in CONNECTION_FAULTS else backend.url
     m = make_mascot(token=backend.token, backend_url=url)
     router = m.app.router

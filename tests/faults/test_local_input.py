@@ -30,8 +30,9 @@ from tests.faults.conftest import (
     LoopWatch,
     Mascot,
     env_without_companion,
+    presynthesize,
 )
-from tests.support.reference_backend import ReferenceBackend, encode
+from tests.support.reference_backend import ReferenceBackend
 
 pytestmark = pytest.mark.qt_log_ignore(QT_OFFSCREEN_NOISE)
 
@@ -117,7 +118,8 @@ def test_damaged_settings_do_not_stop_speak(_private_config_dir: Path, tmp_path:
     _private_config_dir.mkdir(parents=True)
     (_private_config_dir / "settings.json").write_text("[1, 2,")
     out = tmp_path / "out.wav"
-    done = _companion(_private_config_dir, "speak", "Sparrows file reports.", "--output", str(out))
+    text = EVIDENCE.secret("Sparrows file reports.")
+    done = _companion(_private_config_dir, "speak", text, "--output", str(out))
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("companion speak: Settings file was damaged")
@@ -204,7 +206,7 @@ def test_an_unwritable_config_folder_is_said_and_the_mascot_works(
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)  # another process: no Qt event loop to wait on here
         said = subprocess.run(
-            [*AS_NOBODY, sys.executable, "-m", "companion", "say", "Moles dig tunnels."],
+            [*AS_NOBODY, sys.executable, "-m", "companion", "say", EVIDENCE.secret("Moles dig.")],
             env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert said.returncode == 0, said.stderr
@@ -237,7 +239,7 @@ def test_two_says_while_the_mascot_starts_leave_one_mascot_and_lose_nothing(
     backend = reference_backend
     texts = ["Owls count stars.", "Foxes knit scarves."]
     for text in texts:
-        encode(EVIDENCE.secret(text), "pcm")
+        presynthesize(text, "pcm")
     cfg = _private_config_dir
     cfg.mkdir(parents=True)
     settings = {"backend_url": backend.url, "greeted": True, "queue_mode": "queue"}
