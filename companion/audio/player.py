@@ -97,6 +97,7 @@ class Player:
         self._last_callback = 0.0
         self._idle_since: float | None = None
         self._reopen = False
+        self._open_pending = False
         self.underflows = 0
         self.callbacks = 0
         self.output_delay = 0.0
@@ -123,11 +124,16 @@ class Player:
             if self._closed:
                 return
             self._interrupt()
-            has_stream = self._ensure_stream()
+            ready = self._stream_ready()
             with self._lock:
                 now = time.monotonic()
-                self._utt = UtteranceState(self.sample_rate, now, silent=not has_stream)
+                # Without PortAudio the clock is silent from the start; otherwise it waits for
+                # the stream's first callback (or turns silent if the stream cannot open).
+                self._utt = UtteranceState(self.sample_rate, now, silent=self._sd is None)
                 self._idle_since = None
+            # Opening a PortAudio stream takes 5-50 ms: the janitor thread does it, so the
+            # caller (the GUI thread) never waits on the sound server.
+            self._open_pending = not ready and self._sd is not None
         self._wake.set()
 
     def enqueue(self, samples: FloatArray) -> None:
@@ -273,13 +279,21 @@ class Player:
 
     # -- streams (under _stream_lock) ----------------------------------------------------------
 
+    def _stream_ready(self) -> bool:
+        """The open stream can play the next utterance as it is."""
+        stream = self._stream
+        return (
+            stream is not None
+            and stream.active
+            and self._lost_generation != self._generation
+            and not self._reopen
+        )
+
     def _ensure_stream(self) -> bool:
         """An open, running stream (True), or the reason for silence in ``notice`` (False)."""
-        stream = self._stream
-        if stream is not None:
-            if stream.active and self._lost_generation != self._generation and not self._reopen:
-                return True
-            self._discard_stream()
+        if self._stream_ready():
+            return True
+        self._discard_stream()
         sd = self._sd
         if sd is None:
             self.silent = True
@@ -356,7 +370,17 @@ class Player:
             with self._stream_lock:
                 if self._closed:
                     return
+                if self._open_pending:
+                    self._open_pending = False
+                    self._open_for_utterance()
                 self._janitor_tick()
+
+    def _open_for_utterance(self) -> None:
+        """Open the stream begin() asked for; carry on silently when it cannot open."""
+        if self._ensure_stream():
+            return
+        with self._lock:
+            self._utt.switch_to_silent(time.monotonic())
 
     def _janitor_tick(self) -> None:
         stream = self._stream

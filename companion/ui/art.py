@@ -268,7 +268,10 @@ class ArtFrames:
         """
         if self._warm_queue is None or self._warm_expression != expression:
             self._warm_expression = expression
-            self._warm_queue = iter(self._warm_jobs((expression,), mouths=True))
+            # Every face, not only this one: a reply moves through thinking, speaking and
+            # happy, and none of them should be rendered mid-reply.
+            order = (expression, *(e for e in EXPRESSIONS if e != expression))
+            self._warm_queue = iter(self._warm_jobs(order, mouths=True))
         deadline = time.perf_counter() + budget_ms / 1000.0
         for job in self._warm_queue:
             job()

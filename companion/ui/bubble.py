@@ -24,7 +24,15 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen, QTextDocument
+from PySide6.QtGui import (
+    QColor,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QTextDocument,
+)
 from PySide6.QtWidgets import QGraphicsOpacityEffect, QLabel, QPushButton, QWidget
 
 from companion.speech.pipeline import WordTiming
@@ -76,6 +84,8 @@ class SpeechBubble(QWidget):
         self.hold_ms = 2500
         self.fade_ms = 600
         self._kind = "info"
+        self._card_cache: QPixmap | None = None
+        self._card_key: tuple[object, ...] = ()
         self._action: str | None = None
         self._text = ""
         self._words: list[WordTiming] = []
@@ -359,7 +369,23 @@ class SpeechBubble(QWidget):
         return path
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        # The card (shadow, fill, border) is drawn once per size, kind, tail and pixel ratio and
+        # then blitted: the word highlight repaints the bubble several times a second, and the
+        # antialiased shadow strokes cost 15-30 ms a time on a software surface.
+        dpr = self.devicePixelRatioF()
+        key = (self.width(), self.height(), self._kind, self._tail_edge, self._tail_x, dpr)
+        if self._card_cache is None or self._card_key != key:
+            self._card_cache = self._render_card(dpr)
+            self._card_key = key
         painter = QPainter(self)
+        painter.drawPixmap(0, 0, self._card_cache)
+        painter.end()
+
+    def _render_card(self, dpr: float) -> QPixmap:
+        pixmap = QPixmap(max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr)))
+        pixmap.setDevicePixelRatio(dpr)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         shape = self._shape()
         # Soft shadow: a few widening, fading outlines below the card.
@@ -372,6 +398,7 @@ class SpeechBubble(QWidget):
         painter.setBrush(QColor(_FILL[self._kind]))
         painter.drawPath(shape)
         painter.end()
+        return pixmap
 
     # -- buttons, showing and fading ----------------------------------------------------------
 

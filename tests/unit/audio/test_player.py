@@ -173,13 +173,13 @@ def test_device_chosen_by_name(pulse: None) -> None:
     try:
         assert p.notice is None
         p.begin()
-        assert p.device_name == "pulse"
+        assert wait_for(lambda: p.device_name == "pulse", timeout=3.0)
         p.enqueue(tone(0.1))
         p.end()
         assert p.wait_finished(4.0)
         p.set_device("default")  # idle now: takes effect at once, for the next utterance
         p.begin()
-        assert p.device_name == "default"
+        assert wait_for(lambda: p.device_name == "default", timeout=3.0)
     finally:
         p.close()
 
@@ -204,14 +204,14 @@ def test_unknown_device_name_falls_back_to_the_default(pulse: None) -> None:
 def test_idle_stream_closes_and_reopens(pulse: None) -> None:
     p = Player(sample_rate=RATE, idle_close_s=0.2)
     try:
-        p.begin()
-        assert p.stream_open
+        p.begin()  # the stream opens in the player's own thread, not the caller's
+        assert wait_for(lambda: p.stream_open, timeout=3.0)
         p.enqueue(tone(0.1))
         p.end()
         assert p.wait_finished(4.0)
         assert wait_for(lambda: not p.stream_open, timeout=3.0)
-        p.begin()
-        assert p.stream_open
+        p.begin()  # the stream opens in the player's own thread, not the caller's
+        assert wait_for(lambda: p.stream_open, timeout=3.0)
         p.enqueue(tone(0.1))
         p.end()
         assert p.wait_finished(4.0)
@@ -326,7 +326,7 @@ def test_device_vanishing_mid_utterance_continues_silently(private_pulse: Privat
     p = Player(sample_rate=RATE)
     try:
         p.begin()
-        assert p.device_name
+        assert wait_for(lambda: bool(p.device_name), timeout=3.0)
         p.enqueue(tone(1.5))
         p.end()
         assert wait_for(lambda: p.position_ms() > 400.0)
@@ -338,7 +338,7 @@ def test_device_vanishing_mid_utterance_continues_silently(private_pulse: Privat
         assert_clock_continuous(before + after)
         # The next utterance finds no device and plays silently too, in real time.
         p.begin()
-        assert p.silent
+        assert wait_for(lambda: p.silent, timeout=3.0)
         assert p.notice is not None
         p.enqueue(tone(0.2))
         p.end()
