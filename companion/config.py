@@ -8,18 +8,14 @@ Secrets (tokens) never live here; see ``companion.backend.auth``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import logging
 import os
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from companion import paths
+from companion import jsonfile, paths
 
 log = logging.getLogger("companion.config")
 
@@ -128,45 +124,27 @@ def _from_json(data: Any) -> tuple[Settings, str | None]:
 
 def load_settings(path: Path | None = None) -> LoadResult:
     """Read settings; never raises for a missing, unreadable or corrupt file."""
-    path = path or settings_path()
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return LoadResult(Settings())
-    except OSError as exc:
-        log.warning("[settings] cannot read settings file: %s", type(exc).__name__)
-        return LoadResult(Settings(), "Settings could not be read; using defaults.")
-    try:
-        settings, notice = _from_json(json.loads(raw.decode("utf-8")))
+    loaded = jsonfile.load_json(path or settings_path(), _from_json)
+    if loaded.value is not None:
+        settings, notice = loaded.value
         return LoadResult(settings, notice)
-    except (ValueError, UnicodeDecodeError, TypeError):
-        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        try:
-            os.replace(path, aside)
-            kept = f" The damaged file was kept as {aside.name}."
-        except OSError:
-            kept = ""
+    if loaded.problem == "unreadable":
+        log.warning("[settings] cannot read settings file: %s", loaded.error)
+        return LoadResult(Settings(), "Settings could not be read; using defaults.")
+    if loaded.problem == "damaged":
         log.info("[settings] corrupt settings file set aside; defaults in use")
+        kept = f" The damaged file was kept as {loaded.kept_as}." if loaded.kept_as else ""
         return LoadResult(Settings(), f"Settings file was damaged; defaults restored.{kept}")
+    return LoadResult(Settings())
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> str | None:
     """Write settings atomically. Returns a notice instead of raising when it cannot."""
-    path = path or settings_path()
     data = dataclasses.asdict(settings.validated())
     extra = data.pop("extra")
     payload = {"version": SETTINGS_VERSION, **data, **extra}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, indent=2, sort_keys=True)
-                fh.write("\n")
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        jsonfile.write_json(path or settings_path(), payload, sort_keys=True)
     except OSError as exc:
         log.warning("[settings] cannot save settings: %s", type(exc).__name__)
         return f"Settings could not be saved ({type(exc).__name__}); changes last until quit."

@@ -9,17 +9,12 @@ is the user's own data: it lives in this file and nowhere else (never in a log l
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from companion import paths
+from companion import jsonfile, paths
 
 log = logging.getLogger("companion.chat")
 
@@ -129,45 +124,26 @@ def conversation_path() -> Path:
 
 def load_conversation(path: Path | None = None) -> LoadedConversation:
     """Read the conversation; never raises for a missing, unreadable or damaged file."""
-    path = path or conversation_path()
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return LoadedConversation(Conversation())
-    except OSError as exc:
-        log.warning("[chat] cannot read the conversation: %s", type(exc).__name__)
+    loaded = jsonfile.load_json(path or conversation_path(), Conversation.from_json)
+    if loaded.value is not None:
+        log.info("[chat] conversation loaded: %d messages", len(loaded.value.messages))
+        return LoadedConversation(loaded.value)
+    if loaded.problem == "unreadable":
+        log.warning("[chat] cannot read the conversation: %s", loaded.error)
         return LoadedConversation(Conversation(), "The saved chat could not be read.")
-    try:
-        conversation = Conversation.from_json(json.loads(raw.decode("utf-8")))
-    except (ValueError, UnicodeDecodeError, TypeError):
-        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        try:
-            os.replace(path, aside)
-            kept = f" The damaged file was kept as {aside.name}."
-        except OSError:
-            kept = ""
+    if loaded.problem == "damaged":
         log.info("[chat] damaged conversation file set aside; starting empty")
+        kept = f" The damaged file was kept as {loaded.kept_as}." if loaded.kept_as else ""
         return LoadedConversation(
             Conversation(), f"The saved chat was damaged; starting a new one.{kept}"
         )
-    log.info("[chat] conversation loaded: %d messages", len(conversation.messages))
-    return LoadedConversation(conversation)
+    return LoadedConversation(Conversation())
 
 
 def save_conversation(conversation: Conversation, path: Path | None = None) -> str | None:
     """Write atomically. Returns a notice instead of raising when it cannot."""
-    path = path or conversation_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".conversation-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(conversation.to_json(), fh, ensure_ascii=False, indent=1)
-                fh.write("\n")
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        jsonfile.write_json(path or conversation_path(), conversation.to_json(), indent=1)
     except OSError as exc:
         log.warning("[chat] cannot save the conversation: %s", type(exc).__name__)
         return f"The chat could not be saved ({type(exc).__name__})."
