@@ -3,7 +3,7 @@
 GUI event loop, short network timeouts, and the evidence every test leaves behind.
 
 Every test here runs with ``COMPANION_CONNECT_TIMEOUT``/``COMPANION_READ_TIMEOUT`` of 1 s and a
-``COMPANION_REQUEST_DEADLINE`` of 3 s (see ``companion/backend/client.py``), so a server that
+``COMPANION_REQUEST_DEADLINE`` of 2 s (see ``companion/backend/client.py``), so a server that
 hangs or drips costs seconds, not minutes. Every log line (the app's threads, DEBUG and up),
 every recorded crash-report envelope, every file left in the test's config dir and every
 secret it used (the token, the reply texts) is kept in :data:`EVIDENCE`, which
@@ -42,7 +42,7 @@ CHAT = "/openai/v1/chat/completions"
 SHORT_TIMEOUTS = {
     "COMPANION_CONNECT_TIMEOUT": "1",
     "COMPANION_READ_TIMEOUT": "1",
-    "COMPANION_REQUEST_DEADLINE": "3",
+    "COMPANION_REQUEST_DEADLINE": "2",
 }
 #: The longest the GUI event loop may stall while a fault plays out (a frame is 16 ms; this
 #: is a generous bound for a loaded two-core CI machine, and the figure is printed).
@@ -202,8 +202,11 @@ def _evidence(
         EVIDENCE.add(f"{request.node.nodeid} envelopes", transport.dump())
     EVIDENCE.add(f"{request.node.nodeid} log", "\n".join(all_lines.lines))
     for path in sorted(_private_config_dir.rglob("*")) if _private_config_dir.exists() else []:
+        relative = path.relative_to(_private_config_dir)
+        if relative.parts[0] == "cache":
+            continue  # derived data (the prepared voice model), not settings or state
         if path.is_file() and not path.is_symlink():
-            EVIDENCE.add(f"file {path.relative_to(_private_config_dir)}", _read(path))
+            EVIDENCE.add(f"file {relative}", _read(path))
 
 
 def _read(path: Path) -> str:

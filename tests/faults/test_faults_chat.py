@@ -40,7 +40,7 @@ from tests.support.reference_chat import StreamFault, install_chat
 pytestmark = pytest.mark.qt_log_ignore(QT_OFFSCREEN_NOISE)
 
 QUESTION = "Where do the otters keep pebbles?"
-REPLY = "Otters keep pebbles in pockets. Truly."
+REPLY = "Otters nap. Truly."
 NEXT_QUESTION = "And the badgers?"
 NEXT_REPLY = "Badgers nap."
 
