@@ -12,9 +12,10 @@ Cancelling never goes through the worker's event loop (it is busy synthesising):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -172,36 +173,15 @@ class SpeechWorker(QObject):
         self.busy_reply = reply_id
         pieces = 0
         try:
-            token.raise_if_cancelled()
-            pipeline = self._ensure_pipeline()
-            for utterance in pipeline.utterances(
-                reply_id,
-                text,
-                voice=voice if isinstance(voice, str) and voice else None,
-                speed=float(speed),
-                cancel=token,
-            ):
+            with self._outcomes(reply_id, text, f"reply {reply_id}"):
                 token.raise_if_cancelled()
-                pieces += 1
-                self.utterance_ready.emit(utterance)
-        except Cancelled:
-            pass
-        except Unauthorized as err:
-            telemetry.log_backend_error(err, operation="speech")
-            self.unauthorized.emit(UnauthorizedEvent(reply_id, text, err.method, err.path))
-        except BackendApiError as err:
-            telemetry.log_backend_error(err, operation="speech")
-            self.failed.emit(SpeechFailure(reply_id, err))
-        except Exception as exc:  # engine or decoder bug: a crash report, and the reply fails
-            log.error(
-                "[speech_worker] synthesis failed: %s (reply %d, %d chars)",
-                type(exc).__name__,
-                reply_id,
-                len(text),
-                extra=telemetry.NO_EVENT,
-            )
-            telemetry.report_exception(exc, tags={"operation": "speech"})
-            self.failed.emit(SpeechFailure(reply_id, exc))
+                pipeline = self._ensure_pipeline()
+                for utterance in pipeline.utterances(
+                    reply_id, text, voice=_voice(voice), speed=float(speed), cancel=token
+                ):
+                    token.raise_if_cancelled()
+                    pieces += 1
+                    self.utterance_ready.emit(utterance)
         finally:
             log.debug("[speech_worker] reply %d: %d pieces", reply_id, pieces)
             self.busy_reply = None
@@ -222,19 +202,29 @@ class SpeechWorker(QObject):
         token = self._token_for(reply_id)
         self.busy_reply = reply_id
         try:
-            token.raise_if_cancelled()
-            pipeline = self._ensure_pipeline()
-            utterance = pipeline.piece_utterance(
-                reply_id,
-                index,
-                text,
-                voice=voice if isinstance(voice, str) and voice else None,
-                speed=float(speed),
-                cancel=token,
-            )
-            token.raise_if_cancelled()
-            if utterance is not None:
-                self.utterance_ready.emit(utterance)
+            with self._outcomes(reply_id, text, f"reply {reply_id} piece {index}"):
+                token.raise_if_cancelled()
+                pipeline = self._ensure_pipeline()
+                utterance = pipeline.piece_utterance(
+                    reply_id, index, text, voice=_voice(voice), speed=float(speed), cancel=token
+                )
+                token.raise_if_cancelled()
+                if utterance is not None:
+                    self.utterance_ready.emit(utterance)
+        finally:
+            self.busy_reply = None
+            self.piece_finished.emit(reply_id, index)
+
+    @contextlib.contextmanager
+    def _outcomes(self, reply_id: int, text: str, what: str) -> Iterator[None]:
+        """Turn what synthesis raises into the worker's signals, as the status table says.
+
+        Cancelled: nothing. Unauthorized: ``unauthorized`` with the text to replay. Other
+        backend errors: ``failed`` (logged per the table). Anything else is a bug: one crash
+        report, and ``failed`` carrying the exception itself.
+        """
+        try:
+            yield
         except Cancelled:
             pass
         except Unauthorized as err:
@@ -245,15 +235,16 @@ class SpeechWorker(QObject):
             self.failed.emit(SpeechFailure(reply_id, err))
         except Exception as exc:  # engine or decoder bug: a crash report, and the reply fails
             log.error(
-                "[speech_worker] synthesis failed: %s (reply %d piece %d, %d chars)",
+                "[speech_worker] synthesis failed: %s (%s, %d chars)",
                 type(exc).__name__,
-                reply_id,
-                index,
+                what,
                 len(text),
                 extra=telemetry.NO_EVENT,
             )
             telemetry.report_exception(exc, tags={"operation": "speech"})
             self.failed.emit(SpeechFailure(reply_id, exc))
-        finally:
-            self.busy_reply = None
-            self.piece_finished.emit(reply_id, index)
+
+
+def _voice(voice: object) -> str | None:
+    """The voice a slot was given (``object`` across threads): a name, or None for the default."""
+    return voice if isinstance(voice, str) and voice else None
