@@ -41,6 +41,7 @@ os.environ["COMPANION_CONFIG_DIR"] = tempfile.mkdtemp(prefix="companion-bench-")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+from _figure import figure
 from PySide6.QtCore import QEventLoop, QObject, Qt, QThread, Signal
 
 from companion.app import ensure_qapp
@@ -313,6 +314,18 @@ def main() -> int:
             f"silence inserted inside pieces {stray:.1f} ms"
         )
     print(f"  PortAudio output underflows during the run: {underflows}")
+    worst_gap = max((g for r in streamed for g in r.gaps_ms), default=0.0)
+    figure(
+        "chat_first_sample",
+        s_lat,
+        "ms",
+        what="chat: first token to first sample",
+        baseline=w_lat,
+        baseline_what="whole reply first, then speak",
+    )
+    figure(
+        "chat_gap", worst_gap, "ms", what="longest silence inserted between pieces", goal="< 20 ms"
+    )
     return 0
 
 

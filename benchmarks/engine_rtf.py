@@ -26,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _figure import figure
+
 from companion.speech.espeak_engine import EspeakEngine
 from companion.speech.piper_engine import PiperEngine, source_model
 from companion.speech.types import CancelToken, SpeechEngine
@@ -85,6 +87,24 @@ def main() -> int:
         )
     aligned, plain = results[0][1], results[1][1]
     print(f"alignment output cost: {aligned / plain:.2f}x the plain model's time")
+    figure(
+        "rtf_piper",
+        aligned,
+        "x real time",
+        what="Piper (aligned model) synthesis",
+        baseline=plain,
+        baseline_what="Piper, plain model",
+        goal="< 1",
+    )
+    figure(
+        "rtf_espeak",
+        results[2][1],
+        "x real time",
+        what="espeak-ng synthesis",
+        baseline=1.0,
+        baseline_what="real time",
+        goal="< 1",
+    )
     return 0
 
 

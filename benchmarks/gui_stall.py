@@ -24,6 +24,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["COMPANION_CONFIG_DIR"] = tempfile.mkdtemp(prefix="companion-bench-")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _figure import figure
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
 from companion.app import AppOptions, Companion, ensure_qapp
@@ -75,9 +76,11 @@ def main() -> int:
     (cfg / "settings.json").write_text(json.dumps({"greeted": True, "engine": args.engine}))
     qapp = ensure_qapp()
     app = Companion(
-        qapp=qapp, options=AppOptions(ipc=False, greet=False, save=False, signals=False,
-                                      telemetry=False, embedded_voice=True),
-    )  # fmt: skip
+        qapp=qapp,
+        options=AppOptions(
+            ipc=False, greet=False, save=False, signals=False, telemetry=False, embedded_voice=True
+        ),
+    )
     app.start()
     ready = []
     app.worker.engine_ready.connect(ready.append)
@@ -93,6 +96,7 @@ def main() -> int:
     qapp.exec()
     meter.stop()
     worker_line = meter.summary()
+    worker_max = max(meter.gaps, default=0.0)
     spoken = app.router.last_reply.total_ms / 1000 if app.router.last_reply else 0.0
     took = time.monotonic() - t0
 
@@ -115,11 +119,21 @@ def main() -> int:
     qapp.exec()
     meter.stop()
     baseline_line = meter.summary()
+    baseline_max = max(meter.gaps, default=0.0)
     app.shutdown()
     print(
         f"GUI stall while speaking {len(TEXT)} chars ({spoken:.0f} s of audio, {took:.0f} s, "
         f"{args.engine}): {worker_line} (goal < 16 ms); baseline synthesis on the GUI thread: "
         f"{baseline_line}"
+    )
+    figure(
+        "gui_stall",
+        worker_max,
+        "ms",
+        what=f"longest GUI stall, long reply ({args.engine})",
+        baseline=baseline_max,
+        baseline_what="synthesis on the GUI thread",
+        goal="< 16 ms",
     )
     return 0
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _figure import figure
 from _mascot_proc import cpu_seconds, mascot_env, start_mascot, stop, wait_for_line
 
 BARE = (
@@ -60,6 +61,15 @@ def main() -> int:
     print(
         f"idle CPU over {args.seconds:.0f} s ({args.platform}): mascot {mascot:.3f} % of a core "
         f"(goal < 0.5 %); baseline bare Qt window {bare:.3f} %"
+    )
+    figure(
+        "idle_cpu",
+        mascot,
+        "% of a core",
+        what=f"idle mascot over {args.seconds:.0f} s",
+        baseline=bare,
+        baseline_what="bare Qt window",
+        goal="< 0.5 %",
     )
     return 0 if mascot < 0.5 else 1
 

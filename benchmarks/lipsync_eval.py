@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from _figure import figure
 
 from companion.speech import align
 from companion.speech.espeak_engine import PAUSE, EspeakEngine
@@ -457,6 +458,7 @@ def main() -> None:
     print(HEADER)
     timings: dict[str, tuple[float, float]] = {}  # wall, CPU
     kept: dict[str, list[list[str]]] = {}
+    scores: dict[str, Score] = {}
     for name, fn in methods:
         score = Score()
         start, cpu = time.perf_counter(), time.process_time()
@@ -465,6 +467,7 @@ def main() -> None:
         for u, pred in zip(utterances, predictions, strict=True):
             score.add(u.truth, pred)
         kept[name] = predictions
+        scores[name] = score
         print(f"| {name} | " + " | ".join(score.cells()) + " |")
 
     print("\nThe same predictions against Piper's own PAD convention (each PAD counted with the")
@@ -503,6 +506,19 @@ def main() -> None:
         f"(best of 3; real-time factor {best / reply_s:.3f}); open/closed {cells[0]}, "
         f"vowel class {cells[2]}."
     )
+
+    def accuracy(score: Score) -> float:
+        return 100.0 * score.open_ok / max(1, score.frames)
+
+    figure(
+        "lipsync_open_closed",
+        accuracy(scores[methods[0][0]]),
+        "%",
+        what="aligner open/closed accuracy (text + audio)",
+        baseline=accuracy(scores[methods[2][0]]),
+        baseline_what="loudness threshold",
+    )
+    figure("align_rtf", best / reply_s, "x real time", what="aligner CPU, one 20 s reply")
 
 
 if __name__ == "__main__":

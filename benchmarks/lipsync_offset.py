@@ -28,6 +28,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["COMPANION_CONFIG_DIR"] = tempfile.mkdtemp(prefix="companion-bench-")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _figure import figure
+
 from companion.app import AppOptions, Companion, ensure_qapp
 
 TEXT = (
@@ -44,9 +46,11 @@ def main() -> int:
     (cfg / "settings.json").write_text(json.dumps({"greeted": True, "engine": args.engine}))
     qapp = ensure_qapp()
     app = Companion(
-        qapp=qapp, options=AppOptions(ipc=False, greet=False, save=False, signals=False,
-                                      telemetry=False, embedded_voice=True),
-    )  # fmt: skip
+        qapp=qapp,
+        options=AppOptions(
+            ipc=False, greet=False, save=False, signals=False, telemetry=False, embedded_voice=True
+        ),
+    )
     app.start()
     view, player = app.window.view, app.player
     changes: list[tuple[float, float, str]] = []  # (clock ms, wall ms since first sample, shape)
@@ -93,6 +97,15 @@ def main() -> int:
         f"lip-sync offset ({args.engine}, {output}, {len(clock_off)} shape changes): mouth vs "
         f"player clock {stats(clock_off)} (goal < one frame, {frame:.1f} ms); baseline mouth vs "
         f"wall-clock timer {stats(wall_off)}"
+    )
+    figure(
+        "lipsync_offset",
+        statistics.median(abs(x) for x in clock_off),
+        "ms",
+        what=f"mouth vs player clock, median ({args.engine})",
+        baseline=statistics.median(abs(x) for x in wall_off),
+        baseline_what="mouth vs wall-clock timer",
+        goal="< 16.7 ms",
     )
     return 0
 

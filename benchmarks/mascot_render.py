@@ -27,6 +27,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _figure import figure
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
@@ -245,6 +246,15 @@ def main() -> int:
         f"summary: view frame {view_med:.0f} us; cached draw {c1:.0f} us (1x) / {c2:.0f} us (2x)"
         f" vs svg per frame {s1:.0f} us / {s2:.0f} us -> {s1 / c1:.1f}x / {s2 / c2:.1f}x faster;"
         f" {distinct} mouth shapes seen"
+    )
+    figure("render_view_frame", view_med, "us", what=f"view frame ({args.scale}, advance+render)")
+    figure(
+        "render_cached_draw",
+        c1,
+        "us",
+        what="cached mouth draw per frame (1x)",
+        baseline=s1,
+        baseline_what="SVG rendered per frame",
     )
     del app
     return 0

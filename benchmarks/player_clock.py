@@ -37,6 +37,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _figure import figure
+
 from companion.audio.player import DEFAULT_LATENCY, IDLE_CLOSE_S, Player
 from companion.speech.types import FloatArray
 
@@ -197,6 +199,14 @@ def drift(seconds: float) -> None:
             f"utterance of {seconds:.0f} s at {RATE} Hz, clock read {len(walls)} times at 60 fps:"
         )
         print(f"  clock drift vs wall clock: {1e6 * (slope - 1.0):+.0f} ppm (baseline: 0 ppm)")
+        figure(
+            "player_drift",
+            1e6 * (slope - 1.0),
+            "ppm",
+            what="player clock drift vs wall clock",
+            baseline=0.0,
+            baseline_what="the wall clock",
+        )
         print(
             f"  clock behind begin(): median {ms(lag)} (baseline: the output latency, "
             f"{ms(player.output_latency)} as opened, {ms(player.output_delay)} as last reported)"
@@ -235,6 +245,13 @@ def start_latency(runs: int) -> None:
             f"first callback taking audio {ms(statistics.median(taken))}, clock > 0 after "
             f"{ms(statistics.median(audible))} (audible start)"
         )
+        if idle_close == 0.0:
+            figure(
+                "player_start_cold",
+                1000 * statistics.median(audible),
+                "ms",
+                what="begin() to audible start, stream closed",
+            )
 
 
 def stop_latency(runs: int, latency: float | str, heard: Callable[[], FloatArray] | None) -> None:
@@ -267,6 +284,14 @@ def stop_latency(runs: int, latency: float | str, heard: Callable[[], FloatArray
                 f"; heard after the clock froze: median {statistics.median(after):.1f} ms "
                 f"(min {min(after):.1f}, max {max(after):.1f})"
             )
+            if latency == DEFAULT_LATENCY:
+                figure(
+                    "player_stop_heard",
+                    statistics.median(after),
+                    "ms",
+                    what="sound heard after stop()",
+                    goal=f"< {STOP_GOAL_MS:.0f} ms",
+                )
         else:
             line += f"; recording unclear ({len(lengths)} bursts for {runs} stops)"
     print(line + f" (baseline: the {STOP_GOAL_MS:.0f} ms goal)")

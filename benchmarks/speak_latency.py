@@ -29,6 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _figure import figure
+
 from companion.audio.player import Player
 from companion.speak import SAMPLE_RATE, speak
 from companion.speech.pipeline import SpeechPipeline
@@ -133,6 +135,14 @@ def main() -> int:
         f"(runs: {', '.join(f'{v:.0f}' for v in whole_all)})"
     )
     print(f"ratio streamed / whole-first: {stream_ms / whole_ms:.2f}")
+    figure(
+        "speak_first_sample",
+        stream_ms,
+        "ms",
+        what="speak: 3 sentences to first sample",
+        baseline=whole_ms,
+        baseline_what="whole reply synthesised first",
+    )
     return 0
 
 

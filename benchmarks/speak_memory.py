@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _figure import figure
+
 from companion.speech.piper_engine import source_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +76,22 @@ def main() -> int:
     print(f"baseline: bare python                      {bare:6.1f} MiB")
     print(f"baseline: python + onnxruntime + numpy     {runtime:6.1f} MiB")
     print(f"baseline: voice model file                 {model_mib:6.1f} MiB")
+    figure(
+        "speak_rss_piper",
+        piper,
+        "MiB",
+        what="companion speak peak RSS, Piper",
+        baseline=runtime,
+        baseline_what="python + onnxruntime + numpy",
+    )
+    figure(
+        "speak_rss_espeak",
+        espeak,
+        "MiB",
+        what="companion speak peak RSS, espeak-ng",
+        baseline=bare,
+        baseline_what="bare python",
+    )
     return 0
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _figure import figure
 from _mascot_proc import mascot_env, rss_mb, start_mascot, stop, wait_for_line
 
 BARE = (
@@ -60,6 +61,22 @@ def main() -> int:
         f"{1000 * med(shown):.0f} ms (RSS {med(rss_shown):.0f} MB; {med(rss_voice):.0f} MB with "
         f"the voice loaded); baseline bare Qt window {1000 * med(bare_shown):.0f} ms, "
         f"RSS {med(bare_rss):.0f} MB"
+    )
+    figure(
+        "startup_shown",
+        1000 * med(shown),
+        "ms",
+        what="launch to mascot shown",
+        baseline=1000 * med(bare_shown),
+        baseline_what="bare Qt window shown",
+    )
+    figure(
+        "startup_rss_voice",
+        med(rss_voice),
+        "MB",
+        what="resident memory, voice loaded",
+        baseline=med(bare_rss),
+        baseline_what="bare Qt window",
     )
     return 0
 

@@ -35,6 +35,7 @@ os.environ["COMPANION_CONFIG_DIR"] = tempfile.mkdtemp(prefix="companion-bench-")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests
+from _figure import figure
 from PySide6.QtCore import QCoreApplication
 
 from companion.app import AppOptions, Companion, ensure_qapp
@@ -152,6 +153,23 @@ def main() -> int:
     print(f"say() -> dialog, expired locally (no request): {ms(local)}")
     print(f"browser sign-in (click -> signed in):         {ms(sign_in)}")
     print(f"signed in -> held reply's first audio:        {ms(to_audio)}")
+    med = statistics.median
+    figure(
+        "unauth_quiet",
+        med(to_quiet),
+        "ms",
+        what="server 401 to player stopped, mouth at rest",
+        goal="< 16 ms",
+    )
+    figure(
+        "unauth_dialog_local",
+        med(local),
+        "ms",
+        what="say() to sign-in dialog, token expired",
+        baseline=med(roundtrip),
+        baseline_what="a 401 round trip",
+    )
+    figure("unauth_resume", med(to_audio), "ms", what="signed in to held reply's first audio")
     app.shutdown()
     backend.stop()
     return 0
