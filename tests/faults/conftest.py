@@ -73,6 +73,15 @@ def expected_reports(fault: str) -> int:
     return 1 if EXPECTED_ERROR[fault] is ProtocolError else 0
 
 
+def result_line(place: str, fault: str, *, reports: int, gap_ms: float | None = None) -> None:
+    """One machine-readable line per fault tried (``benchmarks/reliability.py`` sums them)."""
+    gap = "" if gap_ms is None else f" gap_ms={gap_ms:.0f}"
+    print(
+        f"\n[faults] result place={place} fault={fault} reports={reports} "
+        f"expected={expected_reports(fault)}{gap}"
+    )
+
+
 def closed_port() -> int:
     """A port on 127.0.0.1 nobody listens on (bound, then closed: connections are refused)."""
     with socket.socket() as sock:

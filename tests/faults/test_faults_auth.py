@@ -35,6 +35,7 @@ from tests.faults.conftest import (
     bad_url,
     expected_reports,
     presynthesize,
+    result_line,
 )
 from tests.support.fixtures import RecordingTransport
 from tests.support.reference_auth import ReferenceAuth
@@ -175,7 +176,7 @@ def test_a_sign_in_fault_says_so_and_the_next_try_signs_in(
         m.app.router.say(LATER)
 
     gap = loop_watch.stop()
-    print(f"[faults] sign-in {fault}: longest event-loop gap {gap:.0f} ms")
+    result_line("sign-in", fault, reports=len(sentry_transport.events), gap_ms=gap)
     assert gap < MAX_LOOP_GAP_MS
     assert not [line for line in all_lines.lines if "[crash]" in line]
 
@@ -226,6 +227,6 @@ def test_an_auth_me_fault_keeps_the_session_and_the_next_check_names_it(
         m.app.router.say(LATER)
 
     gap = loop_watch.stop()
-    print(f"[faults] /auth/me {fault}: longest event-loop gap {gap:.0f} ms")
+    result_line("auth-me", fault, reports=len(sentry_transport.events), gap_ms=gap)
     assert gap < MAX_LOOP_GAP_MS
     assert opened == []

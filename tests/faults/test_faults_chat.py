@@ -32,6 +32,7 @@ from tests.faults.conftest import (
     _AllLines,
     bad_url,
     expected_reports,
+    result_line,
 )
 from tests.support.fixtures import RecordingTransport
 from tests.support.reference_backend import Fault, ReferenceBackend
@@ -122,6 +123,6 @@ def test_a_chat_fault_fails_one_reply_retry_brings_it(
     qtbot.wait_until(lambda: len(m.finished) > finished + 1, timeout=30000)
 
     gap = loop_watch.stop()
-    print(f"\n[faults] chat {fault}: longest event-loop gap {gap:.0f} ms")
+    result_line("chat", fault, reports=len(sentry_transport.events), gap_ms=gap)
     assert gap < MAX_LOOP_GAP_MS
     assert not [line for line in all_lines.lines if "[crash]" in line]

@@ -29,6 +29,7 @@ from tests.faults.conftest import (
     env_without_companion,
     expected_reports,
     presynthesize,
+    result_line,
 )
 from tests.faults.ingest import Ingest
 from tests.support.reference_backend import Fault, ReferenceBackend
@@ -114,6 +115,7 @@ def test_speak_ends_in_time_with_one_line(
     assert len(ingest.events()) == expected_reports(fault)
     for event in ingest.events():
         assert event["tags"]["failure"] == "protocol"
+    result_line("speak", fault, reports=len(ingest.events()))
 
 
 def test_speak_plays_once_the_fault_is_gone(

@@ -32,6 +32,7 @@ from tests.faults.conftest import (
     bad_url,
     expected_reports,
     presynthesize,
+    result_line,
 )
 from tests.support.fixtures import RecordingTransport
 from tests.support.reference_backend import Fault, ReferenceBackend
@@ -127,7 +128,7 @@ def test_a_speech_fault_fails_one_reply_and_the_next_plays(
     assert router.failed_replies == []
 
     gap = loop_watch.stop()
-    print(f"\n[faults] speech {fault}: longest event-loop gap {gap:.0f} ms")
+    result_line("speech", fault, reports=len(sentry_transport.events), gap_ms=gap)
     assert gap < MAX_LOOP_GAP_MS
     assert not any(" CRITICAL " in line for line in all_lines.lines)
     assert not [r for r in all_lines.lines if "[crash]" in r]

@@ -92,6 +92,18 @@ class Figures:
     snapshot: tracemalloc.Snapshot | None = field(default=None, repr=False)
     fd_kinds: Counter[str] = field(default_factory=Counter, repr=False)
 
+    def numbers(self) -> dict[str, float]:
+        return {
+            "rss_mb": round(self.rss_mb, 1),
+            "traced_mb": round(self.traced_mb, 2),
+            "py_threads": self.py_threads,
+            "os_threads": self.os_threads,
+            "fds": self.fds,
+            "qobject_wrappers": self.qobject_wrappers,
+            "qt_children": self.qt_children,
+            "widgets": self.widgets,
+        }
+
     def diff(self, later: Figures) -> str:
         """What there is more of in ``later`` (threads, QObject types, the lines that
         allocated most), for diagnosis."""
@@ -395,6 +407,19 @@ def run_soak(
     print(f"[soak] before: {before.row()}")
     print(f"[soak] after:  {after.row()}")
     print(f"[soak] {before.diff(after)}")
+    print(
+        "[soak] json "
+        + json.dumps(
+            {
+                "replies": soak.replies,
+                "seconds": round(took, 1),
+                "reports": len(transport.events),
+                "quit_ms": round(1000 * quit_s),
+                "before": before.numbers(),
+                "after": after.numbers(),
+            }
+        )
+    )
     return before, after, soak, took
 
 
