@@ -134,6 +134,7 @@ class Companion(QObject):
         self.player = self._make_player()
         if self.player.notice:
             self.notices.append(self.player.notice)
+        self._audio_notice = self.player.notice  # the last audio notice the user was shown
 
         # The token: COMPANION_TOKEN, else the keyring (or the 0600 file); read per request.
         self.session = SessionStore(base_url=config.backend_url(self.settings))
@@ -268,6 +269,7 @@ class Companion(QObject):
         m.quit_requested.connect(self.quit)
         self.read_aloud.submitted.connect(self._on_read_aloud)
         self.qapp.aboutToQuit.connect(self.shutdown)
+        r.reply_finished.connect(self._on_reply_finished)
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(500)
@@ -489,6 +491,21 @@ class Companion(QObject):
             self.router.retry()
         elif action == RETRY_ACTION:
             self.chat.retry()
+
+    @Slot(int)
+    def _on_reply_finished(self, reply_id: int) -> None:
+        """The audio output changed under a reply (the device vanished, the default went
+        silent): once the reply has ended, say so in the bubble, once per new notice."""
+        notice = self.player.notice
+        if notice and notice != self._audio_notice:
+            # After the router has finished with the bubble (it fades the subtitles).
+            QTimer.singleShot(0, lambda: self._show_audio_notice(notice))
+        self._audio_notice = notice
+
+    def _show_audio_notice(self, notice: str) -> None:
+        if not self.is_shutting_down and not self.router.busy:
+            log.info("[app] audio notice shown: %s", notice)
+            self.window.bubble.show_message(notice, kind="info")
 
     @Slot(str)
     def _on_engine_ready(self, name: str) -> None:

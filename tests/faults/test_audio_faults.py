@@ -79,6 +79,7 @@ def test_the_sound_card_vanishes_mid_reply(
     assert took < reply.total_ms / 1000.0 + 2.0  # it went on in real time, not stuck
     assert m.app.window.view.current_mouth().openness == 0.0
     assert any("[audio] output lost" in line for line in all_lines.lines)
+    qtbot.wait_until(lambda: m.app.window.bubble.text() == LOST_NOTICE, timeout=5000)  # said
     # The next reply plays on (silently: there is no sound card left).
     with qtbot.wait_signal(m.app.router.reply_finished, timeout=20000):
         m.app.router.say(EVIDENCE.secret(SHORT))
