@@ -51,6 +51,8 @@ TIMEOUTS = {
     "COMPANION_READ_TIMEOUT": "1",
     "COMPANION_REQUEST_DEADLINE": "2",
 }
+#: Faults the status table reports (HttpError, ProtocolError); the others are Transient.
+REPORTED = ("500", "corrupt")
 #: A speech fault for each kind the fault suite tries (a reply meets it, then it is cleared).
 FAULTS: dict[str, Callable[[], Fault]] = {
     # Finite: the server's thread gives up after the client did, so it is no "growth".
@@ -188,6 +190,7 @@ def figures(app: Companion, qtbot: QtBot) -> Figures:
     traced = sum(s.size for s in snapshot.statistics("filename")) if snapshot else 0
     server = _server_threads()
     return Figures(
+        # Last: counting objects and snapshots take memory of their own, in both figures alike.
         rss_mb=_rss_mb(),
         traced_mb=traced / 1e6,
         # Not counted: the records CPython keeps of foreign threads (PortAudio's) it has seen.
@@ -213,6 +216,7 @@ class Soak:
     backend: ReferenceBackend
     rng: random.Random
     replies: int = 0
+    expected_reports: int = 0  # what the status table says the faults met must send
     outcomes: Counter[str] = field(default_factory=Counter)
     finished: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
@@ -225,7 +229,13 @@ class Soak:
 
     def settled(self) -> bool:
         a = self.app
-        return not a.router.busy and not a.chat.busy and a.session_flow.dialog is None
+        return (
+            not a.router.busy
+            and not a.chat.busy
+            and a.session_flow.dialog is None
+            and a.worker.busy_reply is None  # no cancelled reply still in a request
+            and a.chat_worker.busy_request is None
+        )
 
     def wait_settled(self, timeout_ms: int = 30000) -> None:
         self.qtbot.wait_until(self.settled, timeout=timeout_ms)
@@ -278,6 +288,7 @@ class Soak:
         self.qtbot.wait_until(lambda: self.ended(rid), timeout=30000)
         self.backend.clear_faults()
         self.outcomes[f"fault {name}"] += 1
+        self.expected_reports += name in REPORTED
         self.note(rid)
         if rid in self.failed and self.rng.random() < 0.5:
             retried = self.app.router.retry()
@@ -354,6 +365,7 @@ def soak_env(
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("COMPANION_TOKEN", reference_backend.token)
     install_chat(reference_backend).script.reply = CHAT_REPLY
+    reference_backend.speech.audio_format = "wav"  # corrupt bytes are no WAV (any are PCM)
     for text in TEXTS:
         encode(text, "pcm")  # the server's Piper once per text, before the clock starts
     yield
@@ -381,8 +393,11 @@ def run_soak(
         soak.replies = 0
         soak.outcomes.clear()
         started = time.monotonic()
+        rss = [round(_rss_mb())]
         while soak.replies < replies:
             soak.step(soak.rng.choices(kinds, weights)[0])
+            if soak.replies >= len(rss) * replies / 10:
+                rss.append(round(_rss_mb()))  # the trend, every tenth of the way
         took = time.monotonic() - started
         backend.clear_faults()
         forget_requests(backend)
@@ -400,9 +415,11 @@ def run_soak(
         quit_s = time.monotonic() - quit_started
     assert not app.speech_thread.isRunning() and not app.chat_thread.isRunning()
     assert quit_s < 1.0, f"quit took {quit_s:.2f} s"
+    assert len(transport.events) == soak.expected_reports  # exactly as the status table says
     print(
         f"\n[soak] {soak.replies} replies in {took:.0f} s; outcomes {dict(soak.outcomes)}; "
-        f"{len(transport.events)} crash reports; quit in {1000 * quit_s:.0f} ms"
+        f"{len(transport.events)} crash reports (the table says {soak.expected_reports}); "
+        f"quit in {1000 * quit_s:.0f} ms; RSS every tenth: {rss} MB"
     )
     print(f"[soak] before: {before.row()}")
     print(f"[soak] after:  {after.row()}")
@@ -415,12 +432,20 @@ def run_soak(
                 "seconds": round(took, 1),
                 "reports": len(transport.events),
                 "quit_ms": round(1000 * quit_s),
+                "rss_trend_mb": rss,
                 "before": before.numbers(),
                 "after": after.numbers(),
             }
         )
     )
+    check_rss_trend(rss)
     return before, after, soak, took
+
+
+def check_rss_trend(trend: list[int]) -> None:
+    """Resident memory levels off: the second half of the run adds little."""
+    half = trend[len(trend) // 2 :]
+    assert max(half) - half[0] <= 10, trend
 
 
 def check_no_growth(before: Figures, after: Figures, replies: int) -> None:
