@@ -13,12 +13,11 @@ import argparse
 import contextlib
 import socket
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from companion.replies import ipc
-from companion.replies.say import START_TIMEOUT_S, _read_text, start_mascot
+from companion.replies.say import START_TIMEOUT_S, _read_text, reach_mascot
 from companion.textinput import TextInputError
 
 #: How long ``--print`` waits for the next event (a model may think for a while; a signed-out
@@ -116,27 +115,7 @@ class _Connection:
 def connect(*, start: bool = True, timeout_s: float = START_TIMEOUT_S) -> _Connection:
     """A connection to the mascot, starting one when none runs."""
     name = ipc.server_name()
-    try:
-        return _Connection(name)
-    except ConnectionRefusedError:
-        if not start:
-            raise ipc.IpcError("no mascot is running") from None
-    proc = start_mascot()
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return _Connection(name)
-        except ConnectionRefusedError:
-            if proc.poll() is not None:
-                raise ipc.IpcError(
-                    f"the mascot exited at start (status {proc.returncode}); "
-                    "run `companion` to see why"
-                ) from None
-            if time.monotonic() > deadline:
-                raise ipc.IpcError(
-                    f"started a mascot but it did not answer within {timeout_s:.0f} s"
-                ) from None
-            time.sleep(0.1)  # a separate process, no Qt event loop to wait on
+    return reach_mascot(lambda: _Connection(name), start=start, timeout_s=timeout_s)
 
 
 def ask(text: str, *, stream: bool, out: Any = None, err: Any = None) -> int:

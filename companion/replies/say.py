@@ -11,9 +11,13 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from companion.replies import ipc
 from companion.textinput import TextInputError, decode_text
+
+T = TypeVar("T")
 
 #: How long to wait for a mascot we started to answer (Qt start-up, not the voice: the voice
 #: loads in the speech thread after the server listens).
@@ -51,31 +55,41 @@ def start_mascot() -> subprocess.Popen[bytes]:
     )
 
 
-def deliver(text: str, *, start: bool = True, timeout_s: float = START_TIMEOUT_S) -> None:
-    """Deliver ``text``; raises :class:`ipc.IpcError` with a one-line reason."""
-    payload = {"cmd": "say", "text": text}
+def reach_mascot(
+    attempt: Callable[[], T], *, start: bool = True, timeout_s: float = START_TIMEOUT_S
+) -> T:
+    """``attempt()`` against the running mascot; when none answers (ConnectionRefusedError),
+    start one and retry until it answers, exits or ``timeout_s`` passes.
+
+    Raises :class:`ipc.IpcError` with a one-line reason.
+    """
     try:
-        answer = ipc.send_request(payload)
+        return attempt()
     except ConnectionRefusedError:
         if not start:
             raise ipc.IpcError("no mascot is running") from None
-        proc = start_mascot()
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                answer = ipc.send_request(payload)
-                break
-            except ConnectionRefusedError:
-                if proc.poll() is not None:
-                    raise ipc.IpcError(
-                        f"the mascot exited at start (status {proc.returncode}); "
-                        "run `companion` to see why"
-                    ) from None
-                if time.monotonic() > deadline:
-                    raise ipc.IpcError(
-                        f"started a mascot but it did not answer within {timeout_s:.0f} s"
-                    ) from None
-                time.sleep(0.1)  # a separate process, no Qt event loop to wait on
+    proc = start_mascot()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return attempt()
+        except ConnectionRefusedError:
+            if proc.poll() is not None:
+                raise ipc.IpcError(
+                    f"the mascot exited at start (status {proc.returncode}); "
+                    "run `companion` to see why"
+                ) from None
+            if time.monotonic() > deadline:
+                raise ipc.IpcError(
+                    f"started a mascot but it did not answer within {timeout_s:.0f} s"
+                ) from None
+            time.sleep(0.1)  # a separate process, no Qt event loop to wait on
+
+
+def deliver(text: str, *, start: bool = True, timeout_s: float = START_TIMEOUT_S) -> None:
+    """Deliver ``text``; raises :class:`ipc.IpcError` with a one-line reason."""
+    payload = {"cmd": "say", "text": text}
+    answer = reach_mascot(lambda: ipc.send_request(payload), start=start, timeout_s=timeout_s)
     if not answer.get("ok"):
         raise ipc.IpcError(f"the mascot refused the text: {answer.get('error', 'unknown')}")
 
