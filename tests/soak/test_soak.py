@@ -181,11 +181,15 @@ def figures(app: Companion, qtbot: QtBot) -> Figures:
         gc.collect()
     qapp = QApplication.instance()
     assert qapp is not None
+    # First: listing Qt's objects gives each a Python wrapper, which the count below would
+    # otherwise see appear between the two figures.
+    children = len(app.findChildren(QObject)) + len(qapp.findChildren(QObject))
+    widgets = len(QApplication.allWidgets())
+    gc.collect()
     wrapper_types = Counter(
         type(obj).__name__ for obj in gc.get_objects() if isinstance(obj, QObject)
     )
     names = Counter(t.name.rstrip("0123456789-") for t in threading.enumerate())
-    children = len(app.findChildren(QObject)) + len(qapp.findChildren(QObject))
     snapshot = _traced()
     traced = sum(s.size for s in snapshot.statistics("filename")) if snapshot else 0
     server = _server_threads()
@@ -199,7 +203,7 @@ def figures(app: Companion, qtbot: QtBot) -> Figures:
         fds=len(os.listdir("/proc/self/fd")),
         qobject_wrappers=sum(wrapper_types.values()),
         qt_children=children,
-        widgets=len(QApplication.allWidgets()),
+        widgets=widgets,
         thread_names=names,
         wrapper_types=wrapper_types,
         snapshot=snapshot,
@@ -454,7 +458,7 @@ def check_no_growth(before: Figures, after: Figures, replies: int) -> None:
     assert after.fds <= before.fds + 2, (before, after)
     assert after.widgets <= before.widgets, (before, after)
     assert after.qt_children <= before.qt_children + 2, (before, after)
-    assert after.qobject_wrappers <= before.qobject_wrappers + 10, (before, after)
+    assert after.qobject_wrappers <= before.qobject_wrappers + 5, (before, after)
     # Python's own allocations: the caches in play (Sentry's 100 breadcrumbs, the reference
     # server's lru caches, the chat conversation capped at 20 messages) are bounded.
     assert after.traced_mb - before.traced_mb < 2.0 + replies * 0.002, (before, after)
