@@ -205,7 +205,11 @@ def test_an_auth_me_fault_keeps_the_session_and_the_next_check_names_it(
     loop_watch.start()
     menu = m.app.menu.actions["account"]
     qtbot.wait_until(
-        lambda: any("operation=auth_me" in line for line in all_lines.lines), timeout=20000
+        lambda: any(
+            "[backend_api] domain=" in line and "operation=auth_me" in line
+            for line in all_lines.lines
+        ),
+        timeout=20000,
     )
     print(f"\n[faults] /auth/me {fault}: menu {menu.text()!r}")
     assert menu.text() == "Signed in"  # no name yet, but not signed out
