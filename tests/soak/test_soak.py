@@ -12,6 +12,7 @@ the short network timeouts of the fault suite.
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import json
 import os
@@ -51,6 +52,8 @@ TIMEOUTS = {
     "COMPANION_READ_TIMEOUT": "1",
     "COMPANION_REQUEST_DEADLINE": "2",
 }
+#: The full soak's watchdog: a stack dump only if it hangs this long.
+SOAK_WATCHDOG_S = 45 * 60
 #: Faults the status table reports (HttpError, ProtocolError); the others are Transient.
 REPORTED = ("500", "corrupt")
 #: A speech fault for each kind the fault suite tries (a reply meets it, then it is cleared).
@@ -487,6 +490,11 @@ def test_soak_full(
     soak_env: None,
     _private_config_dir: Path,
 ) -> None:
+    # The run takes about 15 minutes by design: pytest's faulthandler_timeout (120 s) would
+    # dump every thread's stack mid-run, and faulthandler reading the frames of running
+    # threads can crash the process (it did, in scrub_text). A longer watchdog instead.
+    faulthandler.cancel_dump_traceback_later()
+    faulthandler.dump_traceback_later(SOAK_WATCHDOG_S, exit=False)
     seed = int(os.environ.get("COMPANION_SOAK_SEED", "2026"))
     before, after, soak, _ = run_soak(
         qtbot, reference_backend, sentry_transport, _private_config_dir, replies=1000, seed=seed
