@@ -40,7 +40,6 @@ import logging
 import math
 import os
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -61,7 +60,7 @@ from companion.backend.errors import (
     Unauthorized,
     clean_path,
 )
-from companion.speech.types import Cancelled, CancelToken
+from companion.tasks import Cancelled, CancelToken, backoff_delay
 
 log = logging.getLogger("companion.backend")
 
@@ -562,11 +561,9 @@ class BackendClient:
         return b"".join(parts)
 
     def _backoff(self, attempt_no: int, retry_after: float | None) -> float:
-        delay = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt_no - 1))
-        delay += random.uniform(0.0, delay * 0.2)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return delay
+        return backoff_delay(
+            attempt_no, retry_after, base=self.backoff_base, maximum=self.backoff_max
+        )
 
     def _log_request(
         self, op: str, method: str, path: str, status: int, body_chars: int, started: float

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from companion.backend.errors import (
     Transient,
     Unauthorized,
 )
-from companion.speech.types import Cancelled, CancelToken
+from companion.tasks import Cancelled, CancelRegistry, CancelToken, backoff_delay
 
 log = logging.getLogger("companion.chat")
 
@@ -275,12 +274,6 @@ def read_deltas(resp: StreamResponse, path: str) -> Iterator[str]:
         raise Transient("POST", path, status, "cut_short")
 
 
-def _backoff(attempt_no: int, retry_after: float | None) -> float:
-    delay = min(_BACKOFF_MAX, _BACKOFF_BASE * 2.0 ** (attempt_no - 1))
-    delay += random.uniform(0.0, delay * 0.2)
-    return max(delay, retry_after) if retry_after is not None else delay
-
-
 def stream_chat(
     client: BackendClient,
     request: ChatRequest,
@@ -313,7 +306,9 @@ def stream_chat(
         except Transient as err:
             if got_text or attempt_no >= body_attempts or err.reason == "deadline":
                 raise
-            delay = _backoff(attempt_no, err.retry_after)
+            delay = backoff_delay(
+                attempt_no, err.retry_after, base=_BACKOFF_BASE, maximum=_BACKOFF_MAX
+            )
             log.info(
                 "[chat] retry reason=%s attempt=%d delay_s=%.2f", err.reason, attempt_no, delay
             )
@@ -347,24 +342,18 @@ class ChatWorker(QObject):
         self._lock = threading.Lock()
         self._factory: ClientFactory = client_factory
         self._http: BackendClient | None = None
-        self._tokens: dict[int, CancelToken] = {}
-        self._closing = False
+        self._tokens = CancelRegistry()
         self.busy_request: int | None = None
 
     # -- any thread ----------------------------------------------------------------------------
 
     def cancel(self, request_id: int) -> None:
         """Stop ``request_id`` now (its socket is shut within the client's poll interval)."""
-        with self._lock:
-            token = self._tokens.setdefault(request_id, CancelToken())
-            token.cancel()
+        self._tokens.cancel(request_id)
 
     def cancel_all(self) -> None:
         """Shut-down: cancel everything, now and for requests still queued."""
-        with self._lock:
-            self._closing = True
-            for token in self._tokens.values():
-                token.cancel()
+        self._tokens.cancel_all()
 
     def set_client_factory(self, factory: ClientFactory) -> None:
         """Use another server from the next request on (settings changed)."""
@@ -375,15 +364,6 @@ class ChatWorker(QObject):
             old.close()
 
     # -- worker thread -------------------------------------------------------------------------
-
-    def _token_for(self, request_id: int) -> CancelToken:
-        with self._lock:
-            for old in [k for k in self._tokens if k < request_id]:
-                del self._tokens[old]
-            token = self._tokens.setdefault(request_id, CancelToken())
-            if self._closing:
-                token.cancel()
-            return token
 
     def _client(self) -> BackendClient:
         with self._lock:
@@ -400,7 +380,7 @@ class ChatWorker(QObject):
     @Slot(object)
     def send(self, request: ChatRequest) -> None:
         """Stream ``request``: ``delta`` per piece of text, then one ``finished``."""
-        token = self._token_for(request.request_id)
+        token = self._tokens.start(request.request_id)
         self.busy_request = request.request_id
         chars = 0
         result: ChatResult | None = None
@@ -435,8 +415,7 @@ class ChatWorker(QObject):
             result = ChatResult(request.request_id, "failed", exc, chars)
         finally:
             self.busy_request = None
-            with self._lock:
-                self._tokens.pop(request.request_id, None)
+            self._tokens.finish(request.request_id)
             if result is None:  # only a BaseException (KeyboardInterrupt) gets here
                 result = ChatResult(request.request_id, "cancelled", chars=chars)
             log.info("[chat] request %d %s (%d chars)", request.request_id, result.outcome, chars)

@@ -30,9 +30,11 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from companion import telemetry
 from companion.backend.auth import EXPIRY_MARGIN_S, Account, SessionStore, SignedOut
 from companion.backend.errors import BackendApiError, Unauthorized
-from companion.backend.signin import Background, SignInController, fetch_account
+from companion.backend.signin import fetch_account
 from companion.replies.router import BubbleLike, ReplyRouter, ViewLike
+from companion.replies.signin_controller import SignInController
 from companion.speech.worker import UnauthorizedEvent
+from companion.tasks import Background
 from companion.ui.signin_dialog import SignInDialog
 
 log = logging.getLogger("companion.session")

@@ -6,13 +6,16 @@ Times are milliseconds relative to the start of the audio they belong to.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+# The engines take a CancelToken: re-exported for them (defined below every package).
+from companion.tasks import Cancelled as Cancelled
+from companion.tasks import CancelToken as CancelToken
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -71,32 +74,6 @@ class AudioChunk:
     @property
     def duration_ms(self) -> float:
         return 1000.0 * len(self.samples) / self.sample_rate
-
-
-class Cancelled(Exception):
-    """Raised inside the pipeline when a :class:`CancelToken` is set."""
-
-
-class CancelToken:
-    """A flag the worker checks between steps; set from any thread."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def raise_if_cancelled(self) -> None:
-        if self._event.is_set():
-            raise Cancelled()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True when cancelled meanwhile."""
-        return self._event.wait(seconds)
 
 
 @dataclass(frozen=True, slots=True)

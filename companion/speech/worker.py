@@ -23,7 +23,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from companion import telemetry
 from companion.backend.errors import BackendApiError, Unauthorized
 from companion.speech.pipeline import SpeechPipeline
-from companion.speech.types import Cancelled, CancelToken, SpeechEngine
+from companion.speech.types import SpeechEngine
+from companion.tasks import Cancelled, CancelRegistry
 
 log = logging.getLogger("companion.speech")
 
@@ -102,26 +103,18 @@ class SpeechWorker(QObject):
         self._sample_rate = sample_rate
         self._pipeline: SpeechPipeline | None = None
         self._lock = threading.Lock()
-        self._tokens: dict[int, CancelToken] = {}
-        self._closing = False
+        self._tokens = CancelRegistry()
         self.busy_reply: int | None = None
 
     # -- called from any thread ------------------------------------------------------------
 
     def cancel(self, reply_id: int) -> None:
         """Stop work on ``reply_id`` now, or skip it when its request is still queued."""
-        with self._lock:
-            token = self._tokens.get(reply_id)
-            if token is None:
-                token = self._tokens[reply_id] = CancelToken()
-            token.cancel()
+        self._tokens.cancel(reply_id)
 
     def cancel_all(self) -> None:
         """Shut-down: cancel everything, now and for requests still queued."""
-        with self._lock:
-            self._closing = True
-            for token in self._tokens.values():
-                token.cancel()
+        self._tokens.cancel_all()
 
     def set_engine_factory(self, factory: EngineFactory) -> None:
         """Use another engine from the next reply on (settings changed); built lazily."""
@@ -130,18 +123,6 @@ class SpeechWorker(QObject):
             self._pipeline = None
 
     # -- worker thread -----------------------------------------------------------------------
-
-    def _token_for(self, reply_id: int) -> CancelToken:
-        with self._lock:
-            # Ids only grow, and requests run in order: older tokens are finished with.
-            for old in [k for k in self._tokens if k < reply_id]:
-                del self._tokens[old]
-            token = self._tokens.get(reply_id)
-            if token is None:
-                token = self._tokens[reply_id] = CancelToken()
-            if self._closing:
-                token.cancel()
-            return token
 
     def _ensure_pipeline(self) -> SpeechPipeline:
         with self._lock:
@@ -169,7 +150,7 @@ class SpeechWorker(QObject):
     @Slot(int, str, object, float)
     def speak(self, reply_id: int, text: str, voice: object, speed: float) -> None:
         """Synthesise ``text`` piece by piece; every outcome ends with ``finished``."""
-        token = self._token_for(reply_id)
+        token = self._tokens.start(reply_id)
         self.busy_reply = reply_id
         pieces = 0
         try:
@@ -185,8 +166,7 @@ class SpeechWorker(QObject):
         finally:
             log.debug("[speech_worker] reply %d: %d pieces", reply_id, pieces)
             self.busy_reply = None
-            with self._lock:
-                self._tokens.pop(reply_id, None)
+            self._tokens.finish(reply_id)
             self.finished.emit(reply_id)
 
     @Slot(int, int, str, object, float)
@@ -199,7 +179,7 @@ class SpeechWorker(QObject):
         numbered from ``index``. Pieces of one reply arrive in order and share its cancel
         token, which stays until a later reply starts. Ends with ``piece_finished``.
         """
-        token = self._token_for(reply_id)
+        token = self._tokens.start(reply_id)
         self.busy_reply = reply_id
         try:
             with self._outcomes(reply_id, text, f"reply {reply_id} piece {index}"):

@@ -2,7 +2,7 @@
 """The sign-in dialog: "Sign in with browser", or a pasted token / API key.
 
 The dialog only shows and asks; the work (loopback listener, token exchange, checks) is
-done off the GUI thread by :class:`~companion.backend.signin.SignInController`. On success
+done off the GUI thread by :class:`~companion.replies.signin_controller.SignInController`. On success
 the dialog is accepted and :attr:`SignInDialog.result_value` holds the checked sign-in; the
 caller keeps the token. Cancel (or Escape, or closing the window) stops any waiting.
 """
@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from companion.backend.signin import SignInController, SignInError, SignInResult
+from companion.backend.signin_types import SignInError, SignInFailure, SignInResult
+from companion.replies.signin_controller import SignInController
 
 log = logging.getLogger("companion.ui")
 
@@ -169,7 +170,7 @@ class SignInDialog(QDialog):
     @Slot(object)
     def _on_failed(self, error: SignInError) -> None:
         self.set_status(error.user_message, "error")
-        if error.kind == "wrong_key":
+        if error.kind == SignInFailure.WRONG_KEY:
             self.token_edit.selectAll()
             self.token_edit.setFocus()
 

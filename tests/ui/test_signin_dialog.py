@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QLineEdit
 from pytestqt.qtbot import QtBot
 
 from companion.backend.auth import API_KEY_ACCOUNT
-from companion.backend.signin import SignInController, SignInResult
+from companion.backend.signin_types import SignInResult
+from companion.replies.signin_controller import SignInController
 from companion.ui.signin_dialog import SignInDialog
 from tests.support.reference_auth import ReferenceAuth
 from tests.support.reference_backend import ReferenceBackend

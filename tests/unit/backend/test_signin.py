@@ -15,15 +15,11 @@ import requests
 from pytestqt.qtbot import QtBot
 
 from companion.backend.auth import API_KEY_ACCOUNT
-from companion.backend.signin import (
-    BrowserSignIn,
-    LoopbackListener,
-    SignInController,
-    SignInError,
-    SignInResult,
-    check_token,
-)
-from companion.speech.types import CancelToken
+from companion.backend.loopback import LoopbackListener
+from companion.backend.signin import BrowserSignIn, check_token
+from companion.backend.signin_types import SignInError, SignInResult
+from companion.replies.signin_controller import SignInController
+from companion.tasks import CancelToken
 from tests.support.reference_auth import ReferenceAuth
 from tests.support.reference_backend import ReferenceBackend
 
