@@ -95,7 +95,7 @@ def main() -> int:
     flow = app.session_flow
     marks: dict[str, float] = {}
     flow.dialog_opened.connect(lambda: marks.setdefault("dialog", time.monotonic()))
-    app.router.sign_in_needed.connect(lambda e: marks.setdefault("quiet", time.monotonic()))
+    app.session_flow.sign_in_needed.connect(lambda e: marks.setdefault("quiet", time.monotonic()))
     app.router.reply_started.connect(lambda r: marks.setdefault("started", time.monotonic()))
     flow.signed_in.connect(lambda a: marks.setdefault("signed_in", time.monotonic()))
     wait_for(lambda: bool(app.engine_name))

@@ -11,16 +11,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 
-from PySide6.QtCore import QObject, QSocketNotifier, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -28,20 +25,25 @@ from companion import __version__, config, paths, telemetry
 from companion.audio.player import Player
 from companion.backend.auth import SessionStore
 from companion.config import Settings
+from companion.ossignals import SignalWatcher
 from companion.replies.chat import STALL_S as CHAT_STALL_S
 from companion.replies.chat import ChatWorker
-from companion.replies.chat_controller import RETRY_ACTION, ChatController
+from companion.replies.chat_controller import ChatController
 from companion.replies.conversation import load_conversation, save_conversation
 from companion.replies.ipc import IpcServer, IpcStream, send_request
+from companion.replies.presenter import ReplyPresenter
 from companion.replies.router import ReplyRouter
-from companion.replies.session import SessionCoordinator
+from companion.replies.session import SessionCoordinator, SignInDialogLike
+from companion.replies.signin_controller import SignInController
+from companion.settings_flow import SettingsFlow
 from companion.speech.types import SpeechEngine
 from companion.speech.worker import SpeechWorker
 from companion.ui.chat_panel import ChatPanel
 from companion.ui.menu import MascotMenu
 from companion.ui.read_aloud import ReadAloudBox
-from companion.ui.settings_dialog import TEST_SENTENCE, SettingsDialog
+from companion.ui.signin_dialog import SignInDialog
 from companion.ui.window import MascotWindow
+from companion.vocab import BubbleAction, BubbleKind, ReplySource
 
 log = logging.getLogger("companion.app")
 
@@ -81,6 +83,16 @@ def _app_icon() -> QIcon:
     return QIcon(str(path)) if path.exists() else QIcon()
 
 
+def sign_in_dialog(
+    base_url: str, reason: str | None, open_url: Callable[[str], bool] | None
+) -> SignInDialogLike:
+    """The session coordinator's dialog factory: a sign-in dialog with its controller."""
+    controller = SignInController(base_url=base_url, open_url=open_url)
+    dialog = SignInDialog(controller=controller, reason=reason)
+    controller.setParent(dialog)
+    return dialog
+
+
 class Companion(QObject):
     """The running mascot: every part, wired.
 
@@ -89,10 +101,11 @@ class Companion(QObject):
         shut_down(): shut-down finished.
 
     Attributes:
-        settings, player, worker, speech_thread, router, window, menu, ipc, read_aloud: the parts.
+        settings, player, worker, speech_thread, window, menu, ipc, read_aloud: the parts.
+        router, presenter: the queue of replies, and what the mascot shows of the current one.
         chat, chat_worker, chat_thread, chat_panel: the chat (controller, client thread, panel).
         session, session_flow: the token (env, keyring or 0600 file) and the unauthorized path
-            (every 401 → one sign-in dialog; the held reply resumes after sign-in).
+            (every 401 → one sign-in dialog; the held replies resume after sign-in).
         notices: one-line notices shown in the bubble at start (settings, audio, engine).
     """
 
@@ -116,10 +129,8 @@ class Companion(QObject):
         self.notices: list[str] = [loaded.notice] if loaded.notice else []
         self.is_shutting_down = False
         self.engine_name = ""
-        self._signal_sock: tuple[socket.socket, socket.socket] | None = None
-        self._signal_notifier: QSocketNotifier | None = None
-        self._old_handlers: dict[int, Any] = {}
-        self._settings_dialog: SettingsDialog | None = None
+        self.signals = SignalWatcher(self)
+        self.signals.received.connect(self.quit)
         self.ipc: IpcServer | None = None
         self._engine_notices: list[str] = []
 
@@ -132,6 +143,7 @@ class Companion(QObject):
             telemetry.install_qt_hooks()
 
         self.player = self._make_player()
+        self.player.set_muted(self.settings.muted)
         if self.player.notice:
             self.notices.append(self.player.notice)
         self._audio_notice = self.player.notice  # the last audio notice the user was shown
@@ -148,12 +160,13 @@ class Companion(QObject):
 
         self.window = MascotWindow(settings=self.settings)
         self.router = ReplyRouter(
-            settings=self.settings,
-            player=self.player,
-            worker=self.worker,
+            settings=self.settings, player=self.player, worker=self.worker, parent=self
+        )
+        self.presenter = ReplyPresenter(
+            router=self.router,
+            clock=self.player,
             view=self.window.view,
             bubble=self.window.bubble,
-            sample_rate=SAMPLE_RATE,
             parent=self,
         )
         self.menu = MascotMenu(settings=self.settings, icon=_app_icon(), parent=self)
@@ -161,11 +174,28 @@ class Companion(QObject):
         self.session_flow = SessionCoordinator(
             session=self.session,
             router=self.router,
-            view=self.window.view,
-            bubble=self.window.bubble,
+            presenter=self.presenter,
+            dialog_factory=sign_in_dialog,
             parent=self,
         )
+        self.worker.unauthorized.connect(self.session_flow.on_speech_unauthorized)
         self._build_chat()
+        self.settings_flow = SettingsFlow(
+            settings=self.settings,
+            player=self.player,
+            router=self.router,
+            window=self.window,
+            menu=self.menu,
+            session_flow=self.session_flow,
+            worker=self.worker,
+            chat_worker=self.chat_worker,
+            engine_factory=self._engine_factory,
+            chat_client_factory=self._chat_client_factory,
+            warm_up=self._warm_up.emit,
+            telemetry=options.telemetry,
+            save=self.save,
+            parent=self,
+        )
         self._wire()
 
     # -- building ------------------------------------------------------------------------------
@@ -217,6 +247,8 @@ class Companion(QObject):
             settings=self.settings,
             worker=self.chat_worker,
             router=self.router,
+            presenter=self.presenter,
+            session=self.session_flow,
             conversation=loaded.conversation,
             store=save_conversation if self.options.save else None,
             parent=self,
@@ -277,6 +309,9 @@ class Companion(QObject):
 
     def start(self) -> bool:
         """Show the mascot. False when another mascot already runs (it is asked to show)."""
+        if self.options.signals:
+            # Before the server listens: a `say` may start us and a signal may follow at once.
+            self.signals.install()
         if self.options.ipc:
             self.ipc = IpcServer(parent=self)
             if not self.ipc.listen():
@@ -289,8 +324,6 @@ class Companion(QObject):
             self.ipc.say_requested.connect(self._on_ipc_say)
             self.ipc.ask_requested.connect(self._on_ipc_ask)
             self.ipc.show_requested.connect(self.show_window)
-        if self.options.signals:
-            self._install_signal_handlers()
         self.speech_thread.start()
         self.chat_thread.start()
         self._warm_up.emit()
@@ -298,7 +331,7 @@ class Companion(QObject):
         self.window.ensure_on_screen()
         self.menu.set_window_visible(True)
         if self.notices:
-            self.window.bubble.show_message(" ".join(self.notices), kind="info")
+            self.presenter.show_message(" ".join(self.notices))
         if self.options.greet and not self.settings.greeted:
             self.settings.greeted = True
             self.save()
@@ -310,61 +343,13 @@ class Companion(QObject):
     @Slot()
     def _greet(self) -> None:
         if not self.is_shutting_down:
-            self.router.say(GREETING, source="greeting", force=True)
-
-    # -- signals (SIGTERM / SIGINT / SIGHUP) ---------------------------------------------------
-
-    def _install_signal_handlers(self) -> None:
-        """Let Python signal handlers run while Qt's C++ event loop sleeps.
-
-        The C-level handler writes the signal number to a socket pair (signal.set_wakeup_fd);
-        a QSocketNotifier wakes the event loop, which then shuts down in order.
-        """
-        rsock, wsock = socket.socketpair()
-        rsock.setblocking(False)
-        wsock.setblocking(False)
-        try:
-            signal.set_wakeup_fd(wsock.fileno(), warn_on_full_buffer=False)
-        except ValueError:  # not the main thread: no signal handling (tests building the app)
-            rsock.close()
-            wsock.close()
-            return
-        self._signal_sock = (rsock, wsock)
-        for signum in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
-            if signum is not None:
-                self._old_handlers[signum] = signal.signal(signum, _note_signal)
-        self._signal_notifier = QSocketNotifier(rsock.fileno(), QSocketNotifier.Type.Read, self)
-        self._signal_notifier.activated.connect(self._on_signal_fd)
-
-    @Slot()
-    def _on_signal_fd(self) -> None:
-        if self._signal_sock is None:
-            return
-        try:
-            data = self._signal_sock[0].recv(64)
-        except OSError:
-            return
-        if data:
-            log.info("[app] signal %d: shutting down", data[-1])
-            self.quit()
-
-    def _remove_signal_handlers(self) -> None:
-        if self._signal_notifier is not None:
-            self._signal_notifier.setEnabled(False)
-            self._signal_notifier = None
-        if self._signal_sock is not None:
-            signal.set_wakeup_fd(-1)
-            for signum, handler in self._old_handlers.items():
-                signal.signal(signum, handler)
-            for sock in self._signal_sock:
-                sock.close()
-            self._signal_sock = None
+            self.router.say(GREETING, source=ReplySource.GREETING, force=True)
 
     # -- actions -------------------------------------------------------------------------------
 
     @Slot(str)
     def _on_ipc_say(self, text: str) -> None:
-        self.router.say(text, source="say")
+        self.router.say(text, source=ReplySource.SAY)
 
     @Slot(str, object)
     def _on_ipc_ask(self, text: str, stream: IpcStream | None) -> None:
@@ -388,7 +373,7 @@ class Companion(QObject):
 
     @Slot(str)
     def _on_read_aloud(self, text: str) -> None:
-        self.router.say(text, source="read_aloud", force=True)
+        self.router.say(text, source=ReplySource.READ_ALOUD, force=True)
 
     @Slot()
     def toggle_window(self) -> None:
@@ -409,7 +394,12 @@ class Companion(QObject):
 
     @Slot(bool)
     def _on_mute(self, muted: bool) -> None:
-        self.router.set_muted(muted)
+        if muted == self.settings.muted:
+            return
+        self.settings.muted = muted
+        self.player.set_muted(muted)
+        self.presenter.mute_changed()
+        log.info("[app] muted=%s", muted)
         self._save_soon()
 
     @Slot(bool)
@@ -426,70 +416,19 @@ class Companion(QObject):
 
     @Slot()
     def open_settings(self) -> None:
-        if self._settings_dialog is not None:
-            self._settings_dialog.raise_()
-            self._settings_dialog.activateWindow()
-            return
-        dialog = SettingsDialog(settings=self.settings)
-        volume_before = self.player.volume
-        dialog.test_voice_requested.connect(self._test_voice)
-
-        def done(result: int) -> None:
-            self._settings_dialog = None
-            if result == SettingsDialog.DialogCode.Accepted:
-                self.apply_settings(dialog.edited())
-            else:
-                self.player.volume = volume_before
-            dialog.deleteLater()
-
-        dialog.finished.connect(done)
-        self._settings_dialog = dialog
-        dialog.show()
-
-    @Slot(object)
-    def _test_voice(self, edited: Settings) -> None:
-        self.player.volume = edited.volume
-        self.router.say(
-            TEST_SENTENCE, source="test", force=True, voice=edited.voice, speed=edited.speed
-        )
+        self.settings_flow.open()
 
     def apply_settings(self, new: Settings) -> None:
-        """Take the dialog's values (the window keeps its position and scale object)."""
-        old = dataclasses.replace(self.settings)
-        for f in dataclasses.fields(Settings):
-            if f.name not in ("position", "greeted"):
-                setattr(self.settings, f.name, getattr(new, f.name))
-        s = self.settings
-        self.player.volume = s.volume
-        if s.output_device != old.output_device:
-            self.player.set_device(s.output_device or None)
-        if s.always_on_top != old.always_on_top:
-            self.window.set_always_on_top(s.always_on_top)
-            self.menu.set_always_on_top(s.always_on_top)
-        if s.scale != old.scale:
-            self.window.set_scale(s.scale)
-        if config.backend_url(s) != config.backend_url(old):
-            self.session_flow.set_base_url(config.backend_url(s))
-        if config.backend_url(s) != config.backend_url(old):
-            self.chat_worker.set_client_factory(self._chat_client_factory())
-        if (s.backend_url, s.engine) != (old.backend_url, old.engine):
-            self.worker.set_engine_factory(self._engine_factory())
-            self._warm_up.emit()
-        if s.crash_reports != old.crash_reports and self.options.telemetry:
-            telemetry.init_telemetry(
-                dsn=config.sentry_dsn(s) or None,
-                enabled=s.crash_reports,
-                environment=os.environ.get("COMPANION_ENVIRONMENT", "production"),
-            )
-        self.save()
+        """Take the Settings dialog's values (see :mod:`companion.settings_flow`)."""
+        self.settings_flow.apply(new)
 
     @Slot(str)
     def _on_bubble_action(self, action: str) -> None:
-        if action == "sign_in":
+        if action == BubbleAction.SIGN_IN:
             self.sign_in_requested.emit()
-        elif action == "retry":
+        elif action == BubbleAction.RETRY:
             self.router.retry()
-        elif action == RETRY_ACTION:
+        elif action == BubbleAction.RETRY_CHAT:
             self.chat.retry()
 
     @Slot(int)
@@ -497,24 +436,17 @@ class Companion(QObject):
         """The audio output changed under a reply (the device vanished, the default went
         silent): once the reply has ended, say so in the bubble, once per new notice."""
         notice = self.player.notice
-        if notice and notice != self._audio_notice:
-            # After the router has finished with the bubble (it fades the subtitles).
-            QTimer.singleShot(0, lambda: self._show_audio_notice(notice))
-        self._audio_notice = notice
-
-    def _show_audio_notice(self, notice: str) -> None:
-        if not self.is_shutting_down and not self.router.busy:
+        if notice and notice != self._audio_notice and not self.is_shutting_down:
             log.info("[app] audio notice shown: %s", notice)
-            self.window.bubble.show_message(notice, kind="info")
+            self.presenter.notice_when_idle(notice)
+        self._audio_notice = notice
 
     @Slot(str)
     def _on_engine_ready(self, name: str) -> None:
         log.info("[app] speech engine: %s", name)
         self.engine_name = name
         while self._engine_notices:
-            notice = self._engine_notices.pop(0)
-            if not self.router.busy:
-                self.window.bubble.show_message(notice, kind="info")
+            self.presenter.notice_when_idle(self._engine_notices.pop(0))
 
     # -- saving and shutting down --------------------------------------------------------------
 
@@ -528,7 +460,7 @@ class Companion(QObject):
             return
         notice = config.save_settings(self.settings)
         if notice:
-            self.window.bubble.show_message(notice, kind="error")
+            self.presenter.show_message(notice, kind=BubbleKind.ERROR)
 
     @Slot()
     def quit(self) -> None:
@@ -550,6 +482,7 @@ class Companion(QObject):
         self.chat.close()
         self.chat_worker.cancel_all()
         self.router.close()
+        self.presenter.close()
         self.session_flow.close()
         self.player.stop()
         self.window.view.stop_lipsync()
@@ -569,41 +502,11 @@ class Companion(QObject):
         self.menu.close()
         self.read_aloud.close()
         self.chat_panel.close()
-        if self._settings_dialog is not None:
-            self._settings_dialog.reject()
+        self.settings_flow.close()
         self.save()
         self.window.close()
-        self._remove_signal_handlers()
+        self.signals.remove()
         if self.options.telemetry:
             telemetry.flush(0.5)
         log.info("[app] shut down in %.0f ms", 1000 * (time.monotonic() - started))
         self.shut_down.emit()
-
-
-def _note_signal(signum: int, frame: FrameType | None) -> None:
-    """Python-level handler; the work happens in the event loop (see the wakeup fd)."""
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(
-            level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-        )
-
-
-def run_app(self_test: bool = False) -> int:
-    """``companion``: the mascot, until Quit or a signal. ``--self-test``: see selftest.py."""
-    if self_test:
-        from companion.selftest import run_self_test
-
-        return run_self_test()
-    setup_logging()
-    qapp = ensure_qapp()
-    companion = Companion(qapp=qapp)
-    if not companion.start():
-        companion.shutdown()
-        return 0
-    code = qapp.exec()
-    companion.shutdown()
-    return int(code)

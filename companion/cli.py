@@ -62,9 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from companion.replies.ask import run_ask
 
         return run_ask(args)
-    from companion.app import run_app
+    if args.self_test:
+        from companion.commands.selftest import run_self_test
 
-    return run_app(self_test=bool(args.self_test))
+        return run_self_test()
+    from companion.commands.mascot import run_mascot
+
+    return run_mascot()
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("companion.ossignals", 7),
     ("companion.commands", 7),
     ("companion.cli", 7),
-    ("companion.selftest", 7),
+    ("companion.settings_flow", 7),
     ("companion.speak", 7),
     ("companion.__main__", 7),
 )

@@ -60,7 +60,8 @@ class Player:
 
     Attributes:
         sample_rate: frames per second of everything passed to :meth:`enqueue`.
-        silent: True while the silent clock stands in for a device.
+        silent: True while the silent clock stands in for a device (none, or lost).
+        muted: sound is off (:meth:`set_muted`); the clock runs on in real time.
         notice: one line for the user about the audio output (what to install, what failed),
             or None when all is well.
         underflows: output underflows PortAudio reported (diagnostics).
@@ -98,6 +99,7 @@ class Player:
         self._idle_since: float | None = None
         self._reopen = False
         self._open_pending = False
+        self.muted = False
         self.underflows = 0
         self.callbacks = 0
         self.output_delay = 0.0
@@ -129,11 +131,13 @@ class Player:
                 now = time.monotonic()
                 # Without PortAudio the clock is silent from the start; otherwise it waits for
                 # the stream's first callback (or turns silent if the stream cannot open).
-                self._utt = UtteranceState(self.sample_rate, now, silent=self._sd is None)
+                self._utt = UtteranceState(
+                    self.sample_rate, now, silent=self._sd is None, muted=self.muted
+                )
                 self._idle_since = None
             # Opening a PortAudio stream takes 5-50 ms: the janitor thread does it, so the
-            # caller (the GUI thread) never waits on the sound server.
-            self._open_pending = not ready and self._sd is not None
+            # caller (the GUI thread) never waits on the sound server. Muted, none is needed.
+            self._open_pending = not ready and self._sd is not None and not self.muted
         self._wake.set()
 
     def enqueue(self, samples: FloatArray) -> None:
@@ -152,6 +156,41 @@ class Player:
         with self._stream_lock:
             self._interrupt()
         self._wake.set()
+
+    def set_muted(self, muted: bool) -> None:
+        """Sound off or on; the current utterance goes on without a break in its clock.
+
+        Muting silences at once (a stream that buffers more than a few milliseconds is
+        dropped) and the utterance carries on, on its silent clock, in real time; later ones
+        begin muted. Unmuting hands the current utterance back to the device from the
+        position its clock reached (the stream is opened by the janitor thread).
+        """
+        with self._stream_lock:
+            if self._closed or muted == self.muted:
+                return
+            self.muted = muted
+            with self._lock:
+                now = time.monotonic()
+                if muted:
+                    cut = self._utt.unheard(now)
+                    self._utt.mute(now)
+                    resume = False
+                else:
+                    cut = False
+                    resume = self._utt.unmute()
+            if cut and self._output_latency > _STOP_ABORT_LATENCY_S:
+                self._discard_stream()
+            if resume:
+                self._open_pending = True
+        self._wake.set()
+
+    @property
+    def audible(self) -> bool:
+        """Sound of the current utterance is reaching a device now (not muted, not silent,
+        not finished)."""
+        with self._lock:
+            utt = self._utt
+            return not (utt.silent or utt.muted or utt.finished(time.monotonic()))
 
     def _interrupt(self) -> None:
         """Stop the current utterance; drop what the device still holds of it."""
@@ -376,11 +415,15 @@ class Player:
                 self._janitor_tick()
 
     def _open_for_utterance(self) -> None:
-        """Open the stream begin() asked for; carry on silently when it cannot open."""
-        if self._ensure_stream():
-            return
+        """Open the stream begin() (or unmute) asked for; carry on silently when it cannot."""
+        opened = self._ensure_stream()
         with self._lock:
-            self._utt.switch_to_silent(time.monotonic())
+            now = time.monotonic()
+            if not opened:
+                self._utt.resume_pending = False
+                self._utt.switch_to_silent(now)
+            elif self._utt.resume_pending:
+                self._utt.resume_on_device(now)
 
     def _janitor_tick(self) -> None:
         stream = self._stream

@@ -11,8 +11,12 @@ Two clocks, one interface:
 - device clock: each callback that hands frames to the device records an *anchor*: the index of
   its first frame and the monotonic time that frame reaches the speaker (now + output latency).
   The position is interpolated from the latest anchor, never past the frames handed over.
-- silent clock (no device, or the device was lost): a virtual device that consumes the queued
-  frames in real time and waits, like a real one, when the queue runs dry.
+- silent clock (no device, the device was lost, or muted): a virtual device that consumes the
+  queued frames in real time and waits, like a real one, when the queue runs dry.
+
+Mute switches an utterance to its silent clock at the position heard (:meth:`mute`); unmute
+(:meth:`unmute`, then :meth:`resume_on_device` once a stream runs) hands the device the frames
+from the position the silent clock reached, so sound, mouth and subtitles keep one clock.
 
 Positions never go backwards, below 0, or beyond what was queued.
 """
@@ -37,12 +41,15 @@ class UtteranceState:
         ended: no more audio will be queued.
         stopped: stopped early; the clock is frozen.
         silent: the silent clock runs this utterance (from the moment it switched).
+        muted: silent because it is muted (not because the device is missing or lost).
+        resume_pending: unmuted; the device takes over once a stream runs.
     """
 
     __slots__ = (
         "_anchor",
         "_base_frames",
         "_base_t",
+        "_device_on_unmute",
         "_frozen",
         "_last",
         "_released",
@@ -50,14 +57,16 @@ class UtteranceState:
         "consumed",
         "ended",
         "enqueued",
+        "muted",
         "rate",
+        "resume_pending",
         "seg_index",
         "seg_offset",
         "silent",
         "stopped",
     )
 
-    def __init__(self, rate: int, now: float, *, silent: bool) -> None:
+    def __init__(self, rate: int, now: float, *, silent: bool, muted: bool = False) -> None:
         self.rate = rate
         self._segments: list[FloatArray] = []
         self._released = 0
@@ -67,7 +76,11 @@ class UtteranceState:
         self.enqueued = 0
         self.ended = False
         self.stopped = False
-        self.silent = silent
+        self.silent = silent or muted
+        self.muted = muted
+        self.resume_pending = False
+        # Unmuting hands the utterance to the device only when a device could play it.
+        self._device_on_unmute = not silent
         self._anchor: tuple[int, float] | None = None
         self._base_frames = 0.0
         self._base_t = now
@@ -109,6 +122,50 @@ class UtteranceState:
         self.silent = True
         self._base_frames = position
         self._base_t = now
+
+    def mute(self, now: float) -> None:
+        """Go on silently from the position heard now (sound stops, the clock runs on)."""
+        if self.muted:
+            return
+        self._device_on_unmute = not self.silent
+        self.muted = True
+        self.resume_pending = False
+        self.switch_to_silent(now)
+
+    def unmute(self) -> bool:
+        """Sound may come back: True when the device should take over (see
+        :meth:`resume_on_device`); False when it stays silent (no device, lost, stopped)."""
+        if not self.muted:
+            return False
+        self.muted = False
+        self.resume_pending = self._device_on_unmute and not self.stopped
+        return self.resume_pending
+
+    def resume_on_device(self, now: float) -> None:
+        """The device plays on from the frame the silent clock reached (a stream runs now).
+
+        The callback reads nothing while ``silent`` is set, so the cursors are moved first and
+        ``silent`` cleared last; the clock holds at that frame until the first callback.
+        """
+        if not self.resume_pending or self.stopped:
+            self.resume_pending = False
+            return
+        self.resume_pending = False
+        # Segments before ``seg_index`` may be released already (the device took them): walk
+        # from the start of the current one; a position inside a released one starts there.
+        start = self.consumed - self.seg_offset
+        frame = max(int(self.position_frames(now)), start)
+        index, offset = self.seg_index, frame - start
+        segments = self._segments
+        while index < len(segments) and offset >= len(segments[index]):
+            offset -= len(segments[index])
+            start += len(segments[index])
+            index += 1
+        self.seg_index = index
+        self.seg_offset = offset if index < len(segments) else 0
+        self.consumed = start + self.seg_offset
+        self._anchor = None
+        self.silent = False
 
     # -- audio callback side (no lock, no allocation) ------------------------------------------
 

@@ -41,6 +41,7 @@ import keyring.errors
 
 from companion import paths
 from companion.backend.errors import BackendApiError, Unauthorized
+from companion.vocab import SessionState
 
 log = logging.getLogger("companion.auth")
 
@@ -315,7 +316,7 @@ class SessionStore:
         self._token: str | None = None
         self._source: str | None = None
         self._expires_at: float | None = None
-        self._blocked: str | None = None  # "lapsed" or "signed_out": no token until sign-in
+        self._blocked: SessionState | None = None  # lapsed or signed out: none until sign-in
         self.account: Account | None = None
         self.set_base_url(base_url)
 
@@ -363,14 +364,14 @@ class SessionStore:
             return self._source
 
     @property
-    def state(self) -> str:
-        """``signed_in``, ``expired``, ``lapsed``, ``signed_out`` or ``none``."""
+    def state(self) -> SessionState:
+        """Signed in, expired, lapsed, signed out or none."""
         with self._lock:
             if self._blocked is not None:
                 return self._blocked
             if self._token is None:
-                return "none"
-            return "expired" if self._is_expired() else "signed_in"
+                return SessionState.NONE
+            return SessionState.EXPIRED if self._is_expired() else SessionState.SIGNED_IN
 
     def _is_expired(self) -> bool:
         exp = self._expires_at
@@ -418,7 +419,7 @@ class SessionStore:
         """The server said 401: no more requests with this token until the next sign-in."""
         with self._lock:
             if self._blocked is None:
-                self._blocked = "lapsed"
+                self._blocked = SessionState.LAPSED
                 log.info("[auth] session lapsed (the server said 401)")
 
     def sign_out(self) -> None:
@@ -427,7 +428,7 @@ class SessionStore:
             url = self.base_url
             self._env_token = None
             self._set(None, None)
-            self._blocked = "signed_out"
+            self._blocked = SessionState.SIGNED_OUT
             self.account = None
         if url:
             self.secrets.delete(url)

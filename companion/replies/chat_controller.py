@@ -15,8 +15,9 @@ Ending a turn:
 - done: the last piece is flushed to the voice;
 - failed: the speech stops, the text so far stays, the bubble says why and offers Retry
   (budget: a friendly line, no Retry);
-- 401: the router's sign-in path (one dialog for every 401); after sign-in the reply is asked
-  for again and plays from its start, cancelled it waits for Retry.
+- 401: its speech is dropped and the session coordinator is told (one dialog for every 401);
+  the question waits. The controller listens to the session: after ``signed_in`` the reply is
+  asked for again and plays from its start; after ``sign_in_cancelled`` it waits for Retry.
 """
 
 from __future__ import annotations
@@ -32,9 +33,17 @@ from companion.backend.errors import BudgetExhausted, Unauthorized
 from companion.config import Settings
 from companion.replies.chat import ChatRequest, ChatResult, ChatWorker, build_request
 from companion.replies.conversation import ChatMessage, Conversation
+from companion.replies.presenter import ReplyPresenter
 from companion.replies.router import ReplyRouter
 from companion.speech.chunking import StreamChunker
-from companion.speech.worker import UnauthorizedEvent
+from companion.vocab import (
+    BubbleAction,
+    BubbleKind,
+    ChatOutcome,
+    Expression,
+    MessageState,
+    ReplySource,
+)
 
 log = logging.getLogger("companion.chat")
 
@@ -43,7 +52,16 @@ SIGNED_OUT_NOTE = "Signed out: the reply follows once you sign in."
 SIGN_IN_CANCELLED_NOTE = "Not signed in. Retry after signing in."
 EMPTY_NOTE = "The assistant sent an empty reply."
 #: The bubble's action for a chat failure (the app routes it to :meth:`ChatController.retry`).
-RETRY_ACTION = "retry_chat"
+RETRY_ACTION = BubbleAction.RETRY_CHAT
+
+
+class SessionLike(Protocol):
+    """The session coordinator as the chat sees it: told of a 401, listened to."""
+
+    signed_in: Any
+    sign_in_cancelled: Any
+
+    def report_unauthorized(self, error: Unauthorized) -> None: ...
 
 
 class ChatListener(Protocol):
@@ -56,6 +74,19 @@ class ChatListener(Protocol):
 
     def send(self, event: dict[str, Any]) -> None: ...
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class WaitingQuestion:
+    """A question whose reply a 401 cut: asked again after sign-in.
+
+    Attributes:
+        index: the assistant message's index in the conversation.
+        listeners: ``ask --print`` streams still following it.
+    """
+
+    index: int
+    listeners: list[ChatListener]
 
 
 @dataclass(eq=False)
@@ -91,6 +122,7 @@ class ChatController(QObject):
     Attributes:
         conversation: the messages.
         turn: the turn streaming now, or None.
+        waiting: the question a 401 cut, waiting for sign-in, or None.
     """
 
     request = Signal(object)
@@ -106,6 +138,8 @@ class ChatController(QObject):
         settings: Settings,
         worker: ChatWorker,
         router: ReplyRouter,
+        presenter: ReplyPresenter,
+        session: SessionLike,
         conversation: Conversation,
         store: Callable[[Conversation], str | None] | None = None,
         parent: QObject | None = None,
@@ -114,12 +148,17 @@ class ChatController(QObject):
         self._settings = settings
         self._worker = worker
         self._router = router
+        self._presenter = presenter
+        self._session = session
         self.conversation = conversation
         self._store = store
         self._next_request = 1
         self.turn: Turn | None = None
+        self.waiting: WaitingQuestion | None = None
         self._closed = False
         self.request.connect(worker.send)
+        session.signed_in.connect(self._on_signed_in)
+        session.sign_in_cancelled.connect(self._on_sign_in_cancelled)
         worker.delta.connect(self._on_delta)
         worker.finished.connect(self._on_finished)
 
@@ -154,7 +193,7 @@ class ChatController(QObject):
         if turn.reply_id is not None:
             self._router.cancel(turn.reply_id)
         msg = self.conversation.messages[turn.index]
-        msg.state = "partial" if msg.content else "error"
+        msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
         msg.note = STOPPED_NOTE
         self.message_changed.emit(turn.index)
         self._tell(turn, {"event": "cancelled"}, close=True)
@@ -168,7 +207,7 @@ class ChatController(QObject):
             return False
         last = len(self.conversation.messages) - 1
         msg = self.conversation.messages[last]
-        if msg.role != "assistant" or msg.state not in ("partial", "error"):
+        if msg.role != "assistant" or msg.state not in (MessageState.PARTIAL, MessageState.ERROR):
             return False
         self._regenerate(last, [])
         return True
@@ -180,7 +219,7 @@ class ChatController(QObject):
             self.turn is None
             and bool(messages)
             and messages[-1].role == "assistant"
-            and messages[-1].state in ("partial", "error")
+            and messages[-1].state in (MessageState.PARTIAL, MessageState.ERROR)
         )
 
     @Slot()
@@ -209,12 +248,12 @@ class ChatController(QObject):
         """Stream the reply into the assistant message at ``index`` (appended if new)."""
         messages = self.conversation.messages
         if index == len(messages):
-            self._append(ChatMessage("assistant", "", "streaming"))
+            self._append(ChatMessage("assistant", "", MessageState.STREAMING))
         else:
             msg = messages[index]
-            msg.content, msg.state, msg.note = "", "streaming", ""
+            msg.content, msg.state, msg.note = "", MessageState.STREAMING, ""
             self.message_changed.emit(index)
-        reply_id = self._router.begin_stream(source="chat")
+        reply_id = self._router.begin_stream(source=ReplySource.CHAT)
         turn = Turn(self._next_request, index, reply_id, listeners=listeners)
         self._next_request += 1
         self.turn = turn
@@ -275,12 +314,12 @@ class ChatController(QObject):
             return
         self._end_turn(turn)
         msg = self.conversation.messages[turn.index]
-        if result.outcome == "done":
+        if result.outcome == ChatOutcome.DONE:
             self._done(turn, msg)
-        elif result.outcome == "unauthorized" and isinstance(result.error, Unauthorized):
+        elif result.outcome == ChatOutcome.UNAUTHORIZED and isinstance(result.error, Unauthorized):
             self._signed_out(turn, msg, result.error)
-        elif result.outcome == "cancelled":
-            msg.state = "partial" if msg.content else "error"
+        elif result.outcome == ChatOutcome.CANCELLED:
+            msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
             msg.note = STOPPED_NOTE
             if turn.reply_id is not None:
                 self._router.cancel(turn.reply_id)
@@ -292,57 +331,75 @@ class ChatController(QObject):
 
     def _done(self, turn: Turn, msg: ChatMessage) -> None:
         if not msg.content.strip():
-            msg.state, msg.note = "error", EMPTY_NOTE
+            msg.state, msg.note = MessageState.ERROR, EMPTY_NOTE
             if turn.reply_id is not None:
                 self._router.cancel(turn.reply_id)
-            self._router.show_failure(EMPTY_NOTE, action=RETRY_ACTION)
+            self._presenter.show_message(EMPTY_NOTE, kind=BubbleKind.ERROR, action=RETRY_ACTION)
             self._tell(turn, {"event": "error", "message": EMPTY_NOTE}, close=True)
             return
-        msg.state, msg.note = "done", ""
+        msg.state, msg.note = MessageState.DONE, ""
         if turn.reply_id is not None:
             for piece in turn.chunker.flush():
                 self._router.feed(turn.reply_id, piece)
             self._router.end_stream(turn.reply_id)
         else:  # autoplay off: shown in the bubble and kept for "Replay last"
-            self._router.say(msg.content, source="chat")
+            self._router.say(msg.content, source=ReplySource.CHAT)
         self._tell(turn, {"event": "done"}, close=True)
 
     def _failed(self, turn: Turn, msg: ChatMessage, result: ChatResult) -> None:
         message = result.user_message
-        msg.state = "partial" if msg.content else "error"
+        msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
         msg.note = message
         if turn.reply_id is not None:
             self._router.cancel(turn.reply_id)
         if isinstance(result.error, BudgetExhausted):
-            self._router.show_failure(message, kind="info")
+            self._presenter.show_message(message, expression=Expression.CONCERNED)
         else:
-            self._router.show_failure(message, action=RETRY_ACTION)
+            self._presenter.show_message(message, kind=BubbleKind.ERROR, action=RETRY_ACTION)
         self._tell(turn, {"event": "error", "message": message}, close=True)
 
     def _signed_out(self, turn: Turn, msg: ChatMessage, err: Unauthorized) -> None:
-        msg.state = "partial" if msg.content else "error"
+        msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
         msg.note = SIGNED_OUT_NOTE
-        self._tell(turn, {"event": "notice", "message": SIGNED_OUT_NOTE})
-        index, listeners = turn.index, turn.listeners
+        self._tell(turn, {"event": "notice", "message": SIGNED_OUT_NOTE, "signed_out": True})
+        if turn.reply_id is not None:
+            # The reply is asked for again after sign-in: nothing of this one plays later.
+            self._router.cancel(turn.reply_id)
+        self.waiting = WaitingQuestion(turn.index, turn.listeners)
         turn.listeners = []
+        self._session.report_unauthorized(err)
 
-        def resume() -> None:
-            messages = self.conversation.messages
-            if self._closed or index != len(messages) - 1 or messages[index].role != "assistant":
-                return  # a later question (or Clear) superseded this reply
-            if self.turn is not None and self.turn.index == index:
-                return  # already asked again (a Retry while signed out held it twice)
-            self.stop()
-            log.info("[chat] signed in again: asking for the reply once more")
-            self._regenerate(index, listeners)
+    # -- from the session ----------------------------------------------------------------------
 
-        def release() -> None:
-            if index < len(self.conversation.messages):
-                self.conversation.messages[index].note = SIGN_IN_CANCELLED_NOTE
-                self.message_changed.emit(index)
-            for listener in listeners:
-                listener.send({"event": "error", "message": SIGN_IN_CANCELLED_NOTE})
-                listener.close()
+    @Slot(object)
+    def _on_signed_in(self, account: object) -> None:
+        waiting, self.waiting = self.waiting, None
+        if waiting is None or self._closed:
+            return
+        messages = self.conversation.messages
+        index = waiting.index
+        if index != len(messages) - 1 or messages[index].role != "assistant":
+            self._release(waiting)  # a later question (or Clear) superseded this reply
+            return
+        if self.turn is not None and self.turn.index == index:
+            return  # already asked again (a Retry while signed out)
+        self.stop()
+        log.info("[chat] signed in again: asking for the reply once more")
+        self._regenerate(index, waiting.listeners)
 
-        event = UnauthorizedEvent(turn.reply_id or 0, "", err.method, err.path)
-        self._router.hold(event, resume=resume, release=release)
+    @Slot()
+    def _on_sign_in_cancelled(self) -> None:
+        waiting, self.waiting = self.waiting, None
+        if waiting is None:
+            return
+        if waiting.index < len(self.conversation.messages):
+            self.conversation.messages[waiting.index].note = SIGN_IN_CANCELLED_NOTE
+            self.message_changed.emit(waiting.index)
+        self._release(waiting)
+        self._save()
+
+    @staticmethod
+    def _release(waiting: WaitingQuestion) -> None:
+        for listener in waiting.listeners:
+            listener.send({"event": "error", "message": SIGN_IN_CANCELLED_NOTE})
+            listener.close()

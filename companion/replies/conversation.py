@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from companion import jsonfile, paths
+from companion.vocab import MessageState
 
 log = logging.getLogger("companion.chat")
 
 FORMAT_VERSION = 1
 ROLES = ("user", "assistant")
-#: ``done``; ``streaming`` (arriving now); ``partial`` (cut short, stopped or failed with
-#: some text); ``error`` (failed before any text).
-STATES = ("done", "streaming", "partial", "error")
+#: The states a message can be in (see :class:`~companion.vocab.MessageState`).
+STATES = tuple(MessageState)
 #: Messages kept in the file (the oldest go first).
 MAX_STORED = 400
 #: Characters of earlier messages sent along with a question (the newest are kept).
@@ -36,17 +36,17 @@ class ChatMessage:
     Attributes:
         role: ``user`` or ``assistant``.
         content: markdown text.
-        state: one of :data:`STATES`.
+        state: a :class:`~companion.vocab.MessageState`.
         note: one line shown under the message (why it stopped); never an error body.
     """
 
     role: str
     content: str
-    state: str = "done"
+    state: MessageState = MessageState.DONE
     note: str = ""
 
     def to_json(self) -> dict[str, str]:
-        out = {"role": self.role, "content": self.content, "state": self.state}
+        out = {"role": self.role, "content": self.content, "state": str(self.state)}
         if self.note:
             out["note"] = self.note
         return out
@@ -58,11 +58,10 @@ class ChatMessage:
         role, content = data.get("role"), data.get("content")
         if role not in ROLES or not isinstance(content, str):
             raise ValueError("message without role or content")
-        state = data.get("state", "done")
-        if state not in STATES:
-            state = "done"
-        if state == "streaming":  # the app quit while it arrived
-            state = "partial" if content else "error"
+        raw = data.get("state", MessageState.DONE)
+        state = MessageState(raw) if raw in STATES else MessageState.DONE
+        if state == MessageState.STREAMING:  # the app quit while it arrived
+            state = MessageState.PARTIAL if content else MessageState.ERROR
         note = data.get("note", "")
         return cls(role, content, state, note if isinstance(note, str) else "")
 

@@ -33,18 +33,18 @@ EngineFactory = Callable[[], SpeechEngine]
 
 @dataclass(frozen=True, slots=True)
 class UnauthorizedEvent:
-    """A reply the backend refused because the session lapsed; enough to play it again.
+    """A reply the backend refused because the session lapsed.
+
+    The reply itself (its text, its place in the queue) stays with the router; the session
+    coordinator asks the router for it when it holds the replies until sign-in.
 
     Attributes:
         reply_id: the reply that could not be finished.
-        text: the reply's full text (held for replay after sign-in; never logged).
-        method, path: the request that answered 401.
+        error: the typed error (method and path of the request that answered 401).
     """
 
     reply_id: int
-    text: str
-    method: str
-    path: str
+    error: Unauthorized
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ class SpeechWorker(QObject):
 
     Signals:
         utterance_ready(Utterance): one piece of a reply, ready for the player.
-        unauthorized(UnauthorizedEvent): the backend said 401; the reply is held, not lost.
+        unauthorized(UnauthorizedEvent): the backend said 401 (the session holds the reply).
         failed(SpeechFailure): the reply could not be spoken; carries the typed error.
         finished(int): the worker is done with a reply (spoken, cancelled or failed).
         piece_finished(int, int): done with one piece of a streamed reply (reply id, index),
@@ -199,7 +199,7 @@ class SpeechWorker(QObject):
     def _outcomes(self, reply_id: int, text: str, what: str) -> Iterator[None]:
         """Turn what synthesis raises into the worker's signals, as the status table says.
 
-        Cancelled: nothing. Unauthorized: ``unauthorized`` with the text to replay. Other
+        Cancelled: nothing. Unauthorized: ``unauthorized`` with the reply id. Other
         backend errors: ``failed`` (logged per the table). Anything else is a bug: one crash
         report, and ``failed`` carrying the exception itself.
         """
@@ -209,7 +209,7 @@ class SpeechWorker(QObject):
             pass
         except Unauthorized as err:
             telemetry.log_backend_error(err, operation="speech")
-            self.unauthorized.emit(UnauthorizedEvent(reply_id, text, err.method, err.path))
+            self.unauthorized.emit(UnauthorizedEvent(reply_id, err))
         except BackendApiError as err:
             telemetry.log_backend_error(err, operation="speech")
             self.failed.emit(SpeechFailure(reply_id, err))

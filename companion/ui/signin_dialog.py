@@ -2,9 +2,9 @@
 """The sign-in dialog: "Sign in with browser", or a pasted token / API key.
 
 The dialog only shows and asks; the work (loopback listener, token exchange, checks) is
-done off the GUI thread by :class:`~companion.replies.signin_controller.SignInController`. On success
-the dialog is accepted and :attr:`SignInDialog.result_value` holds the checked sign-in; the
-caller keeps the token. Cancel (or Escape, or closing the window) stops any waiting.
+done off the GUI thread by :class:`~companion.replies.signin_controller.SignInController`.
+On success the dialog is accepted and :attr:`SignInDialog.result_value` holds the checked
+sign-in; the caller keeps the token. Cancel (or Escape, or closing the window) stops any waiting.
 """
 
 from __future__ import annotations
@@ -181,6 +181,26 @@ class SignInDialog(QDialog):
         self.set_status(f"Signed in as {result.account.label}.", "ok")
         self.signed_in.emit(result)
         self.accept()
+
+    # --- for the session coordinator -------------------------------------------------------
+
+    def open_dialog(self) -> None:
+        """Show it in front (the mascot stays on top of other windows; the dialog must not
+        open behind it)."""
+        self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
+        self.show()
+        self.bring_to_front()
+
+    def bring_to_front(self) -> None:
+        self.raise_()
+        self.activateWindow()
+
+    def close_dialog(self) -> None:
+        """Stop any waiting, close (cancelled, if still open) and delete it."""
+        self.controller.close(0.5)
+        if self.isVisible():
+            self.reject()
+        self.deleteLater()
 
     # --- closing --------------------------------------------------------------------------------
 

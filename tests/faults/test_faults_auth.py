@@ -131,7 +131,8 @@ def test_a_sign_in_fault_says_so_and_the_next_try_signs_in(
         dialog.token_edit.setText(EVIDENCE.secret(auth.issue()))
         dialog.token_button.click()
     else:
-        assert m.app.router.held_reply is not None and m.app.router.held_reply.text == HELD
+        held = m.app.session_flow.held_reply
+        assert held is not None and held.text == HELD
         backend.inject(json_fault(fault, CONSUME))
         dialog.browser_button.click()
     qtbot.wait_until(lambda: dialog.status_kind == "error", timeout=20000)
@@ -163,7 +164,7 @@ def test_a_sign_in_fault_says_so_and_the_next_try_signs_in(
         dialog = flow.dialog
         assert dialog is not None
     else:
-        assert m.app.router.held_reply is not None  # still held, nothing lost
+        assert m.app.session_flow.held_reply is not None  # still held, nothing lost
     backend.clear_faults()
     finished = len(m.finished)
     with qtbot.wait_signal(flow.signed_in, timeout=20000):

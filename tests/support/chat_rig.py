@@ -15,17 +15,22 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from pytestqt.qtbot import QtBot
 
+from companion.app import sign_in_dialog
 from companion.audio.player import Player
+from companion.backend.auth import SessionStore
 from companion.backend.client import BackendClient
 from companion.config import Settings
 from companion.replies.chat import ChatResult, ChatWorker
 from companion.replies.chat_controller import ChatController
 from companion.replies.conversation import Conversation, save_conversation
+from companion.replies.presenter import ReplyPresenter
 from companion.replies.router import ReplyRouter
+from companion.replies.session import SessionCoordinator
 from companion.speech.espeak_engine import EspeakEngine
 from companion.speech.types import FloatArray
 from companion.speech.worker import SpeechWorker
 from companion.ui.window import MascotWindow
+from tests.support.mascot_rig import cancel_sign_in, finish_sign_in
 from tests.support.reference_backend import ReferenceBackend
 from tests.support.reference_chat import ReferenceChat, install_chat
 
@@ -57,6 +62,8 @@ class ChatRig:
     worker: SpeechWorker
     window: MascotWindow
     router: ReplyRouter
+    presenter: ReplyPresenter
+    session: SessionCoordinator
     chat_thread: QThread
     chat_worker: ChatWorker
     controller: ChatController
@@ -68,10 +75,18 @@ class ChatRig:
     def messages(self) -> list[tuple[str, str, str]]:
         return [(m.role, m.content, m.state) for m in self.controller.conversation.messages]
 
+    def sign_in(self, token: str = "signed-in-token") -> None:
+        finish_sign_in(self.session, token)
+
+    def cancel_sign_in(self) -> None:
+        cancel_sign_in(self.session)
+
     def close(self) -> None:
+        self.session.close()
         self.controller.close()
         self.chat_worker.cancel_all()
         self.router.close()
+        self.presenter.close()
         self.player.stop()
         self.worker.cancel_all()
         for thread in (self.chat_thread, self.speech_thread):
@@ -101,15 +116,16 @@ def make_chat_rig(
     window = MascotWindow(settings=settings)
     qtbot.add_widget(window)
     window.show()
-    router = ReplyRouter(
-        settings=settings,
-        player=player,
-        worker=worker,
-        view=window.view,
-        bubble=window.bubble,
-        sample_rate=RATE,
-    )
+    router = ReplyRouter(settings=settings, player=player, worker=worker)
+    presenter = ReplyPresenter(router=router, clock=player, view=window.view, bubble=window.bubble)
     url = base_url or backend.url
+    session = SessionCoordinator(
+        session=SessionStore(base_url=url, env={}),
+        router=router,
+        presenter=presenter,
+        dialog_factory=sign_in_dialog,
+    )
+    worker.unauthorized.connect(session.on_speech_unauthorized)
 
     def client() -> BackendClient:
         return BackendClient(
@@ -137,6 +153,8 @@ def make_chat_rig(
         settings=settings,
         worker=chat_worker,
         router=router,
+        presenter=presenter,
+        session=session,
         conversation=conversation or Conversation(),
         store=saver,
     )
@@ -154,6 +172,8 @@ def make_chat_rig(
         worker,
         window,
         router,
+        presenter,
+        session,
         chat_thread,
         chat_worker,
         controller,

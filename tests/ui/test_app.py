@@ -120,7 +120,7 @@ def test_menu_items_drive_the_mascot(
     app = make_app()
     actions = app.menu.actions
     actions["mute"].trigger()
-    assert app.settings.muted and app.router.muted
+    assert app.settings.muted and app.player.muted
     actions["always_on_top"].trigger()
     assert app.settings.always_on_top is False
     actions["show_hide"].trigger()
@@ -134,8 +134,8 @@ def test_menu_items_drive_the_mascot(
         app.read_aloud.submit()
     assert app.router.last_reply is not None and app.router.last_reply.text == "Read this aloud."
     actions["settings"].trigger()
-    assert app._settings_dialog is not None
-    app._settings_dialog.reject()
+    assert app.settings_flow.dialog is not None
+    app.settings_flow.dialog.reject()
     with qtbot.wait_signal(app.shut_down, timeout=5000):
         actions["quit"].trigger()
     assert not app.speech_thread.isRunning()
@@ -149,7 +149,7 @@ def test_settings_dialog_applies_and_saves(
     _write_settings(_private_config_dir, greeted=True)
     app = make_app()
     app.open_settings()
-    dialog = app._settings_dialog
+    dialog = app.settings_flow.dialog
     assert dialog is not None
     dialog.volume.setValue(30)
     dialog.queue_mode.setCurrentIndex(dialog.queue_mode.findData("queue"))

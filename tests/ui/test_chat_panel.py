@@ -277,7 +277,9 @@ def test_in_the_app_a_401_mid_stream_opens_the_sign_in_dialog(
         message = companion.chat.conversation.messages[-1]
         assert message.note == SIGNED_OUT_NOTE and message.content == "Hello ther"
         assert companion.window.view.expression == "signed_out"
-        assert companion.router.held_reply is not None
+        # The session holds the 401; the question waits in the chat for the sign-in.
+        assert companion.session_flow.held_error is not None
+        assert companion.chat.waiting is not None
         dialog = companion.session_flow.dialog
         assert dialog is not None
         dialog.reject()  # sign-in cancelled: the reply waits for Retry

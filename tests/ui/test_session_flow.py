@@ -15,7 +15,6 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -170,7 +169,7 @@ def test_token_expires_while_speaking_then_the_reply_plays_from_its_start(
     assert app.window.bubble.action == "sign_in"
     dialog = app.session_flow.dialog
     assert dialog is not None and dialog.isVisible() and dialog.windowTitle().startswith("Sign in")
-    assert app.router.held_reply is not None and app.router.held_reply.text == REPLY
+    assert app.session_flow.held_reply is not None and app.session_flow.held_reply.text == REPLY
     before = _inputs(reference_backend)
     assert len(before) == 3  # two answered, the third refused
     assert sentry_transport.envelopes == []
@@ -221,6 +220,18 @@ def test_token_expires_while_speaking_then_the_reply_plays_from_its_start(
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
 
 
+class _Reported(QObject):
+    """401s reported to the coordinator's ``unauthorized`` signal, seen on the GUI thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[object] = []
+
+    @Slot(object)
+    def take(self, error: object) -> None:
+        self.errors.append(error)
+
+
 def test_ten_401s_at_once_open_one_dialog(
     qtbot: QtBot,
     make_app: Callable[..., Companion],
@@ -234,15 +245,11 @@ def test_ten_401s_at_once_open_one_dialog(
     dialogs: list[int] = []
     app.session_flow.dialog_opened.connect(lambda: dialogs.append(1))
     asks: list[object] = []
-    app.router.sign_in_needed.connect(asks.append)
-    holds: list[object] = []
-    real_hold = app.router.hold
-
-    def spy(event: Any, **kwargs: Any) -> None:
-        holds.append(event)
-        real_hold(event, **kwargs)
-
-    app.router.hold = spy  # type: ignore[method-assign]
+    app.session_flow.sign_in_needed.connect(asks.append)
+    # Every reported 401, received on the GUI thread after the coordinator's own slot (queued
+    # connections run in the order they were made).
+    reported = _Reported()
+    app.session_flow.unauthorized.connect(reported.take)
     worker_done = _WorkerDone()
     app.worker.finished.connect(worker_done.relay)
     token = reference_backend.token
@@ -254,7 +261,7 @@ def test_ten_401s_at_once_open_one_dialog(
             try:
                 client.authed_json("GET", "/auth/me")
             except Unauthorized as err:
-                app.session_flow.unauthorized.emit(err.method, err.path)
+                app.session_flow.unauthorized.emit(err)
 
     threads = [threading.Thread(target=other_call, name=f"other-{i}") for i in range(10)]
     for thread in threads:
@@ -266,7 +273,7 @@ def test_ten_401s_at_once_open_one_dialog(
     # before the reports, or after them for a reply they already held).
     qtbot.wait_until(
         lambda: (
-            sum(1 for e in holds if getattr(e, "path", "") == "/auth/me") == 10
+            sum(1 for e in reported.errors if getattr(e, "path", "") == "/auth/me") == 10
             and rid in worker_done.ids
         ),
         timeout=30000,
@@ -296,7 +303,7 @@ def test_cancel_keeps_the_reply_for_replay_after_a_later_sign_in(
     assert dialog is not None
     with qtbot.wait_signal(app.session_flow.sign_in_cancelled, timeout=5000):
         dialog.cancel_button.click()
-    assert app.session_flow.dialog is None and app.router.held_reply is None
+    assert app.session_flow.dialog is None and app.session_flow.held_reply is None
     assert app.router.last_reply is not None and app.router.last_reply.text == SHORT
     assert app.window.view.expression == "signed_out"
     assert app.window.bubble.action == "sign_in"

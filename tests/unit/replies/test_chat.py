@@ -307,7 +307,7 @@ def test_a_streamed_reply_is_shown_and_spoken(qtbot: QtBot, rig: Callable[..., C
         offset += utt.duration_ms
     assert reply.timeline is not None
     assert [(c.viseme, c.start_ms) for c in reply.timeline.cues] == expected
-    assert r.router.state == "idle"
+    assert r.presenter.state == "idle"
     assert not r.controller.busy
     assert {rid for rid, _ in r.enqueued} == {reply.id}
 
@@ -431,8 +431,8 @@ def test_401_mid_stream_takes_the_session_path(
     r = rig()
     r.chat.inject(after=FIRST_SENTENCE + 3, kind="error", status=401, message="token expired")
     held: list[object] = []
-    r.router.sign_in_needed.connect(held.append)
-    with qtbot.wait_signal(r.router.sign_in_needed, timeout=60000):
+    r.session.sign_in_needed.connect(held.append)
+    with qtbot.wait_signal(r.session.sign_in_needed, timeout=60000):
         r.controller.ask("Say hello")
     # The mascot stops and asks for sign-in; the partial reply stays; nothing is reported.
     assert r.player.finished and r.window.view.current_mouth().openness == 0.0
@@ -441,7 +441,8 @@ def test_401_mid_stream_takes_the_session_path(
     message = r.controller.conversation.messages[-1]
     assert message.state == "partial" and message.note == SIGNED_OUT_NOTE
     assert message.content == "".join(tokenize(DEFAULT_REPLY)[: FIRST_SENTENCE + 3])
-    assert r.router.held_reply is not None and r.router.held_reply.path == CHAT
+    assert r.session.held_error is not None and r.session.held_error.path == CHAT
+    assert r.controller.waiting is not None  # the question waits for sign-in
     assert sentry_transport.events == []
     # More 401s while signed out coalesce: still one prompt.
     r.chat.inject(after=0, kind="error", status=401)
@@ -450,7 +451,7 @@ def test_401_mid_stream_takes_the_session_path(
     assert len(held) == 1
     # After sign-in the reply is asked for again and plays from its start.
     with qtbot.wait_signal(r.router.reply_finished, timeout=60000):
-        r.router.resume_held()
+        r.sign_in()
     assert r.messages[-1] == ("assistant", DEFAULT_REPLY, "done")
     assert (
         r.router.last_reply is not None and r.router.last_reply.utterances[0].text == "Hello there,"
@@ -462,10 +463,11 @@ def test_401_before_the_stream_and_sign_in_cancelled(
 ) -> None:
     r = rig()
     r.backend.inject(Fault(status=401, path=CHAT))
-    with qtbot.wait_signal(r.router.sign_in_needed, timeout=60000):
+    with qtbot.wait_signal(r.session.sign_in_needed, timeout=60000):
         r.controller.ask("Hello?")
     assert r.controller.conversation.messages[-1].note == SIGNED_OUT_NOTE
-    r.router.release_held()
+    with qtbot.wait_signal(r.session.sign_in_cancelled, timeout=5000):
+        r.cancel_sign_in()
     assert r.controller.can_retry
     assert "sign" in r.controller.conversation.messages[-1].note.lower()
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""ReplyRouter with the real worker thread (espeak-ng), the real player and the real mascot.
+"""ReplyRouter (and the presenter showing it) with the real worker thread (espeak-ng), the real
+player and the real mascot.
 
 The player falls back to its silent clock without PulseAudio, so these run anywhere;
 with scripts/pulse.sh they play into the null sink.
@@ -9,29 +10,20 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
-from PySide6.QtCore import QObject, QThread, Signal, Slot
 from pytestqt.qtbot import QtBot
 
-from companion.audio.player import Player
-from companion.backend.errors import HttpError, Unauthorized
-from companion.config import Settings
-from companion.replies.router import ReplyRouter
-from companion.speech.espeak_engine import EspeakEngine
-from companion.speech.types import AudioChunk, CancelToken, SpeechEngine
-from companion.speech.worker import SpeechFailure, SpeechWorker, UnauthorizedEvent
-from companion.ui.bubble import SpeechBubble
-from companion.ui.mascot_view import MascotView
-from companion.ui.window import MascotWindow
+from companion.backend.errors import HttpError
+from companion.speech.types import AudioChunk, CancelToken
+from companion.speech.worker import SpeechFailure
+from tests.support.mascot_rig import Rig, mute, rig_factory
 
 # WORKAROUND for the offscreen platform: Qt raises Tool windows when they are shown (and
 # propagates size hints for dialogs), and the offscreen plugin answers each with a warning
 # (QPlatformWindow defaults, qtbase src/gui/kernel/qplatformwindow.cpp). Real platforms do not.
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support (raise|propagateSizeHints)")
 
-RATE = 22050
 SHORT = "Hello there. How are you today?"
 LONG = " ".join(f"This is sentence number {i}, spoken slowly and clearly." for i in range(30))
 
@@ -49,68 +41,9 @@ class _FailingEngine:
         yield  # pragma: no cover
 
 
-class _WorkerDone(QObject):
-    """The worker's ``finished`` on the GUI thread (pytest-qt blockers live there)."""
-
-    finished = Signal(int)
-
-    @Slot(int)
-    def relay(self, reply_id: int) -> None:
-        self.finished.emit(reply_id)
-
-
-@dataclass
-class Rig:
-    settings: Settings
-    player: Player
-    worker: SpeechWorker
-    thread: QThread
-    view: MascotView
-    bubble: SpeechBubble
-    router: ReplyRouter
-    worker_done: _WorkerDone
-    window: MascotWindow
-
-
 @pytest.fixture
 def make_rig(qtbot: QtBot) -> Iterator[Callable[..., Rig]]:
-    rigs: list[Rig] = []
-
-    def make(engine: Callable[[], SpeechEngine] | None = None, **overrides: object) -> Rig:
-        settings = Settings(engine="espeak", **overrides)  # type: ignore[arg-type]
-        player = Player(sample_rate=RATE)
-        thread = QThread()
-        worker = SpeechWorker(
-            engine_factory=engine or (lambda: EspeakEngine(sample_rate=RATE)), sample_rate=RATE
-        )
-        worker.moveToThread(thread)
-        thread.start()
-        window = MascotWindow(settings=settings)
-        qtbot.add_widget(window)
-        window.show()
-        view, bubble = window.view, window.bubble
-        router = ReplyRouter(
-            settings=settings,
-            player=player,
-            worker=worker,
-            view=view,
-            bubble=bubble,
-            sample_rate=RATE,
-        )
-        done = _WorkerDone()
-        worker.finished.connect(done.relay)
-        rig = Rig(settings, player, worker, thread, view, bubble, router, done, window)
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        rig.router.close()
-        rig.player.stop()
-        rig.worker.cancel_all()
-        rig.thread.quit()
-        assert rig.thread.wait(5000)
-        rig.player.close()
+    yield from rig_factory(qtbot)
 
 
 def test_a_reply_plays_and_the_mouth_follows_the_clock(qtbot: QtBot, make_rig) -> None:  # type: ignore[no-untyped-def]
@@ -120,7 +53,7 @@ def test_a_reply_plays_and_the_mouth_follows_the_clock(qtbot: QtBot, make_rig) -
         lambda v, o: samples.append((rig.player.position_ms(), v, float(o)))
     )
     expressions: list[str] = []
-    rig.router.state_changed.connect(expressions.append)
+    rig.presenter.state_changed.connect(expressions.append)
     with qtbot.wait_signal(rig.router.reply_started, timeout=30000):
         rid = rig.router.say(SHORT)
     reply = rig.router.current_reply
@@ -224,16 +157,19 @@ def test_mute_keeps_subtitles_without_sound_or_mouth(qtbot: QtBot, make_rig) -> 
         rig.router.say(SHORT)
     assert shown, "subtitles still appear"
     assert not any(o > 0 for o in opened), "the mouth stays still"
-    assert rig.player.frames_played == 0 and rig.player.position_ms() == 0.0
+    # No sound: nothing reached the device. The player's own clock paced the subtitles (one
+    # clock for sound, mouth and subtitles), so it ran to the reply's end, in real time.
+    assert rig.player.frames_played == 0 and not rig.player.audible
+    assert rig.player.position_ms() == pytest.approx(rig.router.last_reply.total_ms)
 
 
 def test_muting_mid_reply_silences_at_once(qtbot: QtBot, make_rig) -> None:  # type: ignore[no-untyped-def]
     rig = make_rig()
     with qtbot.wait_signal(rig.router.reply_started, timeout=30000):
         rig.router.say(SHORT)
-    rig.router.set_muted(True)
+    mute(rig, True)
     assert rig.view.current_mouth().openness == 0.0
-    assert not rig.player.playing
+    assert not rig.player.audible
     with qtbot.wait_signal(rig.router.reply_finished, timeout=30000):
         pass
 
@@ -259,47 +195,6 @@ def test_autoplay_off_shows_and_keeps_the_reply(qtbot: QtBot, make_rig) -> None:
     assert rig.bubble.text() == SHORT
     with qtbot.wait_signal(rig.router.reply_finished, timeout=30000):
         rig.router.replay_last()
-
-
-def test_unauthorized_holds_the_reply_and_asks_once(qtbot: QtBot, make_rig) -> None:  # type: ignore[no-untyped-def]
-    rig = make_rig(
-        engine=lambda: _FailingEngine(Unauthorized("POST", "/openai/v1/audio/speech")),
-        queue_mode="queue",
-    )
-    asked: list[UnauthorizedEvent] = []
-    rig.router.sign_in_needed.connect(asked.append)
-    with qtbot.assert_not_emitted(rig.router.reply_failed):
-        rig.router.say("First.")
-        rig.router.say("Second.")
-        rig.router.say("Third.")
-        qtbot.wait_until(lambda: rig.router.state == "signed_out", timeout=30000)
-        qtbot.wait_until(lambda: not rig.router.busy)
-    assert len(asked) == 1
-    assert rig.router.held_reply is not None and rig.router.held_reply.text == "First."
-    assert rig.view.expression == "signed_out"
-    assert rig.bubble.action == "sign_in"
-    assert rig.view.current_mouth().openness == 0.0
-    # Cancelled sign-in: the reply waits in the replay slot.
-    rig.router.release_held()
-    assert rig.router.held_reply is None
-    assert rig.router.last_reply.text == "First."
-
-
-def test_resume_after_sign_in_plays_the_held_reply_from_its_start(qtbot: QtBot, make_rig) -> None:  # type: ignore[no-untyped-def]
-    engines: list[SpeechEngine] = [
-        _FailingEngine(Unauthorized("POST", "/openai/v1/audio/speech")),
-        EspeakEngine(sample_rate=RATE),
-    ]
-    rig = make_rig(engine=lambda: engines.pop(0))
-    with qtbot.wait_signal(rig.router.sign_in_needed, timeout=30000):
-        rig.router.say(SHORT)
-    # "Signed in": a working engine from the next reply on.
-    rig.worker.set_engine_factory(lambda: engines.pop(0))
-    with qtbot.wait_signal(rig.router.reply_finished, timeout=30000):
-        rid = rig.router.resume_held()
-    assert rid is not None
-    assert rig.router.last_reply.text == SHORT
-    assert rig.router.last_reply.utterances[0].index == 0
 
 
 def test_other_errors_show_retry_and_a_concerned_face(qtbot: QtBot, make_rig) -> None:  # type: ignore[no-untyped-def]

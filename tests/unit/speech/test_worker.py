@@ -173,7 +173,11 @@ def test_unauthorized_becomes_an_event_with_the_request(qtbot: QtBot, make_worke
         qtbot.wait_signal(out.finished, timeout=30000),  # always after unauthorized
     ):
         req.speak.emit(9, "Keep this reply.", None, 1.0)
-    assert events == [UnauthorizedEvent(9, "Keep this reply.", "POST", "/openai/v1/audio/speech")]
+    assert len(events) == 1 and isinstance(events[0], UnauthorizedEvent)
+    event = events[0]
+    # The typed error crosses as itself; the reply's text stays with the router (by id).
+    assert event.reply_id == 9 and isinstance(event.error, Unauthorized)
+    assert (event.error.method, event.error.path) == ("POST", "/openai/v1/audio/speech")
 
 
 def test_other_errors_cross_as_typed_objects(qtbot: QtBot, make_worker) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ from PySide6.QtCore import QMessageLogContext, QTimer, QtMsgType, qInstallMessag
 
 from companion import config
 from companion.config import Settings
+from companion.vocab import ReplySource
 
 log = logging.getLogger("companion.selftest")
 
@@ -125,14 +126,16 @@ def _run(started: float, warnings: list[str], qt_warnings: list[str]) -> tuple[b
     companion.router.reply_failed.connect(
         lambda f: fail(f"speech failed: {type(f.error).__name__}: {f.user_message}")
     )
-    companion.router.sign_in_needed.connect(lambda _e: fail("the voice asked for sign-in"))
+    companion.session_flow.sign_in_needed.connect(lambda _e: fail("the voice asked for sign-in"))
     deadline = QTimer()
     deadline.setSingleShot(True)
     deadline.timeout.connect(lambda: fail(f"timed out after {TIMEOUT_S:.0f} s"))
     deadline.start(int(TIMEOUT_S * 1000))
 
     companion.start()
-    QTimer.singleShot(0, lambda: companion.router.say(SENTENCE, source="self-test", force=True))
+    QTimer.singleShot(
+        0, lambda: companion.router.say(SENTENCE, source=ReplySource.SELF_TEST, force=True)
+    )
     qapp.exec()
     deadline.stop()
     player = companion.player

@@ -1,0 +1,1 @@
+"""The command-line commands: the mascot, ``--self-test`` (``speak``, ``say``, ``ask``)."""

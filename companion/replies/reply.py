@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One reply on its way through the router: its text, its pieces and how far it got."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from companion.speech.pipeline import Utterance
+from companion.speech.visemes import VisemeTimeline
+from companion.speech.worker import SpeechFailure
+from companion.vocab import ReplySource
+
+
+@dataclass(eq=False)
+class Reply:
+    """One reply and how far it got.
+
+    Attributes:
+        id: the reply id (grows; results for other ids are stale).
+        text: the reply text (never logged). A streamed reply's text grows as it arrives.
+        source: where it came from.
+        utterances: pieces received so far (kept so replay need not re-synthesise).
+        synth_done: the worker finished with it.
+        failure: set when it failed.
+        from_store: replayed from stored audio (nothing to synthesise).
+        voice, speed: overrides of the settings for this reply (None: the settings').
+        enqueued, total_ms: pieces handed to the player, and their length.
+        timeline: the mouth's timeline over the whole reply (pieces shifted by their offset).
+        started: its first piece is playing.
+        streaming, stream_ended: the text arrives in pieces (a chat reply being written).
+        pieces_requested, pieces_done: pieces of a stream sent to the worker, and finished.
+        stopped: taken off the router by :meth:`ReplyRouter.stop_all`; a stream keeps
+            collecting its text until it ends, so whoever stopped it can play all of it.
+        dropped: cancelled after it was stopped (nobody should play it again).
+    """
+
+    id: int
+    text: str
+    source: ReplySource
+    utterances: list[Utterance] = field(default_factory=list)
+    synth_done: bool = False
+    failure: SpeechFailure | None = None
+    from_store: bool = False
+    voice: str | None = None
+    speed: float | None = None
+    enqueued: int = 0
+    total_ms: float = 0.0
+    timeline: VisemeTimeline | None = None
+    started: bool = False
+    streaming: bool = False
+    stream_ended: bool = False
+    pieces_requested: int = 0
+    pieces_done: int = 0
+    stopped: bool = False
+    dropped: bool = False
+
+    def again(self, reply_id: int, source: ReplySource) -> Reply:
+        """A new reply with the same text, voice and speed (to be synthesised afresh)."""
+        return Reply(reply_id, self.text, source, voice=self.voice, speed=self.speed)
