@@ -44,14 +44,18 @@ import numpy as np
 from _figure import figure
 from PySide6.QtCore import QEventLoop, QObject, Qt, QThread, Signal
 
-from companion.app import ensure_qapp
+from companion.app import ensure_qapp, sign_in_dialog
 from companion.audio.player import Player
+from companion.backend.auth import SessionStore
 from companion.backend.client import BackendClient
 from companion.config import Settings
 from companion.replies.chat import ChatResult, ChatWorker, build_request
 from companion.replies.chat_controller import ChatController
 from companion.replies.conversation import Conversation
-from companion.replies.router import Reply, ReplyRouter
+from companion.replies.presenter import ReplyPresenter
+from companion.replies.reply import Reply
+from companion.replies.router import ReplyRouter
+from companion.replies.session import SessionCoordinator
 from companion.speech.engines import choose_engine
 from companion.speech.worker import SpeechWorker
 from companion.ui.window import MascotWindow
@@ -165,15 +169,17 @@ class Bench:
         self.worker = SpeechWorker(engine_factory=self._engine, sample_rate=RATE)
         self.worker.moveToThread(self.speech_thread)
         self.window = MascotWindow(settings=self.settings)
-        self.router = ReplyRouter(
-            settings=self.settings,
-            player=self.player,
-            worker=self.worker,
-            view=self.window.view,
-            bubble=self.window.bubble,
-            sample_rate=RATE,
+        self.router = ReplyRouter(settings=self.settings, player=self.player, worker=self.worker)
+        self.presenter = ReplyPresenter(
+            router=self.router, clock=self.player, view=self.window.view, bubble=self.window.bubble
         )
         backend = self.backend
+        self.session = SessionCoordinator(
+            session=SessionStore(base_url=backend.url, env={}),
+            router=self.router,
+            presenter=self.presenter,
+            dialog_factory=sign_in_dialog,
+        )
         self.chat_thread = QThread()
         self.chat_worker = ChatWorker(
             client_factory=lambda: BackendClient(base_url=backend.url, token=lambda: backend.token)
@@ -183,6 +189,8 @@ class Bench:
             settings=self.settings,
             worker=self.chat_worker,
             router=self.router,
+            presenter=self.presenter,
+            session=self.session,
             conversation=Conversation(),
         )
         self.first_token: float | None = None

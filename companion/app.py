@@ -8,17 +8,15 @@ settings, flush crash reports. A guard makes the second call a no-op.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from companion import __version__, config, paths, telemetry
@@ -26,8 +24,6 @@ from companion.audio.player import Player
 from companion.backend.auth import SessionStore
 from companion.config import Settings
 from companion.ossignals import SignalWatcher
-from companion.replies.chat import STALL_S as CHAT_STALL_S
-from companion.replies.chat import ChatWorker
 from companion.replies.chat_controller import ChatController
 from companion.replies.conversation import load_conversation, save_conversation
 from companion.replies.ipc import IpcServer, IpcStream, send_request
@@ -36,22 +32,20 @@ from companion.replies.router import ReplyRouter
 from companion.replies.session import SessionCoordinator, SignInDialogLike
 from companion.replies.signin_controller import SignInController
 from companion.settings_flow import SettingsFlow
-from companion.speech.types import SpeechEngine
-from companion.speech.worker import SpeechWorker
+from companion.speech.types import PLAYER_RATE
 from companion.ui.chat_panel import ChatPanel
+from companion.ui.desktop import Desktop
 from companion.ui.menu import MascotMenu
 from companion.ui.read_aloud import ReadAloudBox
 from companion.ui.signin_dialog import SignInDialog
 from companion.ui.window import MascotWindow
 from companion.vocab import BubbleAction, BubbleKind, ReplySource
+from companion.workers import Workers
 
 log = logging.getLogger("companion.app")
 
-#: The player's rate: Piper's native rate, so the embedded voice needs no resampling.
-SAMPLE_RATE = 22050
+SAMPLE_RATE = PLAYER_RATE
 GREETING = "Hi, I'm your Companion! I'll read replies aloud for you. Right-click me for options."
-#: How long the speech thread may take to finish its current step at shut-down.
-THREAD_JOIN_MS = 2000
 
 
 @dataclass(frozen=True)
@@ -111,7 +105,6 @@ class Companion(QObject):
 
     sign_in_requested = Signal()
     shut_down = Signal()
-    _warm_up = Signal()
 
     def __init__(
         self,
@@ -132,7 +125,6 @@ class Companion(QObject):
         self.signals = SignalWatcher(self)
         self.signals.received.connect(self.quit)
         self.ipc: IpcServer | None = None
-        self._engine_notices: list[str] = []
 
         if options.telemetry:
             telemetry.init_telemetry(
@@ -151,11 +143,14 @@ class Companion(QObject):
         # The token: COMPANION_TOKEN, else the keyring (or the 0600 file); read per request.
         self.session = SessionStore(base_url=config.backend_url(self.settings))
 
-        self.speech_thread = QThread()
-        self.speech_thread.setObjectName("speech")
-        self.worker = SpeechWorker(engine_factory=self._engine_factory(), sample_rate=SAMPLE_RATE)
-        self.worker.moveToThread(self.speech_thread)
-        self._warm_up.connect(self.worker.warm_up)
+        self.workers = Workers(
+            settings=self.settings,
+            session=self.session,
+            embedded_voice=options.embedded_voice,
+            parent=self,
+        )
+        self.worker, self.speech_thread = self.workers.speech, self.workers.speech_thread
+        self.chat_worker, self.chat_thread = self.workers.chat, self.workers.chat_thread
         self.worker.engine_ready.connect(self._on_engine_ready)
 
         self.window = MascotWindow(settings=self.settings)
@@ -187,11 +182,7 @@ class Companion(QObject):
             window=self.window,
             menu=self.menu,
             session_flow=self.session_flow,
-            worker=self.worker,
-            chat_worker=self.chat_worker,
-            engine_factory=self._engine_factory,
-            chat_client_factory=self._chat_client_factory,
-            warm_up=self._warm_up.emit,
+            workers=self.workers,
             telemetry=options.telemetry,
             save=self.save,
             parent=self,
@@ -212,37 +203,10 @@ class Companion(QObject):
             log.warning("[app] output device unusable (%s); using the default", type(exc).__name__)
             return Player(sample_rate=SAMPLE_RATE, volume=s.volume)
 
-    def _engine_factory(self) -> Callable[[], SpeechEngine]:
-        """A factory run in the speech thread, over a snapshot of the settings."""
-        snapshot = dataclasses.replace(self.settings)
-        embedded = self.options.embedded_voice
-        session = self.session
-
-        notices = self._engine_notices
-
-        def factory() -> SpeechEngine:
-            from companion.speech.engines import choose_engine
-
-            client = None
-            if not embedded and config.backend_url(snapshot):
-                from companion.backend.client import BackendClient
-
-                client = BackendClient(base_url=config.backend_url(snapshot), token=session.token)
-            choice = choose_engine(snapshot, client=client, sample_rate=SAMPLE_RATE)
-            if choice.notice:
-                notices.append(choice.notice)  # read on the GUI thread after engine_ready
-            return choice.engine
-
-        return factory
-
     def _build_chat(self) -> None:
         loaded = load_conversation()
         if loaded.notice:
             self.notices.append(loaded.notice)
-        self.chat_thread = QThread()
-        self.chat_thread.setObjectName("chat")
-        self.chat_worker = ChatWorker(client_factory=self._chat_client_factory())
-        self.chat_worker.moveToThread(self.chat_thread)
         self.chat = ChatController(
             settings=self.settings,
             worker=self.chat_worker,
@@ -256,32 +220,24 @@ class Companion(QObject):
         self.chat_panel = ChatPanel(controller=self.chat, speaking=lambda: self.router.busy)
         if loaded.notice:
             self.chat_panel.show_notice(loaded.notice)
-
-    def _chat_client_factory(self) -> Callable[[], Any]:
-        """A factory run in the chat thread: a client for the backend in the settings, or None."""
-        url = config.backend_url(self.settings)
-        session = self.session
-
-        def factory() -> Any:
-            if not url:
-                return None
-            from companion.backend.client import BackendClient
-
-            return BackendClient(base_url=url, token=session.token, read_timeout=CHAT_STALL_S)
-
-        return factory
+        self.desktop = Desktop(
+            window=self.window,
+            chat_panel=self.chat_panel,
+            read_aloud=self.read_aloud,
+            menu=self.menu,
+            parent=self,
+        )
 
     def _wire(self) -> None:
         w, r, m = self.window, self.router, self.menu
         w.escape_pressed.connect(r.stop)
         w.escape_pressed.connect(self.chat.stop)
-        w.moved.connect(self._chat_follows)
         self.chat_panel.escape_pressed.connect(r.stop)
         self.chat.notice.connect(self.chat_panel.show_notice)
-        m.chat_requested.connect(self.toggle_chat)
+        m.chat_requested.connect(self.desktop.toggle_chat)
         m.stop_requested.connect(self.chat.stop)
         w.context_menu_requested.connect(m.popup)
-        w.read_aloud_requested.connect(self.open_read_aloud)
+        w.read_aloud_requested.connect(self.desktop.open_read_aloud)
         w.moved.connect(self._save_soon)
         w.scale_changed.connect(self._save_soon)
         w.bubble.retry_clicked.connect(r.retry)
@@ -290,14 +246,14 @@ class Companion(QObject):
         m.sign_in_requested.connect(self.session_flow.open_dialog)
         m.sign_out_requested.connect(self.session_flow.sign_out)
         self.session_flow.account_changed.connect(m.set_account)
-        m.show_hide_requested.connect(self.toggle_window)
+        m.show_hide_requested.connect(self.desktop.toggle_window)
         m.mute_toggled.connect(self._on_mute)
         m.always_on_top_toggled.connect(self._on_always_on_top)
         m.stop_requested.connect(r.stop)
         m.replay_requested.connect(r.replay_last)
         m.reset_position_requested.connect(w.reset_position)
         m.settings_requested.connect(self.open_settings)
-        m.read_aloud_requested.connect(self.open_read_aloud)
+        m.read_aloud_requested.connect(self.desktop.open_read_aloud)
         m.quit_requested.connect(self.quit)
         self.read_aloud.submitted.connect(self._on_read_aloud)
         self.qapp.aboutToQuit.connect(self.shutdown)
@@ -323,10 +279,8 @@ class Companion(QObject):
                 return False
             self.ipc.say_requested.connect(self._on_ipc_say)
             self.ipc.ask_requested.connect(self._on_ipc_ask)
-            self.ipc.show_requested.connect(self.show_window)
-        self.speech_thread.start()
-        self.chat_thread.start()
-        self._warm_up.emit()
+            self.ipc.show_requested.connect(self.desktop.show_window)
+        self.workers.start()
         self.window.show()
         self.window.ensure_on_screen()
         self.menu.set_window_visible(True)
@@ -354,43 +308,12 @@ class Companion(QObject):
     @Slot(str, object)
     def _on_ipc_ask(self, text: str, stream: IpcStream | None) -> None:
         if not self.window.isVisible():
-            self.show_window()
+            self.desktop.show_window()
         self.chat.ask(text, listener=stream)
-
-    @Slot()
-    def toggle_chat(self) -> None:
-        if self.chat_panel.isVisible():
-            self.chat_panel.hide()
-            return
-        if not self.window.isVisible():
-            self.show_window()
-        self.chat_panel.open_near(self.window)
-
-    @Slot()
-    def _chat_follows(self) -> None:
-        if self.chat_panel.isVisible():
-            self.chat_panel.follow(self.window)
 
     @Slot(str)
     def _on_read_aloud(self, text: str) -> None:
         self.router.say(text, source=ReplySource.READ_ALOUD, force=True)
-
-    @Slot()
-    def toggle_window(self) -> None:
-        if self.window.isVisible():
-            self.window.hide()
-            self.read_aloud.hide()
-            self.menu.set_window_visible(False)
-        else:
-            self.show_window()
-
-    @Slot()
-    def show_window(self) -> None:
-        self.window.show()
-        self.window.ensure_on_screen()
-        if QGuiApplication.platformName() not in ("offscreen", "minimal"):
-            self.window.raise_()  # headless platforms warn that they cannot
-        self.menu.set_window_visible(True)
 
     @Slot(bool)
     def _on_mute(self, muted: bool) -> None:
@@ -407,12 +330,6 @@ class Companion(QObject):
         self.settings.always_on_top = on
         self.window.set_always_on_top(on)
         self._save_soon()
-
-    @Slot()
-    def open_read_aloud(self) -> None:
-        if not self.window.isVisible():
-            self.show_window()
-        self.read_aloud.open_near(self.window)
 
     @Slot()
     def open_settings(self) -> None:
@@ -445,8 +362,8 @@ class Companion(QObject):
     def _on_engine_ready(self, name: str) -> None:
         log.info("[app] speech engine: %s", name)
         self.engine_name = name
-        while self._engine_notices:
-            self.presenter.notice_when_idle(self._engine_notices.pop(0))
+        while self.workers.notices:
+            self.presenter.notice_when_idle(self.workers.notices.pop(0))
 
     # -- saving and shutting down --------------------------------------------------------------
 
@@ -480,28 +397,19 @@ class Companion(QObject):
         started = time.monotonic()
         self._save_timer.stop()
         self.chat.close()
-        self.chat_worker.cancel_all()
+        self.workers.chat.cancel_all()
         self.router.close()
         self.presenter.close()
         self.session_flow.close()
         self.player.stop()
         self.window.view.stop_lipsync()
-        self.worker.cancel_all()
-        self.speech_thread.quit()
-        if not self.speech_thread.wait(THREAD_JOIN_MS):
-            log.warning("[app] speech thread still busy after %d ms; waiting", THREAD_JOIN_MS)
-            self.speech_thread.wait()
-        self.chat_thread.quit()
-        if not self.chat_thread.wait(THREAD_JOIN_MS):
-            log.warning("[app] chat thread still busy after %d ms; waiting", THREAD_JOIN_MS)
-            self.chat_thread.wait()
-        self.chat_worker.close()
+        self.workers.cancel_all()
+        self.workers.join()
         self.player.close()
         if self.ipc is not None:
             self.ipc.close()
         self.menu.close()
-        self.read_aloud.close()
-        self.chat_panel.close()
+        self.desktop.close()
         self.settings_flow.close()
         self.save()
         self.window.close()

@@ -14,22 +14,19 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import QObject, Slot
 
 from companion import config, telemetry
 from companion.audio.player import Player
 from companion.config import Settings
-from companion.replies.chat import ChatWorker
 from companion.replies.router import ReplyRouter
 from companion.replies.session import SessionCoordinator
-from companion.speech.types import SpeechEngine
-from companion.speech.worker import SpeechWorker
 from companion.ui.menu import MascotMenu
 from companion.ui.settings_dialog import TEST_SENTENCE, SettingsDialog
 from companion.ui.window import MascotWindow
 from companion.vocab import ReplySource
+from companion.workers import Workers
 
 log = logging.getLogger("companion.app")
 
@@ -53,11 +50,7 @@ class SettingsFlow(QObject):
         window: MascotWindow,
         menu: MascotMenu,
         session_flow: SessionCoordinator,
-        worker: SpeechWorker,
-        chat_worker: ChatWorker,
-        engine_factory: Callable[[], Callable[[], SpeechEngine]],
-        chat_client_factory: Callable[[], Callable[[], Any]],
-        warm_up: Callable[[], None],
+        workers: Workers,
         telemetry: bool,
         save: Callable[[], None],
         parent: QObject | None = None,
@@ -69,11 +62,7 @@ class SettingsFlow(QObject):
         self._window = window
         self._menu = menu
         self._session_flow = session_flow
-        self._worker = worker
-        self._chat_worker = chat_worker
-        self._engine_factory = engine_factory
-        self._chat_client_factory = chat_client_factory
-        self._warm_up = warm_up
+        self._workers = workers
         self._telemetry = telemetry
         self._save = save
         self.dialog: SettingsDialog | None = None
@@ -129,10 +118,7 @@ class SettingsFlow(QObject):
             self._window.set_scale(s.scale)
         if config.backend_url(s) != config.backend_url(old):
             self._session_flow.set_base_url(config.backend_url(s))
-            self._chat_worker.set_client_factory(self._chat_client_factory())
-        if (s.backend_url, s.engine) != (old.backend_url, old.engine):
-            self._worker.set_engine_factory(self._engine_factory())
-            self._warm_up()
+        self._workers.use_settings(s, old)
         if s.crash_reports != old.crash_reports and self._telemetry:
             telemetry.init_telemetry(
                 dsn=config.sentry_dsn(s) or None,

@@ -37,7 +37,7 @@ import numpy as np
 
 from companion.audio import devices
 from companion.audio.utterance import UtteranceState
-from companion.speech.types import FloatArray
+from companion.speech.types import PLAYER_RATE, FloatArray
 
 log = logging.getLogger("companion.audio")
 
@@ -73,7 +73,7 @@ class Player:
     def __init__(
         self,
         *,
-        sample_rate: int = 22050,
+        sample_rate: int = PLAYER_RATE,
         device: str | None = None,
         volume: float = 1.0,
         latency: float | str = DEFAULT_LATENCY,

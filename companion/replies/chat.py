@@ -44,6 +44,7 @@ from companion.backend.errors import (
     Unauthorized,
 )
 from companion.tasks import Cancelled, CancelRegistry, CancelToken, backoff_delay
+from companion.vocab import ChatOutcome
 
 log = logging.getLogger("companion.chat")
 
@@ -113,13 +114,13 @@ class ChatResult:
 
     Attributes:
         request_id: the request.
-        outcome: ``done``, ``cancelled``, ``failed`` or ``unauthorized``.
+        outcome: a :class:`~companion.vocab.ChatOutcome`.
         error: the typed error (``failed``, ``unauthorized``), else None.
         chars: characters of reply text that arrived (a count, never the text).
     """
 
     request_id: int
-    outcome: str
+    outcome: ChatOutcome
     error: BaseException | None = None
     chars: int = 0
 
@@ -397,27 +398,27 @@ class ChatWorker(QObject):
                     raise Cancelled()
                 chars += len(text)
                 self.delta.emit(request.request_id, text)
-            result = ChatResult(request.request_id, "done", chars=chars)
+            result = ChatResult(request.request_id, ChatOutcome.DONE, chars=chars)
         except Cancelled:
-            result = ChatResult(request.request_id, "cancelled", chars=chars)
+            result = ChatResult(request.request_id, ChatOutcome.CANCELLED, chars=chars)
         except ChatUnavailable as exc:
             log.info("[chat] no chat server configured")
-            result = ChatResult(request.request_id, "failed", exc)
+            result = ChatResult(request.request_id, ChatOutcome.FAILED, exc)
         except Unauthorized as err:
             telemetry.log_backend_error(err, operation="chat")
-            result = ChatResult(request.request_id, "unauthorized", err, chars)
+            result = ChatResult(request.request_id, ChatOutcome.UNAUTHORIZED, err, chars)
         except BackendApiError as err:
             telemetry.log_backend_error(err, operation="chat")
-            result = ChatResult(request.request_id, "failed", err, chars)
+            result = ChatResult(request.request_id, ChatOutcome.FAILED, err, chars)
         except Exception as exc:  # a bug: a crash report, and the request fails
             log.error("[chat] request failed: %s (%d chars in)", type(exc).__name__, chars)
             telemetry.report_exception(exc, tags={"operation": "chat"})
-            result = ChatResult(request.request_id, "failed", exc, chars)
+            result = ChatResult(request.request_id, ChatOutcome.FAILED, exc, chars)
         finally:
             self.busy_request = None
             self._tokens.finish(request.request_id)
             if result is None:  # only a BaseException (KeyboardInterrupt) gets here
-                result = ChatResult(request.request_id, "cancelled", chars=chars)
+                result = ChatResult(request.request_id, ChatOutcome.CANCELLED, chars=chars)
             log.info("[chat] request %d %s (%d chars)", request.request_id, result.outcome, chars)
             self.finished.emit(result)
 

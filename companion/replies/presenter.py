@@ -27,10 +27,10 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
-from companion.replies.reply import Reply
-from companion.replies.router import Ending, ReplyRouter
-from companion.speech.pipeline import Utterance, WordTiming
-from companion.speech.types import PlaybackClock
+from companion.replies.reply import Ending, Reply
+from companion.replies.router import ReplyRouter
+from companion.speech.pipeline import Utterance
+from companion.speech.types import PlaybackClock, WordTiming
 from companion.speech.visemes import VisemeTimeline
 from companion.speech.worker import SpeechFailure
 from companion.vocab import BubbleAction, BubbleKind, Expression, MascotState

@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""One reply on its way through the router: its text, its pieces and how far it got."""
+"""The router's values: one reply on its way (its text, its pieces, how far it got), why the
+queue ran dry, and what the router needs of the player."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from companion.speech.pipeline import Utterance
+from companion.speech.types import FloatArray
 from companion.speech.visemes import VisemeTimeline
 from companion.speech.worker import SpeechFailure
 from companion.vocab import ReplySource
@@ -57,3 +61,23 @@ class Reply:
     def again(self, reply_id: int, source: ReplySource) -> Reply:
         """A new reply with the same text, voice and speed (to be synthesised afresh)."""
         return Reply(reply_id, self.text, source, voice=self.voice, speed=self.speed)
+
+
+class Ending(enum.StrEnum):
+    """Why nothing is current any more (``drained``)."""
+
+    FINISHED = "finished"  # the last reply played to its end
+    FAILED = "failed"  # the last reply failed
+    STOPPED = "stopped"  # stopped, cancelled, or taken away by stop_all
+
+
+class Sink(Protocol):
+    """What the router needs from the player."""
+
+    def begin(self) -> None: ...
+    def enqueue(self, samples: FloatArray) -> None: ...
+    def end(self) -> None: ...
+    def stop(self) -> None: ...
+    def position_ms(self) -> float: ...
+    @property
+    def finished(self) -> bool: ...

@@ -17,26 +17,21 @@ mouth and the face from that and the player's clock. The router itself never tou
   ``feed(id, piece)`` hands over each speakable piece (the worker synthesises them in order,
   each while the one before plays), ``end_stream(id)`` says no more will come.
 - :meth:`stop_all` stops everything and returns what was playing or queued (the session
-  coordinator holds those replies while the user signs in; a stream it returns keeps collecting
-  its text until it ends). The router holds no sign-in state of its own.
+  coordinator holds those while the user signs in): the router keeps no sign-in state.
 
-Mute is the player's (:meth:`~companion.audio.player.Player.set_muted`): the router hands it
-audio either way, and the player's clock runs on, in real time, without sound.
+Mute is the player's (:meth:`~companion.audio.player.Player.set_muted`): its clock runs on.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections import deque
-from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from companion.config import Settings
-from companion.replies.reply import Reply
+from companion.replies.reply import Ending, Reply, Sink
 from companion.speech.pipeline import Utterance
-from companion.speech.types import FloatArray
 from companion.speech.worker import SpeechFailure, SpeechWorker
 from companion.vocab import QueueMode, ReplySource
 
@@ -47,26 +42,6 @@ DRAIN_POLL_MS = 30
 #: Failed replies kept for Retry (the oldest go first).
 MAX_FAILED = 10
 NOTHING_TO_REPLAY = "Nothing to replay yet."
-
-
-class Ending(enum.StrEnum):
-    """Why nothing is current any more (``drained``)."""
-
-    FINISHED = "finished"  # the last reply played to its end
-    FAILED = "failed"  # the last reply failed
-    STOPPED = "stopped"  # stopped, cancelled, or taken away by stop_all
-
-
-class Sink(Protocol):
-    """What the router needs from the player."""
-
-    def begin(self) -> None: ...
-    def enqueue(self, samples: FloatArray) -> None: ...
-    def end(self) -> None: ...
-    def stop(self) -> None: ...
-    def position_ms(self) -> float: ...
-    @property
-    def finished(self) -> bool: ...
 
 
 class ReplyRouter(QObject):
@@ -269,11 +244,8 @@ class ReplyRouter(QObject):
         self.stop_all()
 
     def stop_all(self) -> list[Reply]:
-        """Stop everything; return the replies that were playing or queued, in order.
-
-        A returned stream that was still being written keeps collecting its text (``feed``)
-        until ``end_stream``, so whoever stopped it can play all of it later.
-        """
+        """Stop everything; return the replies that were playing or queued, in order. A stream
+        still being written keeps collecting its text (``feed``) until ``end_stream``."""
         current = self._current
         replies = [r for r in [current, *self._pending] if r is not None]
         self._cancel_all()

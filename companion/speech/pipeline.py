@@ -35,6 +35,7 @@ from companion.speech.types import (
     PhonemeEvent,
     SpeechEngine,
     VisemeCue,
+    WordTiming,
 )
 from companion.speech.visemes import VisemeTimeline, cues_from_envelope, timeline_from_phonemes
 
@@ -46,16 +47,6 @@ _TEXT_WORD = re.compile(r"\S+")
 _EMPTY: FloatArray = np.zeros(0, dtype=np.float32)
 # Phoneme "words" are separated by pauses, spaces and punctuation.
 _PHONEME_BREAKS = set(" _^$.,;:!?…-\"'()\u2013\u2014")  # and en/em dashes
-
-
-@dataclass(frozen=True)
-class WordTiming:
-    """When a word of :attr:`Utterance.text` (``text[char_start:char_end]``) is spoken."""
-
-    start_ms: float
-    end_ms: float
-    char_start: int
-    char_end: int
 
 
 @dataclass

@@ -19,6 +19,20 @@ from companion.tasks import CancelToken as CancelToken
 
 FloatArray = npt.NDArray[np.float32]
 
+#: The player's rate, for every engine and every piece of audio: Piper's native rate, so the
+#: embedded voice needs no resampling (other engines' audio is resampled to it).
+PLAYER_RATE = 22050
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """When a word of an utterance's text (``text[char_start:char_end]``) is spoken."""
+
+    start_ms: float
+    end_ms: float
+    char_start: int
+    char_end: int
+
 
 @dataclass(frozen=True, slots=True)
 class PhonemeEvent:

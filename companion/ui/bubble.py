@@ -15,7 +15,6 @@ import math
 
 from PySide6.QtCore import (
     QEasingCurve,
-    QPointF,
     QPropertyAnimation,
     QRectF,
     QSize,
@@ -24,19 +23,11 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import (
-    QColor,
-    QPainter,
-    QPainterPath,
-    QPaintEvent,
-    QPen,
-    QPixmap,
-    QTextDocument,
-)
+from PySide6.QtGui import QPainter, QPaintEvent, QPixmap, QTextDocument
 from PySide6.QtWidgets import QGraphicsOpacityEffect, QLabel, QPushButton, QWidget
 
-from companion.speech.pipeline import WordTiming
-from companion.speech.types import PlaybackClock
+from companion.speech.types import PlaybackClock, WordTiming
+from companion.ui.bubble_card import TEXT_COLOR, card_shape, render_card
 
 log = logging.getLogger("companion.ui")
 
@@ -44,9 +35,6 @@ log = logging.getLogger("companion.ui")
 ACTION_LABELS: dict[str, str] = {"retry": "Retry", "sign_in": "Sign in", "settings": "Settings"}
 KINDS = ("info", "error", "speech")
 
-_TEXT = "#2a2142"
-_FILL = {"info": "#fffdf8", "speech": "#fffdf8", "error": "#fff5f3"}
-_BORDER = {"info": "#4a3b7a", "speech": "#4a3b7a", "error": "#b3261e"}
 _MARK_BG = "#ffe27a"
 _MARK_FG = "#1b1530"
 
@@ -101,7 +89,7 @@ class SpeechBubble(QWidget):
         self._label.setTextFormat(Qt.TextFormat.RichText)
         self._label.setWordWrap(True)
         self._label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self._label.setStyleSheet(f"color: {_TEXT}; background: transparent;")
+        self._label.setStyleSheet(f"color: {TEXT_COLOR}; background: transparent;")
         font = self._label.font()
         font.setPointSizeF(font.pointSizeF() * 1.08)
         self._label.setFont(font)
@@ -345,29 +333,6 @@ class SpeechBubble(QWidget):
     def minimumSizeHint(self) -> QSize:
         return self.size()
 
-    def _shape(self) -> QPainterPath:
-        card = self._card_rect()
-        path = QPainterPath()
-        path.addRoundedRect(card, self.RADIUS, self.RADIUS)
-        if self._tail_x is not None:
-            x = max(
-                card.left() + self.RADIUS + 8, min(card.right() - self.RADIUS - 8, self._tail_x)
-            )
-            tail = QPainterPath()
-            if self._tail_edge == "bottom":
-                y = card.bottom()
-                tail.moveTo(x - 9, y - 1)
-                tail.quadTo(x - 2, y + 3, x + 1, y + self.TAIL)
-                tail.quadTo(x + 4, y + 4, x + 10, y - 1)
-            else:
-                y = card.top()
-                tail.moveTo(x - 9, y + 1)
-                tail.quadTo(x - 2, y - 3, x + 1, y - self.TAIL)
-                tail.quadTo(x + 4, y - 4, x + 10, y + 1)
-            tail.closeSubpath()
-            path = path.united(tail)
-        return path
-
     def paintEvent(self, event: QPaintEvent) -> None:
         # The card (shadow, fill, border) is drawn once per size, kind, tail and pixel ratio and
         # then blitted: the word highlight repaints the bubble several times a second, and the
@@ -375,30 +340,18 @@ class SpeechBubble(QWidget):
         dpr = self.devicePixelRatioF()
         key = (self.width(), self.height(), self._kind, self._tail_edge, self._tail_x, dpr)
         if self._card_cache is None or self._card_key != key:
-            self._card_cache = self._render_card(dpr)
+            shape = card_shape(
+                self._card_rect(),
+                tail_edge=self._tail_edge,
+                tail_x=self._tail_x,
+                radius=self.RADIUS,
+                tail=self.TAIL,
+            )
+            self._card_cache = render_card(self.size(), dpr, shape, self._kind, self.SHADOW)
             self._card_key = key
         painter = QPainter(self)
         painter.drawPixmap(0, 0, self._card_cache)
         painter.end()
-
-    def _render_card(self, dpr: float) -> QPixmap:
-        pixmap = QPixmap(max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr)))
-        pixmap.setDevicePixelRatio(dpr)
-        pixmap.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(pixmap)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        shape = self._shape()
-        # Soft shadow: a few widening, fading outlines below the card.
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        for i in range(self.SHADOW, 0, -1):
-            alpha = int(28 * (1.0 - i / (self.SHADOW + 1)) ** 2) + 2
-            painter.setPen(QPen(QColor(20, 12, 40, alpha), 2 * i, c=Qt.PenCapStyle.RoundCap))
-            painter.drawPath(shape.translated(QPointF(0, 2)))
-        painter.setPen(QPen(QColor(_BORDER[self._kind]), 1.6))
-        painter.setBrush(QColor(_FILL[self._kind]))
-        painter.drawPath(shape)
-        painter.end()
-        return pixmap
 
     # -- buttons, showing and fading ----------------------------------------------------------
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -280,9 +281,18 @@ def test_a_megabyte_through_say_is_taken_whole_and_the_mascot_stays_responsive(
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     ) as proc:  # fmt: skip
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        proc.stdin.write(text.encode())  # say reads all of it before it connects
-        proc.stdin.close()
+        stdin = proc.stdin
+
+        def feed() -> None:  # say reads all of it before it connects
+            stdin.write(text.encode())
+            stdin.close()
+
+        # From a thread: the pipe takes the megabyte only as fast as the new process reads it,
+        # and a blocking write here would stall the very event loop this test watches.
+        writer = threading.Thread(target=feed, name="say-stdin")
+        writer.start()
         qtbot.wait_until(lambda: proc.poll() is not None, timeout=60000)
+        writer.join(10)
         out, err = proc.stdout.read(), proc.stderr.read()
     assert proc.returncode == 0 and out == b"" and err == b"", err
     reply = m.app.router.current_reply

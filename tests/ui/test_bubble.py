@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from companion.speech.pipeline import WordTiming
+from companion.speech.types import WordTiming
 from companion.ui.bubble import SpeechBubble
 
 
