@@ -7,7 +7,7 @@ Every test here runs with ``COMPANION_CONNECT_TIMEOUT``/``COMPANION_READ_TIMEOUT
 hangs or drips costs seconds, not minutes. Every log line (the app's threads, DEBUG and up),
 every recorded crash-report envelope, every file left in the test's config dir and every
 secret it used (the token, the reply texts) is kept in :data:`EVIDENCE`, which
-``test_zz_secrets.py`` searches at the end.
+:mod:`tests.faults.secrets_check` searches at the end of the session.
 """
 
 from __future__ import annotations
@@ -129,6 +129,13 @@ class Evidence:
 
 
 EVIDENCE = Evidence()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The secrets check, after the last test whatever the order."""
+    from tests.faults.secrets_check import finish
+
+    finish(session, EVIDENCE)
 
 
 _SERVER_SIDE = threading.local()

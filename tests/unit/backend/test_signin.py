@@ -8,22 +8,18 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import unquote
 
 import pytest
 import requests
-from pytestqt.qtbot import QtBot
 
 from companion.backend.auth import API_KEY_ACCOUNT
 from companion.backend.loopback import LoopbackListener
 from companion.backend.signin import BrowserSignIn, check_token
 from companion.backend.signin_types import SignInError, SignInResult
-from companion.replies.signin_controller import SignInController
 from companion.tasks import CancelToken
+from tests.support.browser import Browser
 from tests.support.reference_auth import ReferenceAuth
 from tests.support.reference_backend import ReferenceBackend
-
-BROWSER_THREAD = "test-browser"
 
 
 @pytest.fixture
@@ -35,27 +31,6 @@ def backend() -> Iterator[ReferenceBackend]:
 @pytest.fixture
 def auth(backend: ReferenceBackend) -> ReferenceAuth:
     return ReferenceAuth.install(backend)
-
-
-class Browser:
-    """Plays the browser: opens the sign-in address and follows the redirect."""
-
-    def __init__(self) -> None:
-        self.pages: list[requests.Response] = []
-        self.threads: list[threading.Thread] = []
-
-    def open(self, url: str) -> bool:
-        def run() -> None:
-            self.pages.append(requests.get(url, timeout=10))
-
-        thread = threading.Thread(target=run, name=BROWSER_THREAD)
-        self.threads.append(thread)
-        thread.start()
-        return True
-
-    def join(self) -> None:
-        for thread in self.threads:
-            thread.join(10)
 
 
 def _in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
@@ -204,76 +179,3 @@ def test_an_unreachable_server_says_so() -> None:
             check_token(url, "some-token")
     assert caught.value.kind == "unreachable"
     assert caught.value.user_message == f"Cannot reach the server at {url}."
-
-
-# --- the controller: the same work off the GUI thread ------------------------------------------
-
-
-def test_controller_browser_sign_in(
-    qtbot: QtBot, backend: ReferenceBackend, auth: ReferenceAuth
-) -> None:
-    browser = Browser()
-    controller = SignInController(base_url=backend.url, open_url=browser.open, timeout_s=20)
-    statuses: list[str] = []
-    controller.status.connect(statuses.append)
-    with qtbot.wait_signal(controller.succeeded, timeout=20000) as done:
-        controller.start_browser()
-        assert controller.busy
-    browser.join()
-    result = done.args[0]
-    assert isinstance(result, SignInResult) and auth.valid(result.token) is not None
-    assert not controller.busy
-    assert statuses == ["Waiting for you to sign in in the browser…"]
-    controller.close()
-
-
-def test_controller_reports_a_refused_answer_and_no_browser(
-    qtbot: QtBot, backend: ReferenceBackend, auth: ReferenceAuth
-) -> None:
-    controller = SignInController(base_url=backend.url, open_url=lambda url: False, timeout_s=20)
-    statuses: list[str] = []
-    controller.status.connect(statuses.append)
-    controller.start_browser()
-    assert controller.last_url is not None
-    assert statuses == [f"No browser opened. Open this address to sign in: {controller.last_url}"]
-    redirect = controller.last_url.split("redirect_uri=")[1].split("&")[0]
-    callback = unquote(redirect)
-    with qtbot.wait_signal(controller.status, timeout=10000) as note:
-        threading.Thread(
-            target=requests.get,
-            args=(callback,),
-            kwargs={"params": {"token": "x", "state": "wrong"}, "timeout": 10},
-            name=BROWSER_THREAD,
-        ).start()
-    assert "did not match" in note.args[0]
-    with (
-        qtbot.assert_not_emitted(controller.failed),
-        qtbot.assert_not_emitted(controller.succeeded),
-    ):
-        controller.cancel()
-        qtbot.wait_until(lambda: controller._jobs.running == 0, timeout=5000)
-    controller.close()
-
-
-def test_controller_pasted_key_and_errors(
-    qtbot: QtBot, backend: ReferenceBackend, auth: ReferenceAuth
-) -> None:
-    controller = SignInController(base_url=backend.url)
-    with qtbot.wait_signal(controller.failed, timeout=10000) as failed:
-        controller.use_token("wrong")
-    assert failed.args[0].kind == "wrong_key"
-    with qtbot.wait_signal(controller.succeeded, timeout=10000) as ok:
-        controller.use_token(auth.issue())
-    assert ok.args[0].account.name == "Test User"
-    with qtbot.wait_signal(controller.failed, timeout=1000) as failed:
-        controller.use_token("")
-    assert failed.args[0].kind == "empty"
-    controller.close()
-    nothing = SignInController(base_url="")
-    with qtbot.wait_signal(nothing.failed, timeout=1000) as failed:
-        nothing.start_browser()
-    assert failed.args[0].kind == "no_server"
-    v1 = SignInController(base_url=backend.openai_url)
-    with qtbot.wait_signal(v1.failed, timeout=1000) as failed:
-        v1.start_browser()
-    assert "API key" in failed.args[0].user_message
