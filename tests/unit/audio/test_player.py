@@ -113,6 +113,42 @@ def test_stop_mid_utterance_freezes_the_clock(player: Player) -> None:
 
 
 @pytest.mark.audio
+def test_mute_keeps_one_clock_and_unmute_plays_on_from_it(player: Player) -> None:
+    player.begin()
+    player.enqueue(tone(2.0))
+    player.end()
+    assert wait_for(lambda: player.position_ms() > 300.0)
+    assert player.audible
+    player.set_muted(True)
+    assert player.muted and not player.audible and not player.finished
+    muted_at = player.position_ms()
+    frames = player.frames_played
+    assert wait_for(lambda: player.position_ms() > muted_at + 300.0)  # the clock runs on
+    assert player.frames_played == frames  # nothing more reached the device
+    player.set_muted(False)
+    assert wait_for(lambda: player.frames_played > frames)  # the device plays again
+    assert player.audible
+    # From where the clock was, not from where the sound stopped: no replay of the muted part.
+    assert player.frames_played >= round(muted_at / 1000 * RATE) + 0.25 * RATE
+    assert player.wait_finished(5.0)
+    assert player.position_ms() == pytest.approx(2000.0)
+
+
+def test_an_utterance_begun_while_muted_is_never_played() -> None:
+    p = Player(sample_rate=RATE)
+    try:
+        p.set_muted(True)
+        p.begin()
+        p.enqueue(tone(0.3))
+        p.end()
+        assert p.wait_finished(3.0)
+        assert p.frames_played == 0 and not p.audible
+        assert p.position_ms() == pytest.approx(300.0)
+    finally:
+        p.close()
+
+
+@pytest.mark.audio
 def test_pieces_enqueued_while_playing_play_gaplessly(player: Player) -> None:
     pieces = [tone(0.25, freq=300 + 100 * i) for i in range(6)]
     player.begin()

@@ -160,3 +160,51 @@ def test_pieces_already_played_are_let_go() -> None:
     u.append(np.ones(10, dtype=np.float32), 0.0)  # the producer lets go of played pieces
     assert first() is None
     assert second() is not None
+
+
+# -- mute ----------------------------------------------------------------------------------------
+
+
+def test_mute_goes_on_silently_and_unmute_hands_the_device_the_clocks_frame() -> None:
+    u = UtteranceState(RATE, 0.0, silent=False)
+    u.append(ramp(0, 300), 0.0)
+    u.append(ramp(300, 700), 0.0)
+    out = np.empty(100, dtype=np.float32)
+    assert u.read_into(out, 1.0, 0.0) == 100  # frames 0..99 heard from t=0
+    u.mute(0.05)  # 50 frames heard: sound stops, the clock runs on in real time
+    assert u.muted and u.silent
+    assert u.read_into(out, 1.0, 0.06) == 0 and not out.any()
+    assert u.position_frames(0.45) == approx(450.0)
+    assert u.unmute() and u.resume_pending
+    u.resume_on_device(0.45)
+    assert not u.silent and u.consumed == 450 and u.seg_index == 1
+    assert u.position_frames(0.46) == approx(450.0)  # holds until the device's first buffer
+    assert u.read_into(out, 1.0, 0.47) == 100
+    np.testing.assert_array_equal(out, ramp(450, 100))  # from the frame the clock reached
+    assert u.position_frames(0.52) == approx(500.0)
+
+
+def test_muted_from_the_start_never_reads_and_finishes_on_time() -> None:
+    u = UtteranceState(RATE, 0.0, silent=False, muted=True)
+    u.append(ramp(0, 200), 0.0)
+    u.end()
+    out = np.empty(64, dtype=np.float32)
+    assert u.read_into(out, 1.0, 0.0) == 0
+    assert not u.finished(0.1) and u.finished(0.2)
+    assert u.consumed == 0
+
+
+def test_unmute_after_the_device_was_lost_stays_silent() -> None:
+    u = UtteranceState(RATE, 0.0, silent=False)
+    u.append(ramp(0, 500), 0.0)
+    u.switch_to_silent(0.0)  # the device went away
+    u.mute(0.1)
+    assert not u.unmute()  # no device to hand it back to
+    assert u.silent and not u.resume_pending
+
+
+def test_unmute_without_a_device_stays_silent() -> None:
+    u = UtteranceState(RATE, 0.0, silent=True, muted=True)
+    u.append(ramp(0, 100), 0.0)
+    assert not u.unmute()
+    assert u.silent
