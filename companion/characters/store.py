@@ -11,11 +11,12 @@ again and only then moves it into place, so a failed install leaves every pack a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from companion import paths
@@ -46,6 +47,7 @@ class Entry:
         builtin: the character Companion ships with (it cannot be removed).
         manifest: the checked manifest, None when the pack is broken.
         problem: one line saying why the pack cannot be used, None when it can.
+        character: the parsed pack (usable ones), so showing it parses nothing again.
     """
 
     id: str
@@ -53,6 +55,7 @@ class Entry:
     builtin: bool
     manifest: Manifest | None = None
     problem: str | None = None
+    character: Character | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -120,7 +123,7 @@ class CharacterStore:
             return Entry(_fallback_id(path), path, builtin, _quick_manifest(path), str(exc))
         except OSError as exc:
             return Entry(_fallback_id(path), path, builtin, None, _unreadable(exc))
-        return Entry(character.id, path, builtin, character.manifest)
+        return Entry(character.id, path, builtin, character.manifest, character=character)
 
     def find(self, pack_id: str) -> Entry | None:
         for entry in self.entries():
@@ -179,7 +182,8 @@ class CharacterStore:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
         log.info("[characters] installed %s", pack_id)
-        return Entry(pack_id, final, False, checked.manifest)
+        checked = dataclasses.replace(checked, path=final)
+        return Entry(pack_id, final, False, checked.manifest, character=checked)
 
     def remove(self, pack_id: str) -> None:
         """Delete the user's pack ``pack_id`` (folder or zip); PackError for the built-in."""
