@@ -160,7 +160,7 @@ class CharacterPage(QWidget):
         right = QVBoxLayout()
         right.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignHCenter)
         right.addWidget(self.speak_button, 0, Qt.AlignmentFlag.AlignHCenter)
-        right.addWidget(self.details, 1)
+        right.addWidget(self.details, 1, Qt.AlignmentFlag.AlignTop)
         top = QHBoxLayout()
         top.addWidget(self.list, 1)
         top.addLayout(right, 1)
