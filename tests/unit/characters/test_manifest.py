@@ -63,7 +63,7 @@ def test_a_newer_format_is_refused_with_a_clear_message() -> None:
         ("size = [300, 200]", "size = [0, 200]", "between 1 and 4096"),
         ("size = [300, 200]", "size = [9000, 200]", "between 1 and 4096"),
         ("bubble = [150, 10]", "bubble = [350, 10]", "on the canvas"),
-        ('mouths = "oculus"', 'mouths = "preston"', "oculus\" or \"rhubarb"),
+        ('mouths = "oculus"', 'mouths = "preston"', 'oculus" or "rhubarb'),
         ('name = "Pip the Fox"', 'name = "Pip"\nid = "Bad Id!"', "lower-case"),
     ],
 )

@@ -17,7 +17,10 @@ def test_the_pack_preference_when_the_user_chose_nothing() -> None:
     prefs = VoicePrefs({}, ["", "de_DE-x-medium"], builtin=JOE)
     choice = prefs.choice("miso", MISO)
     assert (choice.voice, choice.speed, choice.voice_from, choice.speed_from) == (
-        "", 1.1, "character", "character",
+        "",
+        1.1,
+        "character",
+        "character",
     )  # fmt: skip  (joe is the built-in voice: "")
     plain = prefs.choice("companion", None)
     assert (plain.voice, plain.speed, plain.voice_from) == ("", 1.0, "default")
@@ -28,7 +31,11 @@ def test_the_users_choice_wins_and_only_differences_are_kept() -> None:
     prefs.record("miso", MISO, "de_DE-x-medium", 1.1)
     assert prefs.chosen == {"miso": {"voice": "de_DE-x-medium"}}  # the speed is the pack's
     choice = prefs.choice("miso", MISO)
-    assert (choice.voice, choice.voice_from, choice.speed_from) == ("de_DE-x-medium", "you", "character")
+    assert (choice.voice, choice.voice_from, choice.speed_from) == (
+        "de_DE-x-medium",
+        "you",
+        "character",
+    )
     prefs.record("miso", MISO, JOE, 1.1)  # back to what the pack prefers: nothing kept
     assert prefs.chosen == {}
 
@@ -36,7 +43,11 @@ def test_the_users_choice_wins_and_only_differences_are_kept() -> None:
 def test_a_preferred_voice_that_is_not_installed_is_named() -> None:
     wants_german = dataclasses.replace(MISO, voice="de_DE-thorsten-medium")
     choice = VoicePrefs({}, [], builtin=JOE).choice("miso", wants_german)
-    assert (choice.voice, choice.voice_from, choice.missing) == ("", "default", "de_DE-thorsten-medium")
+    assert (choice.voice, choice.voice_from, choice.missing) == (
+        "",
+        "default",
+        "de_DE-thorsten-medium",
+    )
 
 
 def test_a_chosen_voice_that_was_removed_no_longer_counts() -> None:

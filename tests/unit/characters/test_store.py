@@ -60,7 +60,7 @@ def test_a_bad_pack_installs_nothing_and_leaves_the_others(
     before = _files(store.root)
     bad = copy_example(tmp_path / "bad")
     (bad / "mouth" / "A.svg").write_text("<svg this is not")
-    with pytest.raises(PackError, match="mouth/A.svg is a broken SVG"):
+    with pytest.raises(PackError, match=r"mouth/A\.svg is a broken SVG"):
         store.install(bad, replace=True)
     assert _files(store.root) == before  # no staging folder left, Miso untouched
     set_manifest(bad, 'id = "miso"', f'id = "{BUILTIN_ID}"')

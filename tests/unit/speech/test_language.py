@@ -27,4 +27,6 @@ def test_known_and_unknown_languages() -> None:
 
 def test_every_language_has_every_phrase() -> None:
     for code, phrases in PHRASES.items():
-        assert all(phrases.__getattribute__(f) for f in ("link", "code", "nothing", "times", "test")), code
+        assert all(
+            phrases.__getattribute__(f) for f in ("link", "code", "nothing", "times", "test")
+        ), code

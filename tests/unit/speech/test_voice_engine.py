@@ -47,7 +47,9 @@ def test_the_chosen_voice_speaks_in_its_language(german: str, tmp_path: Path) ->
     assert engine.language_for("alloy") == "de"  # a backend voice name: the default voice
 
 
-def test_the_pipeline_prepares_and_splits_in_the_voices_language(german: str, tmp_path: Path) -> None:
+def test_the_pipeline_prepares_and_splits_in_the_voices_language(
+    german: str, tmp_path: Path
+) -> None:
     engine = VoiceEngine(sample_rate=RATE, default=german, deterministic=True, cache_dir=tmp_path)
     pipeline = SpeechPipeline(engine=engine, sample_rate=RATE)
     pieces = [
