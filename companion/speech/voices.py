@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from companion import paths
-from companion.speech.language import language
+from companion import config, paths
+from companion.config import Settings
+from companion.speech.language import DEFAULT, language
 
 log = logging.getLogger("companion.speech")
 
@@ -222,6 +223,15 @@ def find_voice(voice_id: str, folder: Path | None = None) -> VoiceInfo | None:
     if not voice_id:
         return next((v for v in voices if v.builtin), None)
     return next((v for v in voices if v.id == voice_id), None)
+
+
+def speaking_language(settings: Settings) -> str:
+    """The language replies are spoken in: the embedded voice's, English when a backend speaks
+    (``settings.engine`` "auto" with a backend) or the voice is not installed."""
+    if settings.engine == "auto" and config.backend_url(settings):
+        return DEFAULT
+    info = find_voice(settings.local_voice)
+    return info.language if info is not None else DEFAULT
 
 
 def check_voice(info: VoiceInfo) -> None:

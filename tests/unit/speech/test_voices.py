@@ -127,3 +127,17 @@ def test_the_config_given_apart_from_the_model(tmp_path: Path) -> None:
     Path(f"{model}.json").unlink()
     info = add_voice(model, config)
     assert json.loads(Path(f"{info.model}.json").read_text())["espeak"] == {"voice": "de"}
+
+
+def test_replies_are_spoken_in_the_embedded_voices_language() -> None:
+    from companion.config import Settings
+    from companion.speech.voices import speaking_language
+
+    german_voice(voices_dir())
+    assert speaking_language(Settings()) == "en"
+    assert speaking_language(Settings(local_voice=GERMAN_ID)) == "de"
+    assert speaking_language(Settings(local_voice="gone")) == "en"
+    with_backend = Settings(local_voice=GERMAN_ID, backend_url="http://127.0.0.1:9")
+    assert speaking_language(with_backend) == "en"  # the backend speaks
+    with_backend.engine = "piper"
+    assert speaking_language(with_backend) == "de"
