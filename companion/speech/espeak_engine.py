@@ -383,11 +383,6 @@ class EspeakEngine:
         self._short_path: str | None = None
         self.native_rate = NATIVE_RATE
 
-    @property
-    def language(self) -> str:
-        """Its voice's language family (``en-us`` → ``en``): what text preparation follows."""
-        return self.voice.split("-", 1)[0].lower() or "en"
-
     def _ready(self) -> _Library:
         """The library, initialised for this engine's data folder (call under _LOCK)."""
         if self._short_path is None:

@@ -29,7 +29,7 @@ import numpy as np
 
 from companion.speech.chunking import MAX_CHARS, split_for_speech
 from companion.speech.decode import resample
-from companion.speech.language import DEFAULT
+from companion.speech.language import DEFAULT, family
 from companion.speech.text import prepare_for_speech
 from companion.speech.types import (
     AudioChunk,
@@ -110,10 +110,17 @@ def _espeak_for(lang: str) -> EspeakEngine:
 
 
 def language_of(engine: SpeechEngine, voice: str | None) -> str:
-    """The language family the voice ``voice`` of ``engine`` speaks (English when unknown)."""
+    """The language family the voice ``voice`` of ``engine`` speaks (English when unknown).
+
+    An engine says it with ``language_for(voice)`` or ``language`` (Piper's voices), or its
+    default ``voice`` is a language's name (espeak-ng: ``de``, ``en-us``).
+    """
     pick = getattr(engine, "language_for", None)
     lang = pick(voice) if callable(pick) else getattr(engine, "language", None)
-    return lang if isinstance(lang, str) and lang else DEFAULT
+    if not isinstance(lang, str) or not lang:
+        named = getattr(engine, "voice", None)
+        lang = family(named) if isinstance(named, str) else DEFAULT
+    return lang
 
 
 def _char_alignment_cues(

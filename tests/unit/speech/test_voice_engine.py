@@ -11,7 +11,7 @@ import pytest
 
 from companion.config import Settings
 from companion.speech.engines import choose_engine
-from companion.speech.pipeline import SpeechPipeline
+from companion.speech.pipeline import SpeechPipeline, language_of
 from companion.speech.types import CancelToken
 from companion.speech.voice_engine import VoiceEngine
 from companion.speech.voices import voices_dir
@@ -86,6 +86,7 @@ def test_the_espeak_fallback_speaks_the_voices_language(german: str) -> None:
     choice = choose_engine(Settings(engine="espeak", local_voice=german), client=None)
     assert choice.kind == "espeak"
     assert getattr(choice.engine, "voice", None) == "de"
-    assert getattr(choice.engine, "language", None) == "de"
+    assert language_of(choice.engine, None) == "de"
     plain = choose_engine(Settings(engine="espeak"), client=None)
     assert getattr(plain.engine, "voice", None) == "en-us"
+    assert language_of(plain.engine, None) == "en"
