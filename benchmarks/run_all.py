@@ -43,14 +43,22 @@ class Script:
 
 SCRIPTS: tuple[Script, ...] = (
     Script("startup", ("--runs", "5"), ("--runs", "2")),
-    Script("idle_cpu", ("--seconds", "30"), ("--seconds", "8", "--settle", "3")),
+    Script(
+        "idle_cpu",
+        ("--seconds", "30", "--character", "examples/characters/miso"),
+        ("--seconds", "8", "--settle", "3", "--character", "examples/characters/miso"),
+    ),
     Script("gui_stall", ("--engine", "piper"), ("--engine", "espeak")),
     Script("mascot_render", ("--frames", "600"), ("--frames", "150")),
     Script("engine_rtf", ("--runs", "5"), ("--runs", "2")),
     Script("speak_latency", ("--runs", "7"), ("--runs", "3")),
     Script("speak_memory"),
     Script("player_clock", (), ("--seconds", "3", "--runs", "3", "--idle", "2")),
-    Script("lipsync_offset", ("--engine", "espeak"), ("--engine", "espeak")),
+    Script(
+        "lipsync_offset",
+        ("--engine", "espeak", "--character", "examples/characters/miso"),
+        ("--engine", "espeak", "--character", "examples/characters/miso"),
+    ),
     Script("lipsync_eval"),
     Script("chat_latency", ("--runs", "3"), ("--runs", "1", "--engine", "espeak")),
     Script("unauthorized_path", ("--runs", "5"), ("--runs", "2")),

@@ -33,6 +33,7 @@ from companion.replies.session import SessionCoordinator, SignInDialogLike
 from companion.replies.signin_controller import SignInController
 from companion.settings_flow import SettingsFlow
 from companion.speech.types import PLAYER_RATE
+from companion.ui.art import art_for
 from companion.ui.chat_panel import ChatPanel
 from companion.ui.desktop import Desktop
 from companion.ui.menu import MascotMenu
@@ -153,7 +154,10 @@ class Companion(QObject):
         self.chat_worker, self.chat_thread = self.workers.chat, self.workers.chat_thread
         self.worker.engine_ready.connect(self._on_engine_ready)
 
-        self.window = MascotWindow(settings=self.settings)
+        art, character_notice = art_for(self.settings.character)  # a broken pack: the built-in
+        if character_notice:
+            self.notices.append(character_notice)
+        self.window = MascotWindow(settings=self.settings, art=art)
         self.router = ReplyRouter(
             settings=self.settings, player=self.player, worker=self.worker, parent=self
         )
@@ -253,6 +257,7 @@ class Companion(QObject):
         m.replay_requested.connect(r.replay_last)
         m.reset_position_requested.connect(w.reset_position)
         m.settings_requested.connect(self.open_settings)
+        self.settings_flow.notice.connect(self.presenter.notice_when_idle)
         m.read_aloud_requested.connect(self.desktop.open_read_aloud)
         m.quit_requested.connect(self.quit)
         self.read_aloud.submitted.connect(self._on_read_aloud)

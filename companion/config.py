@@ -46,6 +46,12 @@ class Settings:
     chat_model: str = "gpt-4o-mini"
     system_prompt: str = "You are a friendly desktop companion. Keep replies short."
     greeted: bool = False
+    #: The character shown (a pack id; ``companion`` is the built-in one).
+    character: str = "companion"
+    #: The Piper voice the embedded engine speaks with ("" is the built-in one).
+    local_voice: str = ""
+    #: The user's own voice and speed per character: {pack id: {"voice": id, "speed": x}}.
+    character_voices: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validated(self) -> Settings:
@@ -59,6 +65,9 @@ class Settings:
             s.queue_mode = "interrupt"
         if s.engine not in ENGINES:
             s.engine = "auto"
+        if not s.character:
+            s.character = "companion"
+        s.character_voices = _character_voices(s.character_voices)
         if s.position is not None and not (
             isinstance(s.position, list)
             and len(s.position) == 2
@@ -66,6 +75,25 @@ class Settings:
         ):
             s.position = None
         return s
+
+
+def _character_voices(value: object) -> dict[str, dict[str, Any]]:
+    """Only well-formed entries: a voice id (text) and a speed (0.5-2.0) per character."""
+    out: dict[str, dict[str, Any]] = {}
+    if not isinstance(value, dict):
+        return out
+    for pack, prefs in value.items():
+        if not isinstance(pack, str) or not isinstance(prefs, dict):
+            continue
+        entry: dict[str, Any] = {}
+        if isinstance(prefs.get("voice"), str):
+            entry["voice"] = prefs["voice"]
+        speed = prefs.get("speed")
+        if isinstance(speed, int | float) and not isinstance(speed, bool):
+            entry["speed"] = _clamp(speed, 0.5, 2.0, 1.0)
+        if entry:
+            out[pack] = entry
+    return out
 
 
 def _clamp(value: object, lo: float, hi: float, default: float) -> float:
@@ -107,7 +135,7 @@ def _from_json(data: Any) -> tuple[Settings, str | None]:
             extra[key] = value
             continue
         default = getattr(defaults, key)
-        if key == "position":
+        if key in ("position", "character_voices"):
             kwargs[key] = value
         elif isinstance(default, bool):
             if isinstance(value, bool):

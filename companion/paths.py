@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Where Companion keeps things: user dirs and shipped resources.
+"""Where Companion keeps things: user dirs (settings, state, cache, data) and shipped resources.
 
 ``COMPANION_CONFIG_DIR`` moves all settings and state (tests use it).
 """
@@ -38,6 +38,17 @@ def cache_dir() -> Path:
     if override:
         return Path(override) / "cache"
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    """The user's own files: character packs (``characters/``) and voices (``voices/``).
+
+    Inside the config dir when it is overridden (tests), like the other folders.
+    """
+    override = os.environ.get("COMPANION_CONFIG_DIR")
+    if override:
+        return Path(override) / "data"
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def resource_path(name: str) -> Path:

@@ -4,8 +4,11 @@
 Applying takes the dialog's values into the live settings (the window keeps its position)
 and tells each part what changed: volume and output device to the player, always-on-top and
 size to the window and the menu, a new backend to the session and both workers (a new engine
-is built and warmed in the speech thread), the crash-report switch to telemetry. Then the
-settings are saved. Cancel puts back the volume the Test voice button may have changed.
+is built and warmed in the speech thread), the crash-report switch to telemetry, another
+character to the mascot view (it swaps its art live; a pack that broke meanwhile leaves the
+current one in place and says why). Then the settings are saved. Cancel puts back the volume
+the Test voice button may have changed. Removing the character on screen in the Character
+page shows the built-in one at once.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ import logging
 import os
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from companion import config, telemetry
 from companion.audio.player import Player
+from companion.characters.manifest import PackError
+from companion.characters.store import BUILTIN_ID, CharacterStore
 from companion.config import Settings
 from companion.replies.router import ReplyRouter
 from companion.replies.session import SessionCoordinator
+from companion.speech.piper_engine import VOICE_NAME as BUILTIN_VOICE
+from companion.ui.art import MascotArt
 from companion.ui.menu import MascotMenu
 from companion.ui.settings_dialog import TEST_SENTENCE, SettingsDialog
 from companion.ui.window import MascotWindow
@@ -37,9 +44,14 @@ KEPT = frozenset({"position", "greeted"})
 class SettingsFlow(QObject):
     """Opens the Settings dialog and applies what it changed.
 
+    Signals:
+        notice(str): one line for the bubble (a character that could not be shown).
+
     Attributes:
         dialog: the open dialog, or None.
     """
+
+    notice = Signal(str)
 
     def __init__(
         self,
@@ -53,6 +65,7 @@ class SettingsFlow(QObject):
         workers: Workers,
         telemetry: bool,
         save: Callable[[], None],
+        characters: CharacterStore | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -65,6 +78,7 @@ class SettingsFlow(QObject):
         self._workers = workers
         self._telemetry = telemetry
         self._save = save
+        self._characters = characters if characters is not None else CharacterStore()
         self.dialog: SettingsDialog | None = None
 
     @Slot()
@@ -74,9 +88,10 @@ class SettingsFlow(QObject):
             self.dialog.raise_()
             self.dialog.activateWindow()
             return
-        dialog = SettingsDialog(settings=self._settings)
+        dialog = SettingsDialog(settings=self._settings, characters=self._characters)
         volume_before = self._player.volume
         dialog.test_voice_requested.connect(self._test_voice)
+        dialog.character_page.removed.connect(self._character_removed)
 
         def done(result: int) -> None:
             self.dialog = None
@@ -93,11 +108,13 @@ class SettingsFlow(QObject):
     @Slot(object)
     def _test_voice(self, edited: Settings) -> None:
         self._player.volume = edited.volume
+        remote = edited.engine == "auto" and bool(config.backend_url(edited))
         self._router.say(
             TEST_SENTENCE,
             source=ReplySource.TEST,
             force=True,
-            voice=edited.voice,
+            # The backend's voice, or the local voice on screen (the engine speaks any).
+            voice=edited.voice if remote else (edited.local_voice or BUILTIN_VOICE),
             speed=edited.speed,
         )
 
@@ -116,6 +133,8 @@ class SettingsFlow(QObject):
             self._menu.set_always_on_top(s.always_on_top)
         if s.scale != old.scale:
             self._window.set_scale(s.scale)
+        if s.character != old.character:
+            self._show_character(s.character, instead=old.character)
         if config.backend_url(s) != config.backend_url(old):
             self._session_flow.set_base_url(config.backend_url(s))
         self._workers.use_settings(s, old)
@@ -126,6 +145,24 @@ class SettingsFlow(QObject):
                 environment=os.environ.get("COMPANION_ENVIRONMENT", "production"),
             )
         self._save()
+
+    def _show_character(self, pack_id: str, *, instead: str) -> None:
+        """The mascot draws ``pack_id`` from now on; if it cannot, ``instead`` stays."""
+        try:
+            character = self._characters.load(pack_id)
+        except PackError as exc:
+            log.info("[settings] character %s not shown: %s", pack_id, exc)
+            self._settings.character = instead
+            self.notice.emit(f"The character could not be shown: {exc}")
+            return
+        self._window.view.set_art(MascotArt(character))
+
+    @Slot(str)
+    def _character_removed(self, pack_id: str) -> None:
+        if pack_id == self._settings.character:
+            self._settings.character = BUILTIN_ID
+            self._window.view.set_art(MascotArt())
+            self._save()
 
     def close(self) -> None:
         """Shut-down: a dialog still open is cancelled."""

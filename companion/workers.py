@@ -112,7 +112,8 @@ class Workers(QObject):
         """What changed in the settings reaches each worker from its next request on."""
         if config.backend_url(new) != config.backend_url(old):
             self.chat.set_client_factory(self.chat_client_factory(new))
-        if (config.backend_url(new), new.engine) != (config.backend_url(old), old.engine):
+        engine_of = (config.backend_url(new), new.engine, new.local_voice)
+        if engine_of != (config.backend_url(old), old.engine, old.local_voice):
             self.speech.set_engine_factory(self.engine_factory(new))
             self.warm_up()
 

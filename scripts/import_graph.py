@@ -12,7 +12,7 @@ Layers, lowest first (a module may import its own layer and those below it)::
     2  backend, audio
     3  telemetry (it knows the backend's status table)
     4  speech
-    5  replies
+    5  replies, characters
     6  ui
     7  app, ossignals, commands, cli, __main__
 
@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("companion.telemetry", 3),
     ("companion.speech", 4),
     ("companion.replies", 5),
+    ("companion.characters", 5),
     ("companion.ui", 6),
     ("companion.app", 7),
     ("companion.ossignals", 7),

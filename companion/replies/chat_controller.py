@@ -36,6 +36,7 @@ from companion.replies.conversation import ChatMessage, Conversation
 from companion.replies.presenter import ReplyPresenter
 from companion.replies.router import ReplyRouter
 from companion.speech.chunking import StreamChunker
+from companion.speech.voices import speaking_language
 from companion.vocab import (
     BubbleAction,
     BubbleKind,
@@ -254,7 +255,9 @@ class ChatController(QObject):
             msg.content, msg.state, msg.note = "", MessageState.STREAMING, ""
             self.message_changed.emit(index)
         reply_id = self._router.begin_stream(source=ReplySource.CHAT)
-        turn = Turn(self._next_request, index, reply_id, listeners=listeners)
+        # Cut in the language the reply will be spoken in (the embedded voice's).
+        chunker = StreamChunker(lang=speaking_language(self._settings))
+        turn = Turn(self._next_request, index, reply_id, chunker=chunker, listeners=listeners)
         self._next_request += 1
         self.turn = turn
         s = self._settings

@@ -12,7 +12,8 @@ On top of it:
 
 Splitting only ever happens at whitespace, so the pieces joined with spaces hold exactly
 the words of the input. :class:`StreamChunker` does the same for a reply that arrives in
-deltas (a streamed chat completion).
+deltas (a streamed chat completion). ``lang`` is the voice's language: pysbd's rules and the
+conjunctions for it (``companion.speech.language``); English by default.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 
 import pysbd
 
+from companion.speech.language import DEFAULT, language
 from companion.speech.text import speakable_text
 
 MAX_CHARS = 200
@@ -31,9 +33,6 @@ _WORD = re.compile(r"\S+")
 # A split point is the whitespace after one of these (clause punctuation, in order of strength).
 _STRONG_CLAUSE = re.compile("[;:\u2014\u2013](?=\\s)|\\s[\u2014\u2013-](?=\\s)")  # ; : em/en dash
 _COMMA = re.compile(r",(?=\s)")
-_CONJUNCTION = re.compile(
-    r"\s(?=(?:and|but|or|so|because|which|while|although|though|whereas|then)\s)", re.IGNORECASE
-)
 _SPACE = re.compile(r"\s")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _BLOCK_START = re.compile(r"^ {0,3}(?:#{1,6}\s|[-*+]\s|\d{1,9}[.)]\s|>)")
@@ -48,9 +47,9 @@ _WINDOW_CUT = re.compile(
 )
 
 
-def _segmenter() -> pysbd.Segmenter:
+def _segmenter(lang: str = DEFAULT) -> pysbd.Segmenter:
     # A fresh segmenter per call: pysbd keeps per-text state on the instance.
-    return pysbd.Segmenter(language="en", clean=False)
+    return pysbd.Segmenter(language=language(lang).segmenter, clean=False)
 
 
 def _speakable(text: str) -> bool:
@@ -80,10 +79,10 @@ def _windows(text: str, size: int = SEGMENT_WINDOW) -> Iterator[str]:
     yield text[start:]
 
 
-def _segment(text: str) -> list[str]:
+def _segment(text: str, lang: str = DEFAULT) -> list[str]:
     """pysbd's sentences of one window (words kept exactly, else the window whole)."""
     try:
-        segments = [s.strip() for s in _segmenter().segment(text)]
+        segments = [s.strip() for s in _segmenter(lang).segment(text)]
     except Exception:  # pysbd bugs on odd input must not stop speech
         segments = [text.strip()]
     segments = [s for s in segments if s]
@@ -93,12 +92,12 @@ def _segment(text: str) -> list[str]:
     return segments
 
 
-def split_sentences(text: str) -> list[str]:
+def split_sentences(text: str, *, lang: str = DEFAULT) -> list[str]:
     """Sentences of ``text`` (stripped, non-empty, words kept exactly)."""
     text = text.strip()
     if not text:
         return []
-    segments = [s for window in _windows(text) for s in _segment(window) if s]
+    segments = [s for window in _windows(text) for s in _segment(window, lang) if s]
     merged: list[str] = []
     for seg in segments:
         # A piece with nothing to say ("...", ")") belongs to the sentence before it.
@@ -122,12 +121,14 @@ def _cut(text: str, at: int) -> tuple[str, str]:
     return text[:at].rstrip(), text[at:].lstrip()
 
 
-def split_long(sentence: str, max_chars: int = MAX_CHARS) -> list[str]:
+def split_long(sentence: str, max_chars: int = MAX_CHARS, *, lang: str = DEFAULT) -> list[str]:
     """``sentence`` in pieces of at most ``max_chars`` (unless one word is longer)."""
     sentence = sentence.strip()
     if len(sentence) <= max_chars:
         return [sentence] if sentence else []
-    for pattern in (_STRONG_CLAUSE, _COMMA, _CONJUNCTION, _SPACE):
+    conjunction = language(lang).conjunction
+    patterns = [_STRONG_CLAUSE, _COMMA, *([conjunction] if conjunction else []), _SPACE]
+    for pattern in patterns:
         points = [p for p in _split_points(sentence, pattern) if p <= max_chars]
         if not points and pattern is _SPACE:
             # The first word alone is too long: split right after it.
@@ -137,7 +138,7 @@ def split_long(sentence: str, max_chars: int = MAX_CHARS) -> list[str]:
         if good or points:
             left, right = _cut(sentence, (good or points)[-1])
             if left and right:
-                return [left, *split_long(right, max_chars)]
+                return [left, *split_long(right, max_chars, lang=lang)]
     return [sentence]  # one very long word: never cut inside it
 
 
@@ -152,12 +153,12 @@ def split_first_at_comma(piece: str, min_words: int = FIRST_MIN_WORDS) -> list[s
 
 
 def split_for_speech(
-    text: str, *, first_chunk_comma: bool = True, max_chars: int = MAX_CHARS
+    text: str, *, first_chunk_comma: bool = True, max_chars: int = MAX_CHARS, lang: str = DEFAULT
 ) -> list[str]:
     """Prepared text → pieces in speaking order; empty only for blank input."""
     pieces: list[str] = []
-    for sentence in split_sentences(text):
-        pieces.extend(split_long(sentence, max_chars))
+    for sentence in split_sentences(text, lang=lang):
+        pieces.extend(split_long(sentence, max_chars, lang=lang))
     if first_chunk_comma and pieces:
         pieces[:1] = split_first_at_comma(pieces[0])
     return pieces
@@ -187,8 +188,14 @@ class StreamChunker:
     """
 
     def __init__(
-        self, *, first_chunk_comma: bool = True, max_chars: int = MAX_CHARS, markdown: bool = True
+        self,
+        *,
+        first_chunk_comma: bool = True,
+        max_chars: int = MAX_CHARS,
+        markdown: bool = True,
+        lang: str = DEFAULT,
     ) -> None:
+        self._lang = lang
         self._first_chunk_comma = first_chunk_comma
         self._max_chars = max_chars
         self._markdown = markdown
@@ -255,7 +262,7 @@ class StreamChunker:
         raw = "\n".join([*self._block, extra] if extra else self._block)
         if not self._markdown:
             return " ".join(raw.split())
-        return speakable_text(raw) if any(ch.isalnum() for ch in raw) else ""
+        return speakable_text(raw, lang=self._lang) if any(ch.isalnum() for ch in raw) else ""
 
     def _finish_block(self) -> list[str]:
         out = self._emit(final=True)
@@ -268,11 +275,11 @@ class StreamChunker:
         remainder = _skip_words(prepared, self._emitted_words).strip()
         if not remainder:
             return []
-        sentences = split_sentences(remainder)
+        sentences = split_sentences(remainder, lang=self._lang)
         ready = sentences if final else sentences[:-1]
         out: list[str] = []
         for sentence in ready:
-            out.extend(split_long(sentence, self._max_chars))
+            out.extend(split_long(sentence, self._max_chars, lang=self._lang))
         if self._first_chunk_comma and self.pieces_out == 0:
             if out:
                 out[:1] = split_first_at_comma(out[0])

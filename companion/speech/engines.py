@@ -3,8 +3,10 @@
 
 ``settings.engine`` is ``auto`` (the backend when one is configured and a client is
 given, else Piper, else espeak-ng), ``piper`` or ``espeak`` (a local voice even with a
-backend). When Piper cannot load, espeak-ng speaks instead and :attr:`EngineChoice.notice`
-says so in one line. Engines are imported only when chosen: Piper pulls in onnxruntime.
+backend). Piper speaks with ``settings.local_voice`` (any installed Piper voice,
+``speech/voice_engine.py``); espeak-ng with that voice's language. When Piper cannot load,
+espeak-ng speaks instead and :attr:`EngineChoice.notice` says so in one line. Engines are
+imported only when chosen: Piper pulls in onnxruntime.
 """
 
 from __future__ import annotations
@@ -52,21 +54,33 @@ def _remote(settings: Settings, client: BackendClient, sample_rate: int) -> Spee
     return engine
 
 
-def _piper(sample_rate: int) -> SpeechEngine:
-    from companion.speech.piper_engine import PiperEngine
+def _piper(settings: Settings, sample_rate: int) -> tuple[SpeechEngine, str | None]:
+    from companion.speech.voice_engine import VoiceEngine
 
-    engine = PiperEngine(sample_rate=sample_rate)
+    engine = VoiceEngine(sample_rate=sample_rate, default=settings.local_voice)
     engine.load()  # fail here, not in the middle of the first reply
-    return engine
+    return engine, engine.notice
 
 
-def _espeak(sample_rate: int) -> SpeechEngine:
+def _espeak_voice(settings: Settings) -> str:
+    """espeak-ng's voice for the language of the chosen Piper voice ("" for the default)."""
+    if not settings.local_voice:
+        return ""
+    from companion.speech.voices import find_voice
+
+    info = find_voice(settings.local_voice)
+    return info.espeak_voice if info is not None else ""
+
+
+def _espeak(sample_rate: int, voice: str = "") -> SpeechEngine:
     try:
         from companion.speech.espeak_engine import EspeakEngine
     except (ImportError, OSError) as exc:
         raise EngineUnavailable(
             f"No voice available: espeak-ng cannot be loaded ({type(exc).__name__})."
         ) from exc
+    if voice:
+        return EspeakEngine(sample_rate=sample_rate, voice=voice)
     engine: SpeechEngine = EspeakEngine(sample_rate=sample_rate)
     return engine
 
@@ -95,11 +109,12 @@ def choose_engine(
             )
     if wanted in ("auto", "piper"):
         try:
-            return EngineChoice(_piper(sample_rate), "piper", notice)
+            engine, voice_notice = _piper(settings, sample_rate)
+            return EngineChoice(engine, "piper", notice or voice_notice)
         except Exception as exc:  # PiperUnavailable, ImportError, onnxruntime errors
             notice = f"The embedded voice could not be loaded ({_why(exc)}); using espeak-ng."
             log.debug("[engines] Piper unavailable", exc_info=True)
-    return EngineChoice(_espeak(sample_rate), "espeak", notice)
+    return EngineChoice(_espeak(sample_rate, _espeak_voice(settings)), "espeak", notice)
 
 
 def create_engine(

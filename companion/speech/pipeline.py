@@ -10,22 +10,26 @@ utterance and their timings shifted by the audio before them.
 
 Viseme sources, best first: cues sent by the backend; the engine's phoneme timings;
 text-to-audio alignment (``companion.speech.align``, when installed); the audio envelope.
-The cancel token is checked before each piece and between engine chunks.
+The cancel token is checked before each piece and between engine chunks. The language of
+the voice that speaks (the engine's ``language_for(voice)`` or ``language``, else English)
+drives text preparation, the splitter and the espeak-ng voice the aligner compares with.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from companion.speech.chunking import MAX_CHARS, split_for_speech
 from companion.speech.decode import resample
+from companion.speech.language import DEFAULT, family
 from companion.speech.text import prepare_for_speech
 from companion.speech.types import (
     AudioChunk,
@@ -38,6 +42,9 @@ from companion.speech.types import (
     WordTiming,
 )
 from companion.speech.visemes import VisemeTimeline, cues_from_envelope, timeline_from_phonemes
+
+if TYPE_CHECKING:
+    from companion.speech.espeak_engine import EspeakEngine
 
 log = logging.getLogger("companion.speech")
 
@@ -94,11 +101,37 @@ def load_aligner() -> Aligner | None:
     return _aligner_cache[0]
 
 
-def _char_alignment_cues(text: str, alignment: Sequence[CharAlignment]) -> list[VisemeCue]:
+@functools.cache
+def _espeak_for(lang: str) -> EspeakEngine:
+    """An espeak-ng engine speaking ``lang`` (the aligner's reference voice)."""
+    from companion.speech.espeak_engine import EspeakEngine
+
+    return EspeakEngine(sample_rate=22050, voice=lang)
+
+
+def language_of(engine: SpeechEngine, voice: str | None) -> str:
+    """The language family the voice ``voice`` of ``engine`` speaks (English when unknown).
+
+    An engine says it with ``language_for(voice)`` or ``language`` (Piper's voices), or its
+    default ``voice`` is a language's name (espeak-ng: ``de``, ``en-us``).
+    """
+    pick = getattr(engine, "language_for", None)
+    lang = pick(voice) if callable(pick) else getattr(engine, "language", None)
+    if not isinstance(lang, str) or not lang:
+        named = getattr(engine, "voice", None)
+        lang = family(named) if isinstance(named, str) else DEFAULT
+    return lang
+
+
+def _char_alignment_cues(
+    text: str, alignment: Sequence[CharAlignment], lang: str = DEFAULT
+) -> list[VisemeCue]:
     """A backend's character alignment → cues (``companion.speech.align``); [] when unusable."""
     try:
         from companion.speech.align import cues_from_char_alignment
 
+        if lang != DEFAULT:
+            return cues_from_char_alignment(text, alignment, engine=_espeak_for(lang))
         return cues_from_char_alignment(text, alignment)
     except Exception as exc:  # alignment is a nicety: fall back to the aligner / envelope
         log.warning("[speech] character alignment unusable (%s)", type(exc).__name__)
@@ -266,23 +299,27 @@ class SpeechPipeline:
         self._aligner_choice = aligner
         self._max_chars = max_chars
 
-    def _aligner(self) -> Aligner | None:
+    def _aligner(self, lang: str = DEFAULT) -> Aligner | None:
         choice = self._aligner_choice
         if choice is True:
-            return load_aligner()
+            aligner = load_aligner()
+            if aligner is None or lang == DEFAULT:
+                return aligner
+            return functools.partial(cast(Any, aligner), engine=_espeak_for(lang))
         if choice is False or choice is None:
             return None
         return choice
 
-    def pieces(self, text: str) -> list[str]:
-        """The prepared pieces ``text`` will be spoken in."""
-        return split_for_speech(prepare_for_speech(text), max_chars=self._max_chars)
+    def pieces(self, text: str, lang: str = DEFAULT) -> list[str]:
+        """The prepared pieces ``text`` will be spoken in, by a voice speaking ``lang``."""
+        prepared = prepare_for_speech(text, lang=lang)
+        return split_for_speech(prepared, max_chars=self._max_chars, lang=lang)
 
     def utterances(
         self, reply_id: int, text: str, *, voice: str | None, speed: float, cancel: CancelToken
     ) -> Iterator[Utterance]:
         cancel.raise_if_cancelled()
-        pieces = self.pieces(text)
+        pieces = self.pieces(text, language_of(self.engine, voice))
         log.debug("[speech] reply %d: %d chars in %d pieces", reply_id, len(text), len(pieces))
         index = 0
         for piece in pieces:
@@ -317,10 +354,10 @@ class SpeechPipeline:
         for chunk in self.engine.synthesize(piece, voice=voice, speed=speed, cancel=cancel):
             cancel.raise_if_cancelled()
             chunks.append(chunk)
-        return self._assemble(reply_id, index, piece, chunks)
+        return self._assemble(reply_id, index, piece, chunks, language_of(self.engine, voice))
 
     def _assemble(
-        self, reply_id: int, index: int, piece: str, chunks: list[AudioChunk]
+        self, reply_id: int, index: int, piece: str, chunks: list[AudioChunk], lang: str
     ) -> Utterance | None:
         parts: list[FloatArray] = []
         offsets: list[float] = []
@@ -335,7 +372,7 @@ class SpeechPipeline:
         if total == 0:
             return None
         audio = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        timeline, source = self._timeline(piece, chunks, offsets, audio)
+        timeline, source = self._timeline(piece, chunks, offsets, audio, lang)
         words = self._words(piece, chunks, offsets)
         return Utterance(
             reply_id=reply_id,
@@ -349,7 +386,12 @@ class SpeechPipeline:
         )
 
     def _timeline(
-        self, piece: str, chunks: list[AudioChunk], offsets: list[float], audio: FloatArray
+        self,
+        piece: str,
+        chunks: list[AudioChunk],
+        offsets: list[float],
+        audio: FloatArray,
+        lang: str = DEFAULT,
     ) -> tuple[VisemeTimeline, str]:
         if all(c.visemes for c in chunks):
             cues = [
@@ -364,10 +406,10 @@ class SpeechPipeline:
             ]
             return timeline_from_phonemes(events), "phonemes"
         if len(chunks) == 1 and chunks[0].alignment:
-            cues = _char_alignment_cues(piece, chunks[0].alignment)
+            cues = _char_alignment_cues(piece, chunks[0].alignment, lang)
             if cues:
                 return VisemeTimeline(c for c in cues if c.viseme != "sil"), "char_alignment"
-        aligner = self._aligner()
+        aligner = self._aligner(lang)
         if aligner is not None:
             try:
                 cues = aligner(piece, audio, self.sample_rate)

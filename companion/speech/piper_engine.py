@@ -219,8 +219,10 @@ class PiperEngine:
         cache_dir: Path | None = None,
         model_path: Path | None = None,
         config_path: Path | None = None,
+        aligned: bool = False,
     ) -> None:
         self.sample_rate = sample_rate
+        self._align_given = aligned  # patch a given model_path for alignments, as joe's
         self.deterministic = deterministic
         self._cache_dir = cache_dir
         self._model_path = model_path
@@ -246,7 +248,11 @@ class PiperEngine:
     def _choose_files(self) -> ModelFiles:
         if self._model_path is not None:
             config = self._config_path or Path(f"{self._model_path}.json")
-            return ModelFiles(self._model_path, config, aligned=False, source="plain")
+            if not self._align_given:
+                return ModelFiles(self._model_path, config, aligned=False, source="plain")
+            if not self._model_path.is_file():
+                raise PiperUnavailable("the Piper voice model file is missing")
+            return self._aligned_files(self._model_path, config)
         source, config = source_model()
         bundled = bundled_aligned_model()
         if bundled is not None:
@@ -254,6 +260,10 @@ class PiperEngine:
             return ModelFiles(bundled, beside if beside.is_file() else config, True, "bundle")
         if not source.is_file():
             raise PiperUnavailable("the Piper voice model file is missing")
+        return self._aligned_files(source, config)
+
+    def _aligned_files(self, source: Path, config: Path) -> ModelFiles:
+        """``source`` patched for alignments (cached), else in memory, else plain."""
         try:
             cached = cached_aligned_model(source, self._cache_dir or paths.cache_dir())
             return ModelFiles(cached, config, aligned=True, source="cache")

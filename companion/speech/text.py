@@ -10,7 +10,9 @@ expression ever looks at markdown syntax. What is dropped and why:
   underscores standing on its own, such as "*waves*") disappear;
 - headings, list items, table rows and quotes become sentences of their own.
 
-The result is never empty: if nothing speakable is left a short phrase is returned.
+The result is never empty: if nothing speakable is left a short phrase is returned. The
+words put in (a link, some code, nothing to say, "times") are the voice's language's
+(``companion.speech.language``); English by default.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import unicodedata
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-NOTHING_TO_SAY = "I have nothing to say."
-ONLY_CODE = "Here is some code."
-LINK_WORDS = "a link"
+from companion.speech.language import DEFAULT, Phrases, language
+
+_ENGLISH = language(DEFAULT).phrases
+NOTHING_TO_SAY = _ENGLISH.nothing
+ONLY_CODE = _ENGLISH.code
+LINK_WORDS = _ENGLISH.link
 
 _MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
@@ -58,14 +63,14 @@ def strip_emoji(text: str) -> str:
     return "".join(" " if _is_emoji(ch) else ch for ch in text)
 
 
-def _replace_urls(text: str) -> str:
+def _replace_urls(text: str, link_words: str = LINK_WORDS) -> str:
     def sub(match: re.Match[str]) -> str:
         url = match.group(0)
         trailing = ""
         while url and url[-1] in _URL_TRAILING_PUNCT:
             trailing = url[-1] + trailing
             url = url[:-1]
-        return LINK_WORDS + trailing
+        return link_words + trailing
 
     return _URL.sub(sub, text)
 
@@ -75,11 +80,11 @@ def _looks_like_url(label: str) -> bool:
     return bool(stripped) and _URL.fullmatch(stripped.rstrip(_URL_TRAILING_PUNCT)) is not None
 
 
-def _clean_plain(text: str) -> str:
+def _clean_plain(text: str, phrases: Phrases = _ENGLISH) -> str:
     """Plain text from a text token: URLs, emoji and stray markup characters."""
-    text = _replace_urls(text)
+    text = _replace_urls(text, phrases.link)
     text = strip_emoji(text)
-    text = _TIMES.sub(" times ", text)
+    text = _TIMES.sub(f" {phrases.times} ", text)
     # Markup characters markdown-it left as text (an unmatched "*", "~~", "`").
     text = text.replace("*", " ").replace("~~", " ").replace("`", " ")
     return text
@@ -102,7 +107,7 @@ def end_sentence(text: str) -> str:
     return text + "."
 
 
-def _inline_text(children: list[Token]) -> str:
+def _inline_text(children: list[Token], phrases: Phrases = _ENGLISH) -> str:
     """Walk an inline token's children into plain text."""
     pieces: list[str] = []
     # Emphasis spans (single * or _) are collected separately so that a stand-alone
@@ -126,7 +131,7 @@ def _inline_text(children: list[Token]) -> str:
             if link_stack:
                 pieces.append(strip_emoji(tok.content))
             else:
-                pieces.append(_clean_plain(tok.content))
+                pieces.append(_clean_plain(tok.content, phrases))
         elif kind == "code_inline":
             pieces.append(strip_emoji(tok.content))
         elif kind in ("softbreak", "hardbreak"):
@@ -144,7 +149,7 @@ def _inline_text(children: list[Token]) -> str:
             autolink = tok.markup == "autolink"
             if autolink or not label.strip() or _looks_like_url(label):
                 del pieces[start:]
-                pieces.append(LINK_WORDS)
+                pieces.append(phrases.link)
         # image, html_inline, strong_open/close: nothing to say
 
     for start, end in sorted(em_spans, reverse=True):
@@ -174,20 +179,21 @@ def _is_action(pieces: list[str], start: int, end: int) -> bool:
     return starts_sentence and ends_sentence
 
 
-def prepare_for_speech(markdown_text: str) -> str:
-    """Plain, speakable text for ``markdown_text``; never empty."""
-    spoken, dropped_code = _speakable(markdown_text)
+def prepare_for_speech(markdown_text: str, *, lang: str = DEFAULT) -> str:
+    """Plain, speakable text for ``markdown_text``; never empty. ``lang``: the voice's language."""
+    phrases = language(lang).phrases
+    spoken, dropped_code = _speakable(markdown_text, phrases)
     if not spoken:
-        return ONLY_CODE if dropped_code else NOTHING_TO_SAY
+        return phrases.code if dropped_code else phrases.nothing
     return spoken
 
 
-def speakable_text(markdown_text: str) -> str:
+def speakable_text(markdown_text: str, *, lang: str = DEFAULT) -> str:
     """Like :func:`prepare_for_speech` but empty when nothing is speakable (stream pieces)."""
-    return _speakable(markdown_text)[0]
+    return _speakable(markdown_text, language(lang).phrases)[0]
 
 
-def _speakable(markdown_text: str) -> tuple[str, bool]:
+def _speakable(markdown_text: str, phrases: Phrases = _ENGLISH) -> tuple[str, bool]:
     tokens = _MD.parse(markdown_text)
     sentences: list[str] = []
     dropped_code = False
@@ -213,7 +219,7 @@ def _speakable(markdown_text: str) -> tuple[str, bool]:
             continue
         if kind != "inline":
             continue
-        text = normalize_spaces(_inline_text(tok.children or []))
+        text = normalize_spaces(_inline_text(tok.children or [], phrases))
         if in_cell:
             row.append(text.rstrip(_TERMINAL))
             continue

@@ -1,24 +1,27 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The mascot's art: SVG layers parsed once, rendered once per size and pixel ratio.
+"""The mascot's art: a character's layers, rendered once per size and pixel ratio.
 
-The art lives in ``resources/mascot/`` as SVG files drawn on one 200 x 200 canvas. Each file's
-``viewBox`` is its place on that canvas, so a mouth file covers only the mouth's box and its
-pixmap is small:
+The art is a character pack (``companion.characters``; the built-in one lives in
+``resources/characters/companion/``), drawn on the pack's canvas. Each layer has a box on that
+canvas (an SVG's ``viewBox``), so a mouth layer covers only the mouth's box and its pixmap is
+small:
 
-- ``body.svg``: the body (every expression);
-- ``face/<expression>.svg``: brows and extras (thought dots, sparkles, sweat drop, Z's);
-- ``eyes/<expression>.svg`` and ``eyes/closed.svg``: the eyes (a blink squashes them, then
+- ``body``: the body (every expression);
+- ``face/<expression>``: brows and extras (thought dots, sparkles, sweat drop, Z's);
+- ``eyes/<expression>`` and ``eyes/closed``: the eyes (a blink squashes them, then
   shows the closed ones);
-- ``mouth/<viseme>.svg``: one mouth per Oculus viseme, drawn at that viseme's full opening;
-- ``expr_mouth/<expression>.svg``: the mouth of an expression when nobody speaks.
+- ``mouth/<shape>``: the mouth set, Oculus visemes or Rhubarb shapes (the pack's table maps
+  each viseme to its layer), drawn at the shape's full opening;
+- ``expr_mouth/<expression>``: the mouth of an expression when nobody speaks.
 
-Openness is drawn by rendering a mouth squashed toward its upper lip at a few steps
-(:data:`MOUTH_STEPS`) and cross-fading the two nearest steps with painter opacity; below the
-first step the mouth fades in over the closed (rest) mouth.
+The canvas is fitted into the square view: scaled to its longer side, centred across and
+standing on the bottom edge. Openness is drawn by rendering a mouth squashed toward its
+upper lip at a few steps (:data:`MOUTH_STEPS`) and cross-fading the two nearest steps with
+painter opacity; below the first step the mouth fades in over the closed (rest) mouth.
 
-Every pixmap is rendered by :class:`QSvgRenderer` into a device-pixel-aligned pixmap with
+Every pixmap is rendered once into a device-pixel-aligned pixmap with
 ``setDevicePixelRatio``, so drawing is a handful of ``drawPixmap`` calls and stays crisp at any
-pixel ratio. Nothing is re-parsed or re-rendered per frame.
+pixel ratio. Nothing is re-parsed or re-rendered per frame, whatever pack is shown.
 """
 
 from __future__ import annotations
@@ -31,34 +34,25 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QPainter, QPixmap
-from PySide6.QtSvg import QSvgRenderer
 
-from companion import paths
+from companion.characters.layers import BLINKING, EXPRESSIONS, REST_MOUTH_EXPRESSIONS
+from companion.characters.loader import Character, load_character
+from companion.characters.manifest import PackError
+from companion.characters.store import BUILTIN_ID, CharacterStore, builtin_root
 from companion.speech.visemes import OPENNESS, VISEMES, VisemeFrame
 
 log = logging.getLogger("companion.ui")
 
-EXPRESSIONS: tuple[str, ...] = ("idle", "thinking", "speaking", "happy", "concerned", "signed_out")
-
-#: Expressions whose eyes are open, so they blink.
-BLINKING: frozenset[str] = frozenset({"idle", "thinking", "speaking", "concerned"})
-
-#: Expressions that show the rest mouth (``sil``) rather than a mouth of their own.
-_REST_MOUTH_EXPRESSIONS: frozenset[str] = frozenset({"idle", "speaking"})
+__all__ = ["BLINKING", "EXPRESSIONS", "ArtError", "ArtFrames", "MascotArt", "Sprite"]
 
 #: Logical pixel size of the (square) mascot for each scale setting.
 SCALE_SIZES: dict[str, int] = {"small": 120, "medium": 180, "large": 260}
 
-#: Side of the drawing canvas in SVG units.
+#: Side of the built-in character's canvas in SVG units.
 CANVAS = 200.0
-#: The upper-lip line: mouths open downward from here (jaw drop).
-MOUTH_PIVOT_Y = 129.0
-#: The eyes' middle line: a blink squashes the eyes toward it.
-EYE_PIVOT_Y = 112.0
 #: Relative openness steps rendered per viseme (1.0 = the viseme as drawn).
 MOUTH_STEPS: tuple[float, ...] = (0.3, 0.44, 0.58, 0.72, 0.86, 1.0)
 #: Eye squash steps used mid-blink, before the closed eyes.
@@ -66,7 +60,7 @@ EYE_STEPS: tuple[float, ...] = (0.6, 0.3)
 
 
 class ArtError(RuntimeError):
-    """A layer of the mascot art is missing or not valid SVG (a packaging bug)."""
+    """The built-in character's art is missing or broken (a packaging bug)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +76,20 @@ class Sprite:
 
 
 def layer_names() -> list[str]:
-    """Every SVG layer the mascot needs, as ``folder/name`` without ``.svg``."""
+    """Every layer the built-in character has, as ``folder/name`` without the suffix."""
     names = ["body", "eyes/closed"]
     for expr in EXPRESSIONS:
         names += [f"face/{expr}", f"eyes/{expr}"]
-        if expr not in _REST_MOUTH_EXPRESSIONS:
+        if expr not in REST_MOUTH_EXPRESSIONS:
             names.append(f"expr_mouth/{expr}")
     names += [f"mouth/{v}" for v in VISEMES]
     return names
 
 
 def expression_mouth_layer(expression: str) -> str:
-    """The layer drawn as the mouth of ``expression`` when nobody speaks."""
-    if expression in _REST_MOUTH_EXPRESSIONS:
+    """The layer drawn as the mouth of ``expression`` when nobody speaks (``mouth/sil``: the
+    rest mouth, whatever layer the character draws it with)."""
+    if expression in REST_MOUTH_EXPRESSIONS:
         return "mouth/sil"
     return f"expr_mouth/{expression}"
 
@@ -122,36 +117,63 @@ def relative_openness(frame: VisemeFrame) -> float:
     return max(0.0, min(1.0, frame.openness / nominal))
 
 
-class MascotArt:
-    """The parsed SVG layers; hands out :class:`ArtFrames` per (size, pixel ratio).
+def builtin_character() -> Character:
+    try:
+        return load_character(builtin_root())
+    except (PackError, OSError) as exc:
+        raise ArtError(f"the built-in character is broken: {exc}") from exc
 
-    Parsing happens once, here. Pixmap sets are kept for the few most recent sizes and
-    pixel ratios (a window moved between screens, a scale change).
+
+def art_for(character_id: str, store: CharacterStore | None = None) -> tuple[MascotArt, str | None]:
+    """The art of ``character_id``, or the built-in art and a one-line notice saying why."""
+    if character_id in ("", BUILTIN_ID):
+        return MascotArt(), None
+    try:
+        return MascotArt((store or CharacterStore()).load(character_id)), None
+    except PackError as exc:
+        log.info("[art] character %s unusable; the built-in one is shown", character_id)
+        return MascotArt(), f"Your character could not be shown: {exc} Showing Companion instead."
+
+
+class MascotArt:
+    """A character's parsed layers; hands out :class:`ArtFrames` per (size, pixel ratio).
+
+    Parsing happens once, in :mod:`companion.characters.loader`. Pixmap sets are kept for the
+    few most recent sizes and pixel ratios (a window moved between screens, a scale change).
+
+    Attributes:
+        character: the pack drawn (the built-in one by default).
     """
 
     KEEP_FRAMES = 3
 
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = root if root is not None else paths.resource_path("mascot")
-        self._renderers: dict[str, QSvgRenderer] = {}
-        for name in layer_names():
-            path = self.root / f"{name}.svg"
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise ArtError(
-                    f"mascot art layer {name} is missing ({type(exc).__name__})"
-                ) from exc
-            renderer = QSvgRenderer(data)
-            if not renderer.isValid():
-                raise ArtError(f"mascot art layer {name} is not valid SVG")
-            renderer.setAspectRatioMode(Qt.AspectRatioMode.IgnoreAspectRatio)
-            self._renderers[name] = renderer
+    def __init__(self, character: Character | None = None) -> None:
+        self.character = character if character is not None else builtin_character()
+        manifest = self.character.manifest
+        self.canvas_width = manifest.width
+        self.canvas_height = manifest.height
         self._frames: OrderedDict[tuple[int, float], ArtFrames] = OrderedDict()
-        log.debug("[art] %d layers parsed", len(self._renderers))
+        log.debug("[art] %s: %d layers", self.character.id, len(self.character.layers))
 
-    def renderer(self, name: str) -> QSvgRenderer:
-        return self._renderers[name]
+    def has_layer(self, name: str) -> bool:
+        return self.resolve(name) in self.character.layers
+
+    def resolve(self, name: str) -> str:
+        """The character's layer for ``name``: ``mouth/<viseme>`` goes through its mouth table."""
+        if name.startswith("mouth/") and name[6:] in OPENNESS:
+            return self.character.mouth_layer(name[6:])
+        return name
+
+    def geometry(self, size: int) -> tuple[float, float, float]:
+        """(logical px per canvas unit, x offset, y offset) of the canvas in a square view."""
+        unit = size / max(self.canvas_width, self.canvas_height)
+        return unit, (size - self.canvas_width * unit) / 2.0, size - self.canvas_height * unit
+
+    def bubble_anchor(self, size: int) -> QPointF:
+        """Where the speech bubble's tail points, in the view's logical px."""
+        unit, ox, oy = self.geometry(size)
+        bx, by = self.character.manifest.bubble
+        return QPointF(ox + bx * unit, oy + by * unit)
 
     def frames(self, size: int, dpr: float) -> ArtFrames:
         """The pixmap set for a square mascot of ``size`` logical px at pixel ratio ``dpr``."""
@@ -177,7 +199,7 @@ class ArtFrames:
         self.art = art
         self.size = size
         self.dpr = dpr
-        self.unit = size / CANVAS
+        self.unit, self._ox, self._oy = art.geometry(size)
         self._sprites: dict[tuple[str, float], Sprite] = {}
         self._bases: dict[str, Sprite] = {}
         self._warm_queue: Iterator[Callable[[], Sprite]] | None = None
@@ -197,17 +219,22 @@ class ArtFrames:
 
     def _target(self, name: str, squash: float, pivot: float) -> tuple[QRectF, QRectF]:
         """(device-pixel rect of the layer, its pixel-aligned bounding rect)."""
-        vb = self.art.renderer(name).viewBoxF()
+        box = self.art.character.layers[name].box
         scale = self.unit * self.dpr
-        top = pivot + (vb.top() - pivot) * squash
+        top = pivot + (box.top() - pivot) * squash
         rect = QRectF(
-            vb.left() * scale, top * scale, vb.width() * scale, vb.height() * squash * scale
+            box.left() * scale + self._ox * self.dpr,
+            top * scale + self._oy * self.dpr,
+            box.width() * scale,
+            box.height() * squash * scale,
         )
         x0, y0 = math.floor(rect.left()), math.floor(rect.top())
         x1, y1 = math.ceil(rect.right()), math.ceil(rect.bottom())
         return rect, QRectF(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
 
     def _render(self, names: list[str], squash: float = 1.0, pivot: float = 0.0) -> Sprite:
+        layers = self.art.character.layers
+        names = [n for n in names if n in layers] or names[:1]
         rects = [self._target(n, squash, pivot) for n in names]
         bounds = rects[0][1]
         for _rect, aligned in rects[1:]:
@@ -218,18 +245,20 @@ class ArtFrames:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         for name, (rect, _aligned) in zip(names, rects, strict=True):
-            self.art.renderer(name).render(painter, rect.translated(-bounds.topLeft()))
+            layers[name].paint(painter, rect.translated(-bounds.topLeft()))
         painter.end()
         pixmap.setDevicePixelRatio(self.dpr)
         return Sprite(pixmap, QPointF(bounds.left() / self.dpr, bounds.top() / self.dpr))
 
     def sprite(self, name: str, squash: float = 1.0) -> Sprite:
         """One layer, squashed vertically toward its pivot (mouths: lip line; eyes: middle)."""
-        key = (name, squash)
+        layer = self.art.resolve(name)
+        key = (layer, squash)
         sprite = self._sprites.get(key)
         if sprite is None:
-            pivot = EYE_PIVOT_Y if name.startswith("eyes/") else MOUTH_PIVOT_Y
-            sprite = self._render([name], squash, pivot)
+            character = self.art.character
+            pivot = character.eye_pivot if layer.startswith("eyes/") else character.mouth_pivot
+            sprite = self._render([layer], squash, pivot)
             self._sprites[key] = sprite
         return sprite
 
@@ -251,8 +280,9 @@ class ArtFrames:
         if mouths:
             for vis in VISEMES:
                 layers += [(f"mouth/{vis}", step) for step in self._steps_for(vis)]
+        resolved = [(self.art.resolve(name), step) for name, step in layers]
         jobs: list[Callable[[], Sprite]] = [partial(self.base, expr) for expr in expressions]
-        jobs += [partial(self.sprite, name, step) for name, step in dict.fromkeys(layers)]
+        jobs += [partial(self.sprite, name, step) for name, step in dict.fromkeys(resolved)]
         return jobs
 
     def prewarm(self, *, expressions: tuple[str, ...] = EXPRESSIONS, mouths: bool = True) -> None:

@@ -17,7 +17,7 @@ import logging
 import math
 import random
 
-from PySide6.QtCore import QElapsedTimer, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QElapsedTimer, QPointF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QHideEvent, QPainter, QPaintEvent, QShowEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -40,6 +40,7 @@ class MascotView(QWidget):
 
     Signals:
         mouth_changed(str, float): the drawn mouth changed (viseme, openness rounded to 0.01).
+        art_changed(): another character is drawn (:meth:`set_art`).
 
     Attributes:
         LEAD_MS: how far ahead of the clock the mouth looks (lips lead the sound).
@@ -48,6 +49,7 @@ class MascotView(QWidget):
     """
 
     mouth_changed = Signal(str, float)
+    art_changed = Signal()
 
     FRAME_MS = 16
     LEAD_MS = 40.0
@@ -117,6 +119,26 @@ class MascotView(QWidget):
     @property
     def art(self) -> MascotArt:
         return self._art
+
+    def set_art(self, art: MascotArt) -> None:
+        """Draw another character from now on (a live switch: lip-sync and blinks go on).
+
+        Its pixmaps are rendered in the background, like after a scale change; the first
+        frame renders what it needs at once.
+        """
+        if art is self._art:
+            return
+        self._art = art
+        self._painted_frames = None
+        self._fade_from = None
+        log.info("[mascot] character %s", art.character.id)
+        self.update()
+        self._start_warming()
+        self.art_changed.emit()
+
+    def bubble_anchor(self) -> QPointF:
+        """Where the speech bubble's tail points, in this view's logical px."""
+        return self._art.bubble_anchor(self.width())
 
     @property
     def expression(self) -> str:

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The settings dialog: voice, speed, volume, output device, reply behaviour, look, privacy.
+"""The settings dialog: voice, speed, volume, output device, reply behaviour, look, privacy,
+and the character (its own page, ``ui/character_page.py``; the local voices,
+``ui/voice_picker.py``).
 
 The dialog edits a copy; :meth:`SettingsDialog.edited` returns the new settings and the
 composition root applies and saves them. "Test voice" speaks with the values on screen.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -25,11 +28,16 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSlider,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from companion.characters.store import CharacterStore
 from companion.config import SCALES, Settings
+from companion.ui.character_page import CharacterPage
+from companion.ui.character_voice import CharacterVoiceLink
+from companion.ui.voice_picker import VoicePicker
 
 log = logging.getLogger("companion.ui")
 
@@ -65,6 +73,8 @@ class SettingsDialog(QDialog):
         *,
         settings: Settings,
         devices: Callable[[], list[str]] = _default_devices,
+        characters: CharacterStore | None = None,
+        voice_folder: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -80,7 +90,7 @@ class SettingsDialog(QDialog):
         voice_edit = self.voice.lineEdit()
         if voice_edit is not None:
             voice_edit.setPlaceholderText("default voice")
-        form.addRow("Voice", self.voice)
+        form.addRow("Backend voice", self.voice)
 
         self.speed = QDoubleSpinBox()
         self.speed.setRange(0.5, 2.0)
@@ -164,8 +174,30 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
 
+        # -- the character and the local voices (issue 15): their own modules; a
+        # reorganisation into pages only has to move these three widgets.
+        self.voice_picker = VoicePicker(current=settings.local_voice, folder=voice_folder)
+        form.insertRow(1, "Embedded voice", self.voice_picker)
+        self.character_page = CharacterPage(
+            store=characters if characters is not None else CharacterStore(),
+            current=settings.character,
+        )
+        self._character_voice = CharacterVoiceLink(
+            page=self.character_page,
+            picker=self.voice_picker,
+            speed=self.speed,
+            chosen=settings.character_voices,
+            parent=self,
+        )
+        general = QWidget()
+        general.setLayout(form)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(general, "General")
+        self.tabs.addTab(self.character_page, "Character")
+        # -- end of the character block
+
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addWidget(self.tabs)
         layout.addWidget(buttons)
         self.fields: dict[str, QWidget] = {
             "voice": self.voice,
@@ -181,6 +213,8 @@ class SettingsDialog(QDialog):
             "engine": self.engine,
             "chat_model": self.chat_model,
             "system_prompt": self.system_prompt,
+            "local_voice": self.voice_picker,
+            "character": self.character_page,
         }
 
     def edited(self) -> Settings:
@@ -200,6 +234,9 @@ class SettingsDialog(QDialog):
             engine=str(self.engine.currentData()),
             chat_model=self.chat_model.text().strip() or self._original.chat_model,
             system_prompt=self.system_prompt.toPlainText().strip(),
+            character=self.character_page.selected_id() or self._original.character,
+            local_voice=self.voice_picker.voice(),
+            character_voices=self._character_voice.chosen(),
             extra=dict(self._original.extra),
         ).validated()
 

@@ -59,8 +59,6 @@ class MascotWindow(QWidget):
     read_aloud_requested = Signal()
 
     EDGE_MARGIN = 24
-    #: Where the bubble's tail points, as a fraction of the mascot's side from its top.
-    TAIL_TIP = 0.07
     #: How far a bubble below the mascot tucks up into its (empty) lower margin.
     BELOW_TUCK = 0.03
 
@@ -84,6 +82,7 @@ class MascotWindow(QWidget):
         self.view = MascotView(art=art, scale=scale, parent=self)
         self.bubble = SpeechBubble(parent=self)
         self.bubble.layout_changed.connect(self._relayout)
+        self.view.art_changed.connect(self._relayout)
 
         # Until the user places the mascot it sits in the default corner (position None).
         self._placed = isinstance(settings.position, list) and len(settings.position) == 2
@@ -234,18 +233,21 @@ class MascotWindow(QWidget):
             size = self.bubble.size()
             side = mascot.height()
             screen = self._screen_rect_for(mascot)
-            tip_y = mascot.top() + int(side * self.TAIL_TIP)
+            # The character says where the tail points (its manifest's bubble anchor).
+            anchor = self.view.bubble_anchor()
+            tip_x = mascot.left() + anchor.x()
+            tip_y = mascot.top() + int(anchor.y())
             above = tip_y - size.height() + self.bubble.SHADOW
             if above >= screen.top():
                 edge, top = "bottom", above
             else:
                 edge = "top"
                 top = mascot.bottom() - int(side * self.BELOW_TUCK) - self.bubble.SHADOW
-            left = mascot.center().x() - size.width() // 2
+            left = round(tip_x) - size.width() // 2
             left = max(screen.left(), min(left, screen.right() + 1 - size.width()))
             bubble_rect = QRect(QPoint(left, top), size)
             whole = whole.united(bubble_rect)
-            self.bubble.set_tail(edge, float(mascot.center().x() - left))
+            self.bubble.set_tail(edge, tip_x - left)
         origin = whole.topLeft()
         self.view.move(mascot.topLeft() - origin)
         if bubble_rect is not None:

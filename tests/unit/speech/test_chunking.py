@@ -148,3 +148,19 @@ def test_a_long_text_is_segmented_in_windows_at_sentence_ends() -> None:
     assert all(s.endswith((".", "!")) for s in sentences)
     assert "Dr. Smith paid $3.14 for it, e.g. at the U.S. store." in sentences
     assert sentences == split_sentences(sentence.strip()) * 400
+
+
+def test_the_voices_language_chooses_the_sentence_rules() -> None:
+    from companion.speech.chunking import StreamChunker, split_for_speech, split_sentences
+
+    text = "Das kostet ca. 5 Euro, z. B. heute. Danach gehen wir nach Hause."
+    assert split_sentences(text, lang="de") == [
+        "Das kostet ca. 5 Euro, z. B. heute.", "Danach gehen wir nach Hause.",
+    ]  # fmt: skip
+    long = "Wir gehen heute in die Stadt " + "und kaufen viele schöne Sachen ein " * 6
+    pieces = split_for_speech(long, lang="de", first_chunk_comma=False, max_chars=80)
+    assert all(len(p) <= 80 for p in pieces) and pieces[1].startswith("und ")
+    assert " ".join(pieces).split() == long.split()
+    chunker = StreamChunker(lang="de")
+    out = chunker.feed("Siehe https://example.org hier. Und ")
+    assert out == ["Siehe ein Link hier."]

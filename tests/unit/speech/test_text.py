@@ -93,3 +93,15 @@ def test_any_text_gives_speakable_text(text: str) -> None:
     assert any(ch.isalnum() for ch in spoken)
     assert "```" not in spoken
     assert "  " not in spoken
+
+
+def test_the_voices_language_chooses_the_words_put_in() -> None:
+    from companion.speech.text import prepare_for_speech, speakable_text
+
+    text = "Siehe https://example.org/x und 3 * 4."
+    assert prepare_for_speech(text, lang="de") == "Siehe ein Link und 3 mal 4."
+    assert prepare_for_speech(text) == "Siehe a link und 3 times 4."  # English by default
+    assert prepare_for_speech("```\ncode\n```", lang="fr") == "Voici du code."
+    assert prepare_for_speech("", lang="de_DE") == "Ich habe nichts zu sagen."
+    assert speakable_text("[https://x.org](https://x.org)", lang="es") == "un enlace."
+    assert prepare_for_speech("🙂", lang="sw") == "I have nothing to say."  # no phrases: English

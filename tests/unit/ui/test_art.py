@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The mascot art: every SVG layer parses, pixmaps are made once per size and pixel ratio."""
+"""The mascot art: every layer of the built-in pack parses, pixmaps are made once per size and
+pixel ratio, any pack is fitted into the view and points the bubble where it says."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def test_every_layer_is_valid_svg_with_spdx_header_and_a_viewbox_on_the_canvas(
     qapp: QApplication,
 ) -> None:
 
-    root = paths.resource_path("mascot")
+    root = paths.resource_path("characters/companion")
     for name in layer_names():
         path = root / f"{name}.svg"
         text = path.read_text(encoding="utf-8")
@@ -72,15 +73,18 @@ def test_app_icon_exists() -> None:
     assert QSvgRenderer(str(paths.resource_path("icons/companion.svg"))).isValid()
 
 
-def test_a_missing_layer_is_a_clear_art_error(qapp: QApplication, tmp_path: Path) -> None:
-    root = tmp_path / "mascot"
-    shutil.copytree(paths.resource_path("mascot"), root)
+def test_a_broken_built_in_pack_is_a_clear_art_error(
+    qapp: QApplication, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "companion"
+    shutil.copytree(paths.resource_path("characters/companion"), root)
+    monkeypatch.setattr(art_mod, "builtin_root", lambda: root)
     (root / "mouth" / "aa.svg").unlink()
     with pytest.raises(ArtError, match="mouth/aa"):
-        MascotArt(root)
+        MascotArt()
     (root / "mouth" / "aa.svg").write_text("<svg this is not")
-    with pytest.raises(ArtError, match="not valid"):
-        MascotArt(root)
+    with pytest.raises(ArtError, match="broken SVG"):
+        MascotArt()
 
 
 def test_frames_are_cached_per_size_and_pixel_ratio(art: MascotArt) -> None:
