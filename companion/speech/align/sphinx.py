@@ -8,9 +8,10 @@ the pauses between them (a silence may follow any word), then ``set_alignment`` 
 at phone and state level inside those word spans. Frames are 10 ms.
 
 One decoder per process, made on first use (about 20 ms and 6 MB: the acoustic model with a
-one-word dictionary) and reused under a lock (a decoder is not thread-safe). The words of
-each utterance are added to its dictionary under stable names; after
-:data:`_MAX_ADDED_WORDS` the decoder is made anew, so a long session does not grow it.
+one-word dictionary) and reused under a lock (a decoder is not thread-safe); a second one,
+with no silences between words, only when the first finds no path. The words of each
+utterance are added to the dictionary under stable names (one per pronunciation); after
+:data:`_MAX_ADDED_WORDS` a decoder is made anew, so a long session does not grow it.
 """
 
 from __future__ import annotations
@@ -84,18 +85,10 @@ def _word_name(pron: Sequence[str]) -> str:
     return "w" + hashlib.blake2s(" ".join(pron).encode("ascii"), digest_size=8).hexdigest()
 
 
-class SphinxAligner:
-    """The process's PocketSphinx decoder, used under a lock (see the module docstring)."""
+class _Decoder:
+    """One PocketSphinx decoder and the words added to its dictionary."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._decoder: Any = None
-        self._known: set[str] = set()
-        folder = model_dir()
-        self.lexicon = CmuDict(folder / DICTIONARY)
-        self._hmm = folder / "en-us"
-
-    def _new_decoder(self) -> Any:
+    def __init__(self, hmm: Path, *, fillers: bool) -> None:
         from pocketsphinx import Decoder
 
         # The decoder wants a dictionary file at start; one word, written and removed.
@@ -103,28 +96,75 @@ class SphinxAligner:
         try:
             with os.fdopen(fd, "w", encoding="ascii") as fh:
                 fh.write("a AH\n")
-            decoder = Decoder(hmm=str(self._hmm), dict=seed, lm=None, loglevel="FATAL",
-                              topn=2)  # fmt: skip
+            # bestpath=False: its lattice rescoring can leave a phone fewer frames than its
+            # HMM has states, and the phone-level pass then fails ("impossible duration").
+            # Wide beams and topn 4: with the defaults (or topn 2, a fifth faster) the word
+            # pass found no path for half the texts of a slow British espeak-ng voice.
+            self.decoder: Any = Decoder(
+                hmm=str(hmm), dict=seed, lm=None, loglevel="FATAL", bestpath=False,
+                beam=1e-150, pbeam=1e-150, wbeam=1e-120, fsgusefiller=fillers,
+            )  # fmt: skip
         except RuntimeError as exc:
             raise SphinxUnavailable("PocketSphinx could not load its en-us model") from exc
         finally:
             os.unlink(seed)
-        self._known = set()
-        return decoder
+        self.known: set[str] = {"a"}
 
-    def _names(self, decoder: Any, words: Sequence[Token]) -> list[str]:
+    def names(self, words: Sequence[Token]) -> list[str]:
         """Dictionary names for ``words``, adding their pronunciations as needed."""
         names: list[str] = []
+        new: dict[str, str] = {}
         for token in words:
             base = _word_name(token.prons[0])
             for k, pron in enumerate(token.prons):
                 name = base if k == 0 else f"{base}({k + 1})"
-                if name not in self._known:
-                    decoder.add_word(name, " ".join(pron), update=False)
-                    self._known.add(name)
+                if name not in self.known:
+                    new[name] = " ".join(pron)
             names.append(base)
-        decoder.add_word("a", "AH", update=True)  # applies the additions
+        for k, (name, phones) in enumerate(new.items()):
+            self.decoder.add_word(name, phones, update=k == len(new) - 1)  # the last applies
+            self.known.add(name)
         return names
+
+    def words_pass(self, names: Sequence[str], pcm: bytes) -> bool:
+        """The word-level pass; False when it found no path through all the words."""
+        self.decoder.set_align_text(" ".join(names))
+        self.decoder.start_utt()
+        self.decoder.process_raw(pcm, full_utt=True)
+        self.decoder.end_utt()
+        return self.decoder.hyp() is not None
+
+    def phones_pass(self, pcm: bytes) -> list[tuple[str, list[tuple[str, int, int]]]]:
+        """The phone-level pass inside the word pass's spans."""
+        self.decoder.set_alignment()
+        self.decoder.start_utt()
+        self.decoder.process_raw(pcm, full_utt=True)
+        self.decoder.end_utt()
+        return [
+            (w.name, [(p.name, int(p.start), int(p.duration)) for p in w])
+            for w in self.decoder.get_alignment()
+        ]
+
+
+class SphinxAligner:
+    """The process's PocketSphinx decoders, used under a lock (see the module docstring).
+
+    The word pass may let a silence follow any word (pauses are found); when that finds no
+    path, a second decoder without silences between words tries (made on first need).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._decoders: dict[bool, _Decoder] = {}
+        folder = model_dir()
+        self.lexicon = CmuDict(folder / DICTIONARY)
+        self._hmm = folder / "en-us"
+
+    def _decoder(self, fillers: bool) -> _Decoder:
+        current = self._decoders.get(fillers)
+        if current is None or len(current.known) > _MAX_ADDED_WORDS:
+            current = self._decoders[fillers] = _Decoder(self._hmm, fillers=fillers)
+        return current
 
     def align(self, words: Sequence[Token], samples: F64) -> list[Phone]:
         """Phones of ``words`` in ``samples`` (16 kHz); raises :class:`AlignmentFailed`."""
@@ -132,29 +172,15 @@ class SphinxAligner:
             raise AlignmentFailed("no words")
         pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
         with self._lock:
-            if self._decoder is None or len(self._known) > _MAX_ADDED_WORDS:
-                self._decoder = self._new_decoder()
-            decoder = self._decoder
-            try:
-                names = self._names(decoder, words)
-                decoder.set_align_text(" ".join(names))
-                decoder.start_utt()
-                decoder.process_raw(pcm, full_utt=True)
-                decoder.end_utt()
-                if decoder.hyp() is None:
-                    raise AlignmentFailed("no word alignment")
-                decoder.set_alignment()
-                decoder.start_utt()
-                decoder.process_raw(pcm, full_utt=True)
-                decoder.end_utt()
-                alignment = decoder.get_alignment()
-                entries = [
-                    (w.name, [(p.name, int(p.start), int(p.duration)) for p in w])
-                    for w in alignment
-                ]
-            except RuntimeError as exc:
-                raise AlignmentFailed("PocketSphinx alignment failed") from exc
-        return _phones(entries, names)
+            for fillers in (True, False):
+                decoder = self._decoder(fillers)
+                try:
+                    names = decoder.names(words)
+                    if decoder.words_pass(names, pcm):
+                        return _phones(decoder.phones_pass(pcm), names)
+                except RuntimeError:
+                    del self._decoders[fillers]  # it may be mid-utterance: start afresh
+        raise AlignmentFailed("no alignment")
 
 
 def _phones(
