@@ -115,11 +115,11 @@ def piper_path_before(chunks: Sequence[tuple[float, list[Any], int]], rate: int)
             chunk_events[-1] = PhonemeEvent(last.start_ms, total, last.phoneme)
         events.extend(PhonemeEvent(offset + 1000.0 * e.start_ms / rate,
                                    offset + 1000.0 * e.end_ms / rate,
-                                   _old_r(e.phoneme)) for e in chunk_events)  # fmt: skip
+                                   old_r(e.phoneme)) for e in chunk_events)  # fmt: skip
     return [c for c in cues_from_phonemes(events) if c.viseme != "sil"]
 
 
-def _old_r(phoneme: str) -> str:
+def old_r(phoneme: str) -> str:
     return "".join("ɹ" if ch in "ɚɝ" else ch for ch in unicodedata.normalize("NFD", phoneme))
 
 

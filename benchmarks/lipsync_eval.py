@@ -11,8 +11,8 @@ only. Scores at 10 ms (``_lipsync_score.py``): open/closed over all frames, vowe
 The texts are split by a hash of each line (see the corpus header): ``--split dev`` is the
 half tuning may read, ``--split held-out`` (the default) the half it never reads. Methods,
 all in the same run: the aligner (``align_text_to_audio``), PocketSphinx alone (its phones
-read the plain ARPAbet way), today's aligner before this one (espeak-ng + DTW,
-``align/reference.py``, through the same corrected map), a loudness threshold and a
+read the plain ARPAbet way), today's aligner as it was before this one (espeak-ng + DTW,
+``align/reference.py``, with the map and closures it had), a loudness threshold and a
 peak-sigmoid mouth. On Piper, also the embedded Piper path (Piper's own alignments → the
 mouth), before and after the map's fixes.
 
@@ -32,6 +32,7 @@ from _figure import figure
 from _lipsync_score import (
     Score,
     loudness_threshold,
+    old_r,
     peak_sigmoid,
     piper_path_before,
     piper_path_now,
@@ -45,9 +46,10 @@ from companion.speech.align.features import at_16k, features
 from companion.speech.align.finish import finish_cues
 from companion.speech.align.reference import reference_events
 from companion.speech.align.sphinx import AlignmentFailed
+from companion.speech.coarticulation import visible_closures
 from companion.speech.espeak_engine import EspeakEngine
 from companion.speech.text import prepare_for_speech
-from companion.speech.types import VisemeCue
+from companion.speech.types import PhonemeEvent, VisemeCue
 from companion.speech.visemes import cues_from_phonemes
 
 CORPUS = Path(__file__).with_name("lipsync_corpus.txt")
@@ -88,9 +90,15 @@ def methods(engine: EspeakEngine) -> list[tuple[str, Method]]:
         return [c for c in cues_from_phonemes(events) if c.viseme != "sil"]
 
     def today(s: Spoken) -> list[VisemeCue]:
+        # The aligner as it was: espeak-ng + DTW + refinement, the map before its fixes
+        # (ɚ ɝ the r consonant), closures stretched, no animator's pass.
         feats = features(s.samples, s.rate)
-        events = reference_events(s.text, feats, engine) or []
-        return finish_cues(events, feats, 1000.0 * len(s.samples) / s.rate)
+        reference = reference_events(s.text, feats, engine)
+        events = [PhonemeEvent(e.start_ms, e.end_ms, old_r(e.phoneme))
+                  for e in (reference.events if reference else [])]  # fmt: skip
+        duration_ms = 1000.0 * len(s.samples) / s.rate
+        return visible_closures(finish_cues(events, feats, duration_ms, animated=False),
+                                duration_ms)  # fmt: skip
 
     return [
         ("**aligner** (`align_text_to_audio`)", aligner),
@@ -136,8 +144,8 @@ def main() -> None:
                     n = int(1000.0 * len(s.samples) / s.rate // HOP_MS)
                     score.add(s.truth, path(s.piper_alignments or [], s.rate), n)
                 extra[label] = score
-        print(f"  {voice}: {len(spoken)} texts, "
-              f"{sum(len(s.samples) / s.rate for s in spoken):.0f} s of audio", flush=True)  # fmt: skip
+        seconds = sum(len(s.samples) / s.rate for s in spoken)
+        print(f"  {voice}: {len(spoken)} texts, {seconds:.0f} s of audio", flush=True)
     print("\n| method | " + " | ".join(voices) + " |")
     print("|---|" + "---|" * len(voices))
     for name, per_voice in rows.items():

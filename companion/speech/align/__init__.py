@@ -44,11 +44,12 @@ from companion.speech.align.dtw import dtw_path as dtw_path
 from companion.speech.align.espeak import default_engine
 from companion.speech.align.features import HOP_MS, at_16k, features_16k, speech_region
 from companion.speech.align.finish import finish_cues
+from companion.speech.align.fusion import fuse, reference_trust
 from companion.speech.align.lexicon import tokens
 from companion.speech.align.reference import reference_events
 from companion.speech.align.sphinx import AlignmentFailed, SphinxAligner, SphinxUnavailable
 from companion.speech.espeak_engine import EspeakEngine, EspeakUnavailable
-from companion.speech.types import FloatArray, PhonemeEvent, VisemeCue
+from companion.speech.types import FloatArray, VisemeCue
 
 log = logging.getLogger("companion.speech")
 
@@ -83,29 +84,30 @@ def align_text_to_audio(
     if not text.strip():
         return estimate_from_audio(samples, sample_rate, feats=feats, engine=engine)
     espeak = engine or default_engine()
-    events: list[PhonemeEvent] | None = None
     english = language is None or language.lower().startswith("en")
     try:
-        if english:
+        reference = reference_events(text, feats, espeak, voice=None if english else language)
+    except EspeakUnavailable as exc:
+        log.info("[align] espeak-ng unavailable (%s): audio-only estimate",
+                 type(exc).__name__)  # fmt: skip
+        return estimate_from_audio(samples, sample_rate, feats=feats, engine=engine)
+    trust = reference_trust(reference.distance) if reference is not None else 0.0
+    events = reference.events if reference is not None else None
+    if english and trust < 1.0:
+        try:
             aligner = sphinx_aligner()
             words = tokens(text, aligner.lexicon, espeak.phonemize)
             if looks_english(words, text):
-                events = acoustic_events(text, x16, aligner, espeak.phonemize, words=words)
+                heard = acoustic_events(text, x16, feats, aligner, espeak.phonemize, words=words)
+                events = heard if events is None else fuse(heard, events, trust)
             else:
                 log.info("[align] the text does not look English: reference aligner")
-    except (SphinxUnavailable, AlignmentFailed, EspeakUnavailable) as exc:
-        log.info("[align] acoustic alignment unavailable (%s): reference aligner",
-                 type(exc).__name__)  # fmt: skip
-    except Exception as exc:  # never the reply's problem: the reference aligner takes over
-        log.warning("[align] acoustic alignment failed (%s): reference aligner",
-                    type(exc).__name__)  # fmt: skip
-    if events is None:
-        try:
-            events = reference_events(text, feats, espeak, voice=None if english else language)
-        except EspeakUnavailable as exc:
-            log.info("[align] espeak-ng unavailable (%s): audio-only estimate",
+        except (SphinxUnavailable, AlignmentFailed, EspeakUnavailable) as exc:
+            log.info("[align] acoustic alignment unavailable (%s): reference aligner",
                      type(exc).__name__)  # fmt: skip
-            return estimate_from_audio(samples, sample_rate, feats=feats, engine=engine)
-        if events is None:
-            return estimate_from_audio(samples, sample_rate, feats=feats, engine=engine)
+        except Exception as exc:  # never the reply's problem: the reference takes over
+            log.warning("[align] acoustic alignment failed (%s): reference aligner",
+                        type(exc).__name__)  # fmt: skip
+    if events is None:
+        return estimate_from_audio(samples, sample_rate, feats=feats, engine=engine)
     return finish_cues(events, feats, duration_ms)

@@ -207,9 +207,23 @@ def _refine(x: F64, bounds: I64, units: Sequence[_Unit], ref_ms: F64) -> I64:
     return out
 
 
+@dataclass(frozen=True)
+class Reference:
+    """espeak-ng's phonemes timed on the target, and how alike the two renderings sound.
+
+    Attributes:
+        events: the phonemes (pauses ``_``) in the target's time.
+        distance: mean distance between the warped frames (normalised cepstra): about
+            1-2.5 when the target is espeak-ng itself, 3-4 for other voices.
+    """
+
+    events: list[PhonemeEvent]
+    distance: float
+
+
 def reference_events(
     text: str, feats: Features, engine: EspeakEngine, *, voice: str | None = None
-) -> list[PhonemeEvent] | None:
+) -> Reference | None:
     """espeak-ng's phonemes of ``text`` timed on the target frames ``feats``.
 
     ``None`` when there is nothing to align (no speech, nothing pronounceable). Raises
@@ -230,7 +244,9 @@ def reference_events(
         return None
 
     # Warp espeak-ng's speech region onto the target's.
-    pi, pj = dtw_path(warp_vectors(ref)[r0:r1], warp_vectors(feats)[t0:t1])
+    a, b = warp_vectors(ref)[r0:r1], warp_vectors(feats)[t0:t1]
+    pi, pj = dtw_path(a, b)
+    distance = float(np.mean(np.linalg.norm(a[pi] - b[pj], axis=1)))
     n_ref = r1 - r0
     sums = np.zeros(n_ref)
     counts = np.zeros(n_ref)
@@ -255,10 +271,37 @@ def reference_events(
     ref_ms = np.array([u.end_ms - u.start_ms for u in units])
     bounds = _refine(model_vectors(feats)[t0:t1], bounds, units, ref_ms)
 
+    return Reference(_timed(units, bounds, t0, feats), distance)
+
+
+def _timed(units: Sequence[_Unit], bounds: I64, t0: int, feats: Features) -> list[PhonemeEvent]:
+    """Units between frame bounds (relative to frame ``t0``) → events in ms."""
     times = np.clip((t0 + bounds - 0.5) * HOP_MS, 0.0, len(feats) * HOP_MS).tolist()
     return [
         PhonemeEvent(times[k], times[k + 1], u.ipa)
         for k, u in enumerate(units)
         if times[k + 1] > times[k]
     ]
+
+
+def refine_on_target(events: Sequence[PhonemeEvent], feats: Features) -> list[PhonemeEvent]:
+    """The segmental refinement (step 3) applied to events timed some other way.
+
+    Events outside the speech region are kept as they are; inside, each boundary may move
+    ``_WINDOW`` frames, durations held near the events' own.
+    """
+    t0, t1 = speech_region(feats.quiet)
+    units = _units(events)
+    if len(units) < 2 or t1 - t0 < 3:
+        return list(events)
+    edges = np.array([u.start_ms for u in units] + [units[-1].end_ms])
+    frames = np.clip(np.round(edges / HOP_MS + 0.5).astype(np.int64) - t0, 0, t1 - t0)
+    keep = [k for k in range(len(units)) if frames[k + 1] > frames[k]]
+    if len(keep) < 2:
+        return list(events)
+    kept = [units[k] for k in keep]
+    bounds = np.array([0] + [int(frames[k + 1]) for k in keep[:-1]] + [t1 - t0], dtype=np.int64)
+    durations = np.array([u.end_ms - u.start_ms for u in kept])
+    refined = _refine(model_vectors(feats)[t0:t1], bounds, kept, durations)
+    return _timed(kept, refined, t0, feats)
 
