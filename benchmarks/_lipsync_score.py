@@ -91,8 +91,8 @@ _STRESS_AND_LENGTH = set("ˈˌːˑ")
 def piper_path_before(chunks: Sequence[tuple[float, list[Any], int]], rate: int) -> list[VisemeCue]:
     """Piper's alignments as the app used them before this evaluation's fixes.
 
-    Stress *and length* marks gave their time to the next phoneme, ``ɚ ɝ`` were the ``r``
-    consonant, and no animator's pass ran.
+    Stress *and length* marks gave their time to the next phoneme, every word space closed
+    the mouth, ``ɚ ɝ`` were the ``r`` consonant, and no animator's pass ran.
     """
     events: list[PhonemeEvent] = []
     for offset, alignments, total in chunks:
@@ -103,7 +103,7 @@ def piper_path_before(chunks: Sequence[tuple[float, list[Any], int]], rate: int)
             start, position = position, position + n
             if n <= 0:
                 continue
-            phoneme = "_" if phoneme in ("^", "$") else phoneme
+            phoneme = "_" if phoneme in ("^", "$", " ") else phoneme  # a space was a pause
             if phoneme in _STRESS_AND_LENGTH:
                 carry = start if carry is None else carry
                 continue

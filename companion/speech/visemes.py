@@ -11,6 +11,8 @@ How a phoneme becomes a mouth shape (:func:`cues_from_phonemes`):
   consonant before; a **length mark** (``ː``) and other diacritics belong to the letter before;
 - **r-coloured vowels** (``ɚ`` ``ɝ``) are vowels with rounded lips (``U``), not the ``r``
   consonant;
+- a **word space** with time of its own (Piper's) is no pause unless it lasts
+  :data:`WORD_PAUSE_MS`: the words on either side share it;
 - ``h`` already has the lips of the vowel after it.
 
 The cues then go through the animator's pass of :mod:`companion.speech.coarticulation`
@@ -72,6 +74,8 @@ for _c in " ^$_.,!?;:—–-…\n":
 
 #: Code points that carry no mouth shape of their own (stress, length, tie bars, diacritics).
 _MODIFIERS = set("ˈˌːˑ‿̩̯̃͡ʲʰʷˠˤ")
+#: A word space (Piper gives it time) shorter than this is no pause: its neighbours share it.
+WORD_PAUSE_MS = 150.0
 #: Stress marks: written before the stressed vowel; their time belongs to what follows.
 STRESS_MARKS = frozenset("ˈˌ")
 
@@ -189,9 +193,19 @@ def cues_from_phonemes(events: Iterable[PhonemeEvent]) -> list[VisemeCue]:
     """
     out: list[VisemeCue] = []
     aspirated: list[bool] = []
-    carry: float | None = None  # start of a stress mark's time not yet given away
+    carry: float | None = None  # start of time not yet given away (stress, word space)
     for ev in events:
         if ev.end_ms <= ev.start_ms:
+            continue
+        if ev.phoneme == " " and ev.end_ms - ev.start_ms < WORD_PAUSE_MS:
+            # The space between two words (Piper times it) is no pause: half to each side.
+            mid = 0.5 * (ev.start_ms + ev.end_ms)
+            if out and abs(out[-1].end_ms - ev.start_ms) < 1e-6 and out[-1].viseme != "sil":
+                last = out[-1]
+                out[-1] = VisemeCue(last.start_ms, mid, last.viseme, last.weight)
+                carry = mid if carry is None else carry
+            else:
+                carry = ev.start_ms if carry is None else carry
             continue
         shapes = _shapes(ev.phoneme)
         if not shapes:
@@ -204,6 +218,10 @@ def cues_from_phonemes(events: Iterable[PhonemeEvent]) -> list[VisemeCue]:
         start = ev.start_ms
         if carry is not None:
             start, carry = carry, None
+            if shapes[0][1] == "sil" and out:  # a pause after the space: it starts there
+                last = out[-1]
+                out[-1] = VisemeCue(last.start_ms, max(last.end_ms, start), last.viseme,
+                                    last.weight)  # fmt: skip
         step = (ev.end_ms - start) / len(shapes)
         for i, (ch, vis) in enumerate(shapes):
             out.append(VisemeCue(start + i * step, start + (i + 1) * step, vis))
