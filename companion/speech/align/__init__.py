@@ -44,7 +44,13 @@ from companion.speech.align.dtw import dtw_path as dtw_path
 from companion.speech.align.espeak import default_engine
 from companion.speech.align.features import HOP_MS, at_16k, features_16k, speech_region
 from companion.speech.align.finish import finish_cues
-from companion.speech.align.fusion import fuse, reference_trust
+from companion.speech.align.fusion import (
+    TRUST_ALONE,
+    TRUST_REFINE,
+    distance_for,
+    fuse,
+    reference_trust,
+)
 from companion.speech.align.lexicon import tokens
 from companion.speech.align.reference import reference_events
 from companion.speech.align.sphinx import AlignmentFailed, SphinxAligner, SphinxUnavailable
@@ -86,14 +92,18 @@ def align_text_to_audio(
     espeak = engine or default_engine()
     english = language is None or language.lower().startswith("en")
     try:
-        reference = reference_events(text, feats, espeak, voice=None if english else language)
+        reference = reference_events(
+            text, feats, espeak, voice=None if english else language,
+            # A reference too unlike the audio to count is not worth refining.
+            refine_below=distance_for(TRUST_REFINE) if english else float("inf"),
+        )  # fmt: skip
     except EspeakUnavailable as exc:
         log.info("[align] espeak-ng unavailable (%s): audio-only estimate",
                  type(exc).__name__)  # fmt: skip
         return estimate_from_audio(samples, sample_rate, feats=feats, engine=engine)
     trust = reference_trust(reference.distance) if reference is not None else 0.0
     events = reference.events if reference is not None else None
-    if english and trust < 1.0:
+    if english and trust < TRUST_ALONE:
         try:
             aligner = sphinx_aligner()
             words = tokens(text, aligner.lexicon, espeak.phonemize)

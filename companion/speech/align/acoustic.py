@@ -23,7 +23,7 @@ import difflib
 from collections.abc import Callable, Sequence
 
 from companion.speech.align.arpabet import ARPABET_IPA, VOWELS, arpabet_units
-from companion.speech.align.features import F64, Features
+from companion.speech.align.features import F64, RATE, Features, speech_region
 from companion.speech.align.fusion import confirm_pauses
 from companion.speech.align.lexicon import Token, tokens
 from companion.speech.align.reference import refine_on_target
@@ -34,6 +34,8 @@ from companion.speech.types import PhonemeEvent
 #: Shift applied to PocketSphinx's phone boundaries: its frame ``t`` is a 25.6 ms window
 #: starting at ``t`` · 10 ms, centred 12.8 ms later (10 ms measured best on the dev texts).
 SPHINX_SHIFT_MS = 10.0
+#: Frames of silence kept around the speech for PocketSphinx (it wants some on each side).
+_MARGIN = 30
 #: A share of alphabetic words at least this large must be in the CMU dictionary for the
 #: text to count as English (names and brands are the rest).
 ENGLISH_SHARE = 0.6
@@ -91,9 +93,14 @@ def acoustic_events(
     """
     if words is None:
         words = tokens(text, aligner.lexicon, phonemize)
-    phones = aligner.align(words, samples)
+    # Only the speech and a margin around it are decoded (leading and trailing silence
+    # would cost as much as speech).
+    t0, t1 = speech_region(feats.quiet)
+    lo, hi = max(0, t0 - _MARGIN), min(len(feats), t1 + _MARGIN)
+    hop = len(samples) / max(1, len(feats))
+    phones = aligner.align(words, samples[int(lo * hop) : int(hi * hop)])
     names = identities(phones, phonemize(text))
-    shift = SPHINX_SHIFT_MS
+    shift = SPHINX_SHIFT_MS + int(lo * hop) * 1000.0 / RATE
     events = [
         PhonemeEvent(max(0.0, p.start_ms + shift), p.end_ms + shift, name)
         for p, name in zip(phones, names, strict=True)

@@ -31,6 +31,10 @@ from companion.speech.types import PhonemeEvent
 TRUST_FULL = 2.0
 #: … at or above this: not at all.
 TRUST_NONE = 4.0
+#: Trust at or above which PocketSphinx is not worth its cost (the reference decides).
+TRUST_ALONE = 0.9
+#: Trust below which the reference's own refinement is not worth its cost.
+TRUST_REFINE = 0.1
 #: Matched starts further apart than this are not moved (one of the two is lost there).
 MAX_SHIFT_MS = 150.0
 #: A silence inside speech stays a pause when at least this share of its frames is quiet.
@@ -40,6 +44,11 @@ QUIET_SHARE = 0.7
 def reference_trust(distance: float) -> float:
     """0..1: how far the reference's timing is trusted over PocketSphinx's."""
     return float(np.clip((TRUST_NONE - distance) / (TRUST_NONE - TRUST_FULL), 0.0, 1.0))
+
+
+def distance_for(trust: float) -> float:
+    """The warp distance at which :func:`reference_trust` gives ``trust``."""
+    return TRUST_NONE - trust * (TRUST_NONE - TRUST_FULL)
 
 
 def _key(phoneme: str) -> str:
