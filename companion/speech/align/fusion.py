@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from companion.speech.align.arpabet import arpabet_units
-from companion.speech.align.features import HOP_MS, Features
+from companion.speech.align.features import HOP_MS, Features, speech_region
 from companion.speech.espeak_engine import PAUSE
 from companion.speech.types import PhonemeEvent
 
@@ -93,8 +93,24 @@ def fuse(
 
 
 def confirm_pauses(events: Sequence[PhonemeEvent], feats: Features) -> list[PhonemeEvent]:
-    """Silences between phones that the audio does not confirm are split between them."""
+    """Silences between phones that the audio does not confirm are split between them.
+
+    The silence before the first phone ends, and the one after the last starts, no further
+    into the audio than its speech region (the loud frames decide where speech is).
+    """
     out = list(events)
+    t0, t1 = speech_region(feats.quiet)
+    first, last = t0 * HOP_MS - 0.5 * HOP_MS, t1 * HOP_MS - 0.5 * HOP_MS
+    if len(out) >= 2 and out[0].phoneme == PAUSE and out[0].end_ms > first:
+        nxt = out[1]
+        edge = max(out[0].start_ms, min(first, nxt.end_ms - 1.0))
+        out[0:2] = [PhonemeEvent(out[0].start_ms, edge, PAUSE),
+                    PhonemeEvent(edge, nxt.end_ms, nxt.phoneme)]  # fmt: skip
+    if len(out) >= 2 and out[-1].phoneme == PAUSE and out[-1].start_ms < last:
+        prev = out[-2]
+        edge = min(out[-1].end_ms, max(last, prev.start_ms + 1.0))
+        out[-2:] = [PhonemeEvent(prev.start_ms, edge, prev.phoneme),
+                    PhonemeEvent(edge, out[-1].end_ms, PAUSE)]  # fmt: skip
     k = 1
     while k < len(out) - 1:
         ev = out[k]
