@@ -8,12 +8,12 @@ are, they flicker; a hand animator (and Rhubarb Lip Sync's rules) would instead:
    vowel are still sounding ("school", "two", "strew": the lips are round from the ``s``), up
    to :data:`ANTICIPATION_MS` ahead; only shapes that need the lips themselves (``PP``
    closures, ``FF`` lip-on-teeth) keep their own;
-2. **drop flicker**: no shape shorter than one animation frame (:data:`FRAME_MS`, the mascot
-   draws at 60 fps) is shown: it gives its time to a neighbour (the one of the same kind, else
-   the longer); a rest of less than a frame between two shapes is bridged;
-3. **always reach closed**: a bilabial closure (``m b p``) is never dropped, however short,
+2. **always reach closed**: a bilabial closure (``m b p``) is never dropped, however short,
    and is held at least :data:`MIN_CLOSURE_MS` (two frames at 60 fps, one at 24), borrowing
-   at most half of each neighbour.
+   at most half of each neighbour;
+3. **drop flicker**: no shape shorter than one animation frame (:data:`FRAME_MS`, the mascot
+   draws at 60 fps) is shown: it gives its time to a neighbour (the one of the same kind, else
+   the longer); a rest of less than a frame between two shapes is bridged.
 
 Nothing moves before 0 ms or past the end of the audio, and gaps (rest) stay gaps, so the
 mouth still closes in pauses and at the end.
@@ -177,5 +177,5 @@ def animate(cues: Sequence[VisemeCue], *, end_ms: float) -> list[VisemeCue]:
     spoken = sorted(
         (c for c in cues if c.viseme != "sil" and c.end_ms > c.start_ms), key=lambda c: c.start_ms
     )
-    shaped = drop_flicker(anticipate_rounding(merge_runs(spoken)), end_ms=end_ms)
-    return merge_runs(visible_closures(shaped, end_ms))
+    shaped = visible_closures(anticipate_rounding(merge_runs(spoken)), end_ms)
+    return merge_runs(drop_flicker(shaped, end_ms=end_ms))
