@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-# ruff: noqa: RUF001, RUF002, RUF003 - IPA letters are this file's data
+
 """Scoring at 10 ms, the baselines, and the embedded Piper path as it was before.
 
 A prediction is a list of viseme cues; at the centre of every 10 ms frame its viseme is
@@ -130,6 +130,7 @@ def piper_path_now(chunks: Sequence[tuple[float, list[Any], int]], rate: int) ->
 
     events: list[PhonemeEvent] = []
     for offset, alignments, total in chunks:
+        timed = events_from_alignments(alignments, rate, total_samples=total)
         events.extend(PhonemeEvent(e.start_ms + offset, e.end_ms + offset, e.phoneme)
-                      for e in events_from_alignments(alignments, rate, total_samples=total))  # fmt: skip
+                      for e in timed)  # fmt: skip
     return list(timeline_from_phonemes(events).cues)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-# ruff: noqa: RUF001, RUF002, RUF003 - IPA letters are this file's data
+# ruff: noqa: RUF001, RUF002 - IPA letters are this file's data
 """Ground truth for the lip-sync evaluation: what each voice says it spoke, and when.
 
 Every voice reports its own phonemes with their times; that report, not any aligner, is the

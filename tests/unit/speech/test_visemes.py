@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-# ruff: noqa: RUF001 - IPA letters are test data here
+# ruff: noqa: RUF001, RUF003 - IPA letters are test data here
 """The IPA → viseme map and cues from phoneme timings (the ``h`` rule)."""
 
 from __future__ import annotations
