@@ -52,7 +52,7 @@ from companion.speech.align.fusion import (
     reference_trust,
 )
 from companion.speech.align.lexicon import tokens
-from companion.speech.align.reference import reference_events
+from companion.speech.align.reference import reference_events as reference_events
 from companion.speech.align.sphinx import AlignmentFailed, SphinxAligner, SphinxUnavailable
 from companion.speech.espeak_engine import EspeakEngine, EspeakUnavailable
 from companion.speech.types import FloatArray, VisemeCue
