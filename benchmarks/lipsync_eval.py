@@ -122,7 +122,7 @@ def main() -> None:
     print(f"Split: {args.split}. Scores at 10 ms: open/closed accuracy / vowel-class accuracy.\n")
     rows: dict[str, dict[str, Score]] = {name: {} for name, _ in table}
     extra: dict[str, Score] = {}
-    cpu = {"aligner": 0.0, "audio": 0.0}
+    cpu: dict[str, list[float]] = {}  # voice → [aligner CPU s, audio s]
     voices = [v.strip() for v in args.voices.split(",") if v.strip()]
     for voice in voices:
         spoken = list(VOICES[voice](texts))
@@ -133,8 +133,9 @@ def main() -> None:
                 started = time.process_time()
                 cues = fn(s)
                 if fn is table[0][1]:
-                    cpu["aligner"] += time.process_time() - started
-                    cpu["audio"] += len(s.samples) / s.rate
+                    spent = cpu.setdefault(voice, [0.0, 0.0])
+                    spent[0] += time.process_time() - started
+                    spent[1] += len(s.samples) / s.rate
                 score.add(s.truth, cues, n)
             rows[name][voice] = score
         if voice == "piper-joe":
@@ -149,16 +150,18 @@ def main() -> None:
     print("\n| method | " + " | ".join(voices) + " |")
     print("|---|" + "---|" * len(voices))
     for name, per_voice in rows.items():
-        cells = [f"{per_voice[v].open_closed:.3f} / {per_voice[v].vowel_class:.3f}" for v in voices]
+        cells = [f"{per_voice[v].open_closed:.4f} / {per_voice[v].vowel_class:.4f}" for v in voices]
         print(f"| {name} | " + " | ".join(cells) + " |")
     if extra:
         print("\nThe embedded Piper path (Piper's own alignments → the mouth), piper-joe truth:\n")
         print("| Piper path | open/closed | vowel class |\n|---|---|---|")
         for label, score in extra.items():
             print(f"| {label} | {score.open_closed:.3f} | {score.vowel_class:.3f} |")
-    rtf = cpu["aligner"] / max(1e-9, cpu["audio"])
-    print(f"\nAligner CPU: {cpu['aligner']:.1f} s for {cpu['audio']:.0f} s of audio "
-          f"(real-time factor {rtf:.4f}, one core).")  # fmt: skip
+    used, heard = sum(c for c, _ in cpu.values()), sum(a for _, a in cpu.values())
+    rtf = used / max(1e-9, heard)
+    each = ", ".join(f"{v} {c / max(1e-9, a):.4f}" for v, (c, a) in cpu.items())
+    print(f"\nAligner CPU: {used:.1f} s for {heard:.0f} s of audio (real-time factor {rtf:.4f},"
+          f" one core; per voice: {each}).")  # fmt: skip
     _figures(rows, voices, rtf, extra, args.split)
 
 
