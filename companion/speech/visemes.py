@@ -2,19 +2,36 @@
 # ruff: noqa: RUF001, RUF002, RUF003 - IPA letters and typographic signs are this file's data
 """Oculus-15 visemes, the IPA → viseme map, and the viseme timeline.
 
-The timeline answers "which viseme, how open, at t ms" in O(log n) (a bisect over
-cue starts), so the mascot can ask it every frame.
+How a phoneme becomes a mouth shape (:func:`cues_from_phonemes`):
+
+- each IPA letter has one viseme (:data:`_IPA`); a phoneme written with several letters
+  (``aɪ``, ``tʃ``, ``ɔːɹ``) takes one shape per letter, its time split evenly;
+- a **stress mark** (``ˈ`` ``ˌ``) stands before the stressed vowel, and where it carries time
+  of its own (Piper's alignments) that time belongs to the vowel that follows it, not to the
+  consonant before; a **length mark** (``ː``) and other diacritics belong to the letter before;
+- **r-coloured vowels** (``ɚ`` ``ɝ``) are vowels with rounded lips (``U``), not the ``r``
+  consonant;
+- a **word space** with time of its own (Piper's) is no pause unless it lasts
+  :data:`WORD_PAUSE_MS`: the words on either side share it;
+- ``h`` already has the lips of the vowel after it.
+
+The cues then go through the animator's pass of :mod:`companion.speech.coarticulation`
+(:func:`timeline_from_phonemes`): no shape shorter than a frame, closures always seen,
+rounding anticipated. The timeline answers "which viseme, how open, at t ms" in O(log n)
+(a bisect over cue starts), so the mascot can ask it every frame.
 """
 
 from __future__ import annotations
 
 import bisect
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
+from companion.speech.coarticulation import animate
+from companion.speech.coarticulation import merge_runs as merge_runs
 from companion.speech.types import FloatArray, PhonemeEvent, VisemeCue
 
 VISEMES: tuple[str, ...] = (
@@ -42,12 +59,12 @@ for _chars, _vis in (
     ("ʃʒʧʤɕʑçʝ", "CH"),
     ("szʂʐ", "SS"),
     ("nlɫɲɳɴʎʟɬɮ", "nn"),
-    ("ɹrɻʀɚɝ", "RR"),
+    ("ɹrɻʀ", "RR"),
     ("aɑæɐʌɶ", "aa"),
     ("eɛəɜɘɞ", "E"),
     ("iɪjyʏᵻɨ", "I"),
     ("oɔɒøœɤ", "O"),
-    ("uʊwɯʉɰ", "U"),
+    ("uʊwɯʉɰɚɝ", "U"),  # r-coloured vowels: rounded lips
 ):
     for _c in _chars:
         _IPA[_c] = _vis
@@ -57,6 +74,10 @@ for _c in " ^$_.,!?;:—–-…\n":
 
 #: Code points that carry no mouth shape of their own (stress, length, tie bars, diacritics).
 _MODIFIERS = set("ˈˌːˑ‿̩̯̃͡ʲʰʷˠˤ")
+#: A word space (Piper gives it time) shorter than this is no pause: its neighbours share it.
+WORD_PAUSE_MS = 150.0
+#: Stress marks: written before the stressed vowel; their time belongs to what follows.
+STRESS_MARKS = frozenset("ˈˌ")
 
 
 def ipa_to_viseme(phoneme: str) -> str | None:
@@ -149,57 +170,65 @@ class VisemeTimeline:
         ]
 
 
-def merge_runs(cues: Sequence[VisemeCue]) -> list[VisemeCue]:
-    """Join touching cues of the same viseme."""
-    out: list[VisemeCue] = []
-    for cue in cues:
-        if (
-            out
-            and out[-1].viseme == cue.viseme
-            and abs(out[-1].end_ms - cue.start_ms) < 1e-6
-            and abs(out[-1].weight - cue.weight) < 1e-6
-        ):
-            out[-1] = VisemeCue(out[-1].start_ms, cue.end_ms, cue.viseme, cue.weight)
-        else:
-            out.append(cue)
-    return out
-
-
 #: Glottal fricatives: the mouth already takes the shape of the vowel that follows.
 _ASPIRATES = set("hɦ")
 _VOWEL_VISEMES = frozenset(VOWEL_CLASS)
 
 
-def cues_from_phonemes(events: Iterable[PhonemeEvent]) -> list[VisemeCue]:
-    """Phoneme timings → viseme cues. Modifiers lengthen the cue before them.
+def _shapes(phoneme: str) -> list[tuple[str, str]]:
+    """(letter, viseme) per shape of ``phoneme``, repeats inside it dropped (``aa``)."""
+    chars = [
+        (ch, v)
+        for ch, v in ((ch, ipa_to_viseme(ch)) for ch in unicodedata.normalize("NFD", phoneme))
+        if v is not None
+    ]
+    return [c for i, c in enumerate(chars) if i == 0 or c[1] != chars[i - 1][1]]
 
-    A phoneme made of several shapes (``aɪ``, ``tʃ``) is split evenly across them.
-    ``h`` takes the shape of the vowel right after it (the lips are already there);
-    elsewhere it keeps :func:`ipa_to_viseme`'s ``kk``.
+
+def cues_from_phonemes(events: Iterable[PhonemeEvent]) -> list[VisemeCue]:
+    """Phoneme timings → viseme cues (see the module docstring for the rules).
+
+    An event with no shape of its own gives its time to a neighbour it touches: a stress
+    mark to the phoneme after it, anything else (a length mark) to the phoneme before.
     """
     out: list[VisemeCue] = []
     aspirated: list[bool] = []
+    carry: float | None = None  # start of time not yet given away (stress, word space)
     for ev in events:
         if ev.end_ms <= ev.start_ms:
             continue
-        chars = [
-            (ch, v)
-            for ch, v in (
-                (ch, ipa_to_viseme(ch)) for ch in unicodedata.normalize("NFD", ev.phoneme)
-            )
-            if v is not None
-        ]
-        if not chars:
-            if out and abs(out[-1].end_ms - ev.start_ms) < 1e-6:
+        if ev.phoneme == " " and ev.end_ms - ev.start_ms < WORD_PAUSE_MS:
+            # The space between two words (Piper times it) is no pause: half to each side.
+            mid = 0.5 * (ev.start_ms + ev.end_ms)
+            if out and abs(out[-1].end_ms - ev.start_ms) < 1e-6 and out[-1].viseme != "sil":
+                last = out[-1]
+                out[-1] = VisemeCue(last.start_ms, mid, last.viseme, last.weight)
+                carry = mid if carry is None else carry
+            else:
+                carry = ev.start_ms if carry is None else carry
+            continue
+        shapes = _shapes(ev.phoneme)
+        if not shapes:
+            if any(ch in STRESS_MARKS for ch in ev.phoneme):
+                carry = ev.start_ms if carry is None else carry
+            elif out and abs(out[-1].end_ms - ev.start_ms) < 1e-6:
                 last = out[-1]
                 out[-1] = VisemeCue(last.start_ms, ev.end_ms, last.viseme, last.weight)
             continue
-        # Drop repeats inside one phoneme (a long vowel written twice).
-        dedup = [c for i, c in enumerate(chars) if i == 0 or c[1] != chars[i - 1][1]]
-        step = (ev.end_ms - ev.start_ms) / len(dedup)
-        for i, (ch, vis) in enumerate(dedup):
-            out.append(VisemeCue(ev.start_ms + i * step, ev.start_ms + (i + 1) * step, vis))
+        start = ev.start_ms
+        if carry is not None:
+            start, carry = carry, None
+            if shapes[0][1] == "sil" and out:  # a pause after the space: it starts there
+                last = out[-1]
+                out[-1] = VisemeCue(last.start_ms, max(last.end_ms, start), last.viseme,
+                                    last.weight)  # fmt: skip
+        step = (ev.end_ms - start) / len(shapes)
+        for i, (ch, vis) in enumerate(shapes):
+            out.append(VisemeCue(start + i * step, start + (i + 1) * step, vis))
             aspirated.append(ch in _ASPIRATES)
+    if carry is not None and out:  # a stress mark at the very end: the phoneme before
+        last = out[-1]
+        out[-1] = VisemeCue(last.start_ms, max(last.end_ms, carry), last.viseme, last.weight)
     for i in range(len(out) - 2, -1, -1):
         nxt = out[i + 1]
         if (
@@ -212,7 +241,9 @@ def cues_from_phonemes(events: Iterable[PhonemeEvent]) -> list[VisemeCue]:
 
 
 def timeline_from_phonemes(events: Iterable[PhonemeEvent]) -> VisemeTimeline:
-    return VisemeTimeline(c for c in cues_from_phonemes(events) if c.viseme != "sil")
+    """The timeline of phoneme timings: the map, then the animator's pass."""
+    cues = [c for c in cues_from_phonemes(events) if c.viseme != "sil"]
+    return VisemeTimeline(animate(cues, end_ms=max((c.end_ms for c in cues), default=0.0)))
 
 
 def cues_from_envelope(

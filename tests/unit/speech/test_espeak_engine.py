@@ -217,3 +217,11 @@ def test_liquids_merged_into_the_vowel_get_their_event_back() -> None:
         "z",
     ]
     _check_events(events, 1000.0 * len(samples) / rate)
+
+
+def test_phonemize_reads_words_numbers_and_names_without_audio() -> None:
+    engine = EspeakEngine(sample_rate=22050)
+    assert engine.phonemize("hello") == ["h", "ə", "l", "ˈoʊ"]
+    assert "t" in engine.phonemize("42") and "f" in engine.phonemize("42")  # forty-two
+    assert engine.phonemize("Siobhan")[0] == "ʃ"
+    assert engine.phonemize("") == []
