@@ -122,6 +122,7 @@ class Companion(QObject):
         self._settings_dialog: SettingsDialog | None = None
         self.ipc: IpcServer | None = None
         self._engine_notices: list[str] = []
+        self._speech_notices: list[str] = []  # from the speech thread, shown between replies
 
         if options.telemetry:
             telemetry.init_telemetry(
@@ -145,6 +146,7 @@ class Companion(QObject):
         self.worker.moveToThread(self.speech_thread)
         self._warm_up.connect(self.worker.warm_up)
         self.worker.engine_ready.connect(self._on_engine_ready)
+        self.worker.notice.connect(self._on_speech_notice)
 
         self.window = MascotWindow(settings=self.settings)
         self.router = ReplyRouter(
@@ -472,7 +474,11 @@ class Companion(QObject):
             self.session_flow.set_base_url(config.backend_url(s))
         if config.backend_url(s) != config.backend_url(old):
             self.chat_worker.set_client_factory(self._chat_client_factory())
-        if (s.backend_url, s.engine) != (old.backend_url, old.engine):
+        if (s.backend_url, s.engine, s.response_format) != (
+            old.backend_url,
+            old.engine,
+            old.response_format,
+        ):
             self.worker.set_engine_factory(self._engine_factory())
             self._warm_up.emit()
         if s.crash_reports != old.crash_reports and self.options.telemetry:
@@ -491,11 +497,15 @@ class Companion(QObject):
             self.router.retry()
         elif action == RETRY_ACTION:
             self.chat.retry()
+        elif action == "settings":
+            self.open_settings()
 
     @Slot(int)
     def _on_reply_finished(self, reply_id: int) -> None:
         """The audio output changed under a reply (the device vanished, the default went
         silent): once the reply has ended, say so in the bubble, once per new notice."""
+        if self._speech_notices:
+            QTimer.singleShot(0, self._show_speech_notices)
         notice = self.player.notice
         if notice and notice != self._audio_notice:
             # After the router has finished with the bubble (it fades the subtitles).
@@ -515,6 +525,23 @@ class Companion(QObject):
             notice = self._engine_notices.pop(0)
             if not self.router.busy:
                 self.window.bubble.show_message(notice, kind="info")
+
+    @Slot(str)
+    def _on_speech_notice(self, notice: str) -> None:
+        """The speech thread's one-line notice (the server has no voice, so the built-in one
+        speaks): shown once the reply playing now has ended."""
+        log.info("[app] speech notice queued")
+        self._speech_notices.append(notice)
+        if not self.router.busy:
+            self._show_speech_notices()
+
+    def _show_speech_notices(self) -> None:
+        if self.is_shutting_down or self.router.busy:
+            return
+        while self._speech_notices:
+            self.window.bubble.show_message(
+                self._speech_notices.pop(0), kind="info", action="settings"
+            )
 
     # -- saving and shutting down --------------------------------------------------------------
 

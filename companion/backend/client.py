@@ -139,6 +139,7 @@ class _Attempt:
         self.operation = operation
         self._accept = accept
         self.path = path
+        self.model = _model_of(payload)  # named by ModelNotFound (the user's own setting)
         self.cancel = cancel
         self.deadline = deadline
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -258,6 +259,8 @@ class SpeechResponse:
 
     Attributes:
         content_type: the mime type, lower-case, without parameters.
+        content_type_header: the whole ``Content-Type`` (parameters such as ``rate=`` kept).
+        headers: the response headers (case-insensitive; a PCM body's rate may be there).
         status: the HTTP status.
         content_length: the announced length, if any.
     """
@@ -265,7 +268,9 @@ class SpeechResponse:
     def __init__(self, attempt: _Attempt, response: requests.Response) -> None:
         self._attempt = attempt
         self.status = response.status_code
-        self.content_type = _mime(response.headers.get("Content-Type"))
+        self.headers = response.headers
+        self.content_type_header = response.headers.get("Content-Type") or ""
+        self.content_type = _mime(self.content_type_header)
         length = response.headers.get("Content-Length")
         self.content_length = int(length) if length and length.isdigit() else None
         self._done = False
@@ -435,6 +440,7 @@ class BackendClient:
                     resp.status_code,
                     _text(body, resp.encoding),
                     retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                    model=_model_of(json),
                 )
             if resp.status_code == 204 or not body.strip():
                 return None
@@ -543,6 +549,7 @@ class BackendClient:
             resp.status_code,
             _text(body, resp.encoding),
             retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            model=attempt.model,
         )
 
     @staticmethod
@@ -632,6 +639,11 @@ def _read_body(resp: requests.Response, method: str, path: str, deadline: float)
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         err = _as_backend_error(method, path, exc)
         raise err from None
+
+
+def _model_of(payload: Any) -> str | None:
+    model = payload.get("model") if isinstance(payload, dict) else None
+    return model if isinstance(model, str) and model else None
 
 
 def _text(body: bytes, encoding: str | None) -> str:

@@ -44,6 +44,8 @@ SIGN_IN_CANCELLED_NOTE = "Not signed in. Retry after signing in."
 EMPTY_NOTE = "The assistant sent an empty reply."
 #: The bubble's action for a chat failure (the app routes it to :meth:`ChatController.retry`).
 RETRY_ACTION = "retry_chat"
+#: The ``state`` of a listener's event while the reply waits for sign-in (``companion ask``).
+SIGNED_OUT = "signed_out"
 
 
 class ChatListener(Protocol):
@@ -51,7 +53,8 @@ class ChatListener(Protocol):
 
     Events: ``{"event": "delta", "text"}``, ``{"event": "notice", "message"}``,
     ``{"event": "restart"}``, then one of ``{"event": "done"}``,
-    ``{"event": "error", "message"}``, ``{"event": "cancelled"}``.
+    ``{"event": "error", "message"}``, ``{"event": "cancelled"}``. A notice or error about
+    sign-in carries ``"state": "signed_out"``.
     """
 
     def send(self, event: dict[str, Any]) -> None: ...
@@ -315,6 +318,8 @@ class ChatController(QObject):
             self._router.cancel(turn.reply_id)
         if isinstance(result.error, BudgetExhausted):
             self._router.show_failure(message, kind="info")
+        elif getattr(result.error, "action", None) == "settings":  # no such model, no chat
+            self._router.show_failure(message, action="settings")
         else:
             self._router.show_failure(message, action=RETRY_ACTION)
         self._tell(turn, {"event": "error", "message": message}, close=True)
@@ -322,7 +327,7 @@ class ChatController(QObject):
     def _signed_out(self, turn: Turn, msg: ChatMessage, err: Unauthorized) -> None:
         msg.state = "partial" if msg.content else "error"
         msg.note = SIGNED_OUT_NOTE
-        self._tell(turn, {"event": "notice", "message": SIGNED_OUT_NOTE})
+        self._tell(turn, {"event": "notice", "message": SIGNED_OUT_NOTE, "state": SIGNED_OUT})
         index, listeners = turn.index, turn.listeners
         turn.listeners = []
 
@@ -341,7 +346,9 @@ class ChatController(QObject):
                 self.conversation.messages[index].note = SIGN_IN_CANCELLED_NOTE
                 self.message_changed.emit(index)
             for listener in listeners:
-                listener.send({"event": "error", "message": SIGN_IN_CANCELLED_NOTE})
+                listener.send(
+                    {"event": "error", "message": SIGN_IN_CANCELLED_NOTE, "state": SIGNED_OUT}
+                )
                 listener.close()
 
         event = UnauthorizedEvent(turn.reply_id or 0, "", err.method, err.path)

@@ -618,7 +618,7 @@ class ReplyRouter(QObject):
         self._sink.stop()
         self._view.stop_lipsync()
         self._current = None
-        self._bubble.show_message(failure.user_message, kind="error", action="retry")
+        self._bubble.show_message(failure.user_message, kind="error", action=failure.action)
         self._set_expression("concerned", "error")
         if self._pending:
             self._make_current(self._pending.popleft())

@@ -72,7 +72,7 @@ def test_request_body(client: BackendClient, reference_backend: ReferenceBackend
         "model": "tts-x",
         "input": TEXT,
         "voice": "nova",
-        "response_format": "pcm",
+        "response_format": "wav",  # auto asks for WAV first (self-describing)
         "speed": 1.25,
         "text": TEXT,
         "with_visemes": True,
