@@ -46,8 +46,9 @@ AUTH_CODES = frozenset(
     }
 )
 _AUTH_MESSAGE = re.compile(
-    r"invalid api key|incorrect api key|invalid (proxy server )?token|authentication (error|failed)"
-    r"|api key (is )?(missing|required|invalid|not valid)|no api key",
+    r"(invalid|incorrect|wrong|expired) (api |bearer |proxy server |access )?(key|token)"
+    r"|authentication (error|failed)|api key (is )?(missing|required|invalid|not valid)"
+    r"|no api key",
     re.IGNORECASE,
 )
 _MODEL_MESSAGE = re.compile(

@@ -60,7 +60,7 @@ class UnsupportedCodec(DecodeError):
 
 
 def normalize_mime(mime: str) -> str:
-    return mime.split(";", 1)[0].strip().lower()
+    return audio_labels.split_content_type(mime)[0]
 
 
 def resample(x: FloatArray, src_rate: int, dst_rate: int) -> FloatArray:
@@ -145,8 +145,8 @@ class StreamDecoder:
     Samples are float32 mono at ``target_rate``.
 
     ``pcm`` is the layout of a raw PCM body (from the response's headers; by default what
-    the label alone says); ``raw_expected`` (PCM was asked for) lets an opaque label such as
-    ``application/octet-stream`` carry PCM.
+    the label alone says). A body under an opaque label (``application/octet-stream``) with
+    no container's signature is raw PCM: played with ``pcm``, else :class:`PcmRateUnknown`.
 
     Attributes:
         mime: the content type it was created for (lower-case, no parameters).
@@ -161,7 +161,6 @@ class StreamDecoder:
         *,
         target_rate: int,
         pcm: PcmSpec | None = None,
-        raw_expected: bool = False,
     ) -> None:
         self.mime = normalize_mime(mime)
         self.target_rate = target_rate
@@ -169,7 +168,6 @@ class StreamDecoder:
         self.bytes_in = 0
         self._declared = audio_labels.declared_kind(self.mime)
         self._pcm = pcm if pcm is not None else audio_labels.pcm_spec(mime)
-        self._raw_expected = raw_expected
         self._buf = bytearray()
         self._buffered = False  # decode everything at finish() with soundfile
         self._fmt: _WavFormat | None = None
@@ -222,8 +220,8 @@ class StreamDecoder:
         sniffed = audio_labels.sniff(bytes(self._buf[: audio_labels.SNIFF_BYTES]), self._declared)
         kind = sniffed or self._declared
         opaque = audio_labels.is_opaque_label(self.mime)
-        if kind is None and opaque and (self._raw_expected or self._pcm is not None):
-            kind = "pcm"
+        if kind is None and opaque:
+            kind = "pcm"  # no container: raw samples, playable only when their rate is stated
         if kind is None:
             raise DecodeError(
                 f"{self._label()}: unsupported or unrecognised audio ({self.bytes_in} bytes)"
@@ -385,10 +383,9 @@ def decode_audio(
     *,
     target_rate: int,
     pcm: PcmSpec | None = None,
-    raw_expected: bool = False,
 ) -> FloatArray:
     """A whole audio body → float32 mono at ``target_rate`` (see :class:`StreamDecoder`)."""
-    decoder = StreamDecoder(mime, target_rate=target_rate, pcm=pcm, raw_expected=raw_expected)
+    decoder = StreamDecoder(mime, target_rate=target_rate, pcm=pcm)
     head = decoder.feed(data)
     tail = decoder.finish()
     if len(head) == 0:

@@ -140,7 +140,7 @@ class RemoteEngine:
         for fmt in self.plan.candidates():
             payload = self.payload(text, voice=voice, speed=speed, response_format=fmt)
             try:
-                yield from self._ask(text, payload, fmt, cancel)
+                yield from self._ask(text, payload, cancel)
             except FormatRefused as err:
                 self.plan.refused(fmt, f"HTTP {err.status}")
                 refused = err
@@ -158,28 +158,25 @@ class RemoteEngine:
         status = refused.status if refused is not None else None
         raise UnsupportedAudio("POST", self._path(), "refused", status=status)
 
-    def _ask(
-        self, text: str, payload: dict[str, Any], fmt: str, cancel: CancelToken
-    ) -> Iterator[AudioChunk]:
+    def _ask(self, text: str, payload: dict[str, Any], cancel: CancelToken) -> Iterator[AudioChunk]:
         """One request in one format; raises ``_Unplayable`` only before audio was yielded."""
         with self._client.speech(payload, cancel=cancel, deadline_s=self.deadline_s) as resp:
             if _is_json(resp.content_type):
-                yield self._from_json(text, resp, raw_expected=fmt == "pcm")
+                yield self._from_json(text, resp)
             elif resp.content_type == "text/html":
                 # A web page where audio belongs (a web UI's catch-all route): no speech here.
                 raise NoSpeechRoute("POST", self._path(), resp.status)
             else:
-                yield from self._from_stream(text, resp, cancel, raw_expected=fmt == "pcm")
+                yield from self._from_stream(text, resp, cancel)
 
     # --- raw audio -----------------------------------------------------------------------
     def _from_stream(
-        self, text: str, resp: SpeechResponse, cancel: CancelToken, *, raw_expected: bool
+        self, text: str, resp: SpeechResponse, cancel: CancelToken
     ) -> Iterator[AudioChunk]:
         decoder = StreamDecoder(
             resp.content_type,
             target_rate=self.sample_rate,
             pcm=audio_labels.pcm_spec(resp.content_type_header, resp.headers),
-            raw_expected=raw_expected,
         )
         first = True
         try:
@@ -201,7 +198,7 @@ class RemoteEngine:
             yield AudioChunk(samples, self.sample_rate, text=text if first else "")
 
     # --- JSON ----------------------------------------------------------------------------
-    def _from_json(self, text: str, resp: SpeechResponse, *, raw_expected: bool) -> AudioChunk:
+    def _from_json(self, text: str, resp: SpeechResponse) -> AudioChunk:
         path = self._path()
         body = resp.read()
 
@@ -228,7 +225,6 @@ class RemoteEngine:
                 mime,
                 target_rate=self.sample_rate,
                 pcm=audio_labels.pcm_spec(mime, headers),
-                raw_expected=raw_expected,
             )
         except DecodeError as exc:
             unplayable = _unplayable(exc, resp.status)
