@@ -186,7 +186,7 @@ class _Follower:
     def timed_out(self) -> int:
         if self.signed_out_at is not None:
             self._end_text()
-            self._line(f"still signed out after {self.sign_in_wait:.0f} s: {HOW_TO_SIGN_IN}")
+            self._line(f"still signed out after {self.sign_in_wait:g} s: {HOW_TO_SIGN_IN}")
             return EXIT_SIGNED_OUT
         if not self.print_text:
             return EXIT_OK  # the mascot has the question; the reply is on its way
@@ -210,7 +210,7 @@ class _Follower:
             self._line(str(event.get("message", "")))
             if signed_out:
                 self.signed_out_at = self.now()
-                self._line(f"{HOW_TO_SIGN_IN}; waiting up to {self.sign_in_wait:.0f} s")
+                self._line(f"{HOW_TO_SIGN_IN}; waiting up to {self.sign_in_wait:g} s")
         elif kind == "done":
             self._end_text()
             return EXIT_OK
