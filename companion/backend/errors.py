@@ -255,6 +255,13 @@ class NoChatRoute(RouteMissing):
     action = "settings"
 
 
+class NoModelsRoute(RouteMissing):
+    """The server has no ``GET /models`` (tts-daemon, Piper's HTTP server): a key cannot be
+    checked before it is used (:mod:`companion.backend.key_check`)."""
+
+    user_message = "This server does not list its models."
+
+
 class FormatRefused(BackendApiError):
     """400/415/422 on ``/audio/speech`` naming the ``response_format``: the server does not
     make that format. The speech engine asks for the next one (never seen by the user)."""

@@ -17,6 +17,7 @@ budget, credits or balance; ``insufficient_
 quota`` (also on 429)                           BudgetExhausted    info      never
 404/405/501 on ``/audio/speech``                NoSpeechRoute      info      never
 404/405/501 on ``/chat/completions``            NoChatRoute        info      never
+404/405/501 on ``GET …/models``                 NoModelsRoute      info      never
 408, 429, 502, 503, 504, 520; timeout, reset,
 refused, DNS, TLS EOF, a body cut short         Transient          warning   never
 2xx audio Companion cannot play right: PCM of
@@ -59,6 +60,7 @@ from companion.backend.errors import (
     MessageNotFound,
     ModelNotFound,
     NoChatRoute,
+    NoModelsRoute,
     NoSpeechRoute,
     ProtocolError,
     RouteMissing,
@@ -123,8 +125,16 @@ def _is_chat(f: Facts) -> bool:
     return f.path.rstrip("/").endswith("/chat/completions")
 
 
+def _is_models(f: Facts) -> bool:
+    return f.method == "GET" and f.path.rstrip("/").endswith("/models")
+
+
 def _route_missing(f: Facts) -> BackendApiError:
-    kind: type[RouteMissing] = NoSpeechRoute if _is_speech(f) else NoChatRoute
+    kind: type[RouteMissing] = NoChatRoute
+    if _is_speech(f):
+        kind = NoSpeechRoute
+    elif _is_models(f):
+        kind = NoModelsRoute
     return kind(f.method, f.path, f.status, body_chars=len(f.body_text))
 
 
@@ -170,7 +180,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "route_missing",
-        lambda f: f.status in ROUTE_STATUSES and (_is_speech(f) or _is_chat(f)),
+        lambda f: f.status in ROUTE_STATUSES and (_is_speech(f) or _is_chat(f) or _is_models(f)),
         _route_missing,
     ),
     Rule(

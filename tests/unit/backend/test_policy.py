@@ -27,6 +27,7 @@ from companion.backend.errors import (
     MessageNotFound,
     ModelNotFound,
     NoChatRoute,
+    NoModelsRoute,
     NoSpeechRoute,
     ProtocolError,
     Transient,
@@ -71,6 +72,7 @@ KNOWN_PATHS = [
     "/openai/v1/chat/completions",
     "/v1/chat/completions",
     "/referral/stats",
+    "/v1/models",
     "/auth/me",
     "/auth/login-token/consume",
     "/channels/discord/messages/",
@@ -93,7 +95,9 @@ _MESSAGE = re.compile(r"^/channels/([^/]+)/messages/([^/]+)/?$")
 _BUDGET = re.compile(r"budget|credit|balance", re.I)
 
 
-def expected(status: int, path: str, body: str) -> tuple[type[BackendApiError], int, bool]:
+def expected(
+    status: int, path: str, body: str, method: str = "POST"
+) -> tuple[type[BackendApiError], int, bool]:
     """The table of ARCHITECTURE.md, written out independently of policy.py."""
     path = path.split("?")[0]
     speech = path.endswith("/audio/speech")
@@ -113,6 +117,8 @@ def expected(status: int, path: str, body: str) -> tuple[type[BackendApiError], 
         return BudgetExhausted, logging.INFO, False
     if status in (404, 405, 501) and (speech or chat):
         return (NoSpeechRoute if speech else NoChatRoute), logging.INFO, False
+    if status in (404, 405, 501) and method.upper() == "GET" and path.endswith("/models"):
+        return NoModelsRoute, logging.INFO, False
     if status in (408, 429, 502, 503, 504, 520):
         return Transient, logging.WARNING, False
     if 200 <= status < 300:
@@ -164,7 +170,7 @@ def test_table(
 ) -> None:
     sentry_transport.clear()
     backend_records.records.clear()
-    kind, level, report = expected(status, path, body)
+    kind, level, report = expected(status, path, body, method)
 
     err = policy.classify(method, path, status, body, retry_after=1.5)
 
@@ -298,6 +304,7 @@ def test_path_template_is_low_cardinality() -> None:
         (501, "/v1/audio/speech", "Not Implemented", NoSpeechRoute),
         (404, "/v1/chat/completions", "<h1>Cannot POST</h1>", NoChatRoute),
         (404, "/referral/stats", "", HttpError),
+        (404, "/v1/models", '{"detail":"Not Found"}', NoModelsRoute),  # as GET (tts-daemon)
         (400, "/v1/audio/speech", FORMAT_BODY, FormatRefused),
         (
             422,
@@ -318,7 +325,8 @@ def test_the_rows_real_servers_need(
     body: str,
     kind: type[BackendApiError],
 ) -> None:
-    err = policy.classify("POST", path, status, body, model="tts-9")
+    method = "GET" if path.endswith("/models") else "POST"
+    err = policy.classify(method, path, status, body, model="tts-9")
     assert type(err) is kind
     assert err.status == status
     telemetry.log_backend_error(err, operation="x")
