@@ -43,7 +43,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -110,6 +110,36 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if math.isnan(seconds) or math.isinf(seconds):
         return None
     return max(0.0, seconds)
+
+
+#: Where servers put the wait they ask for: the standard header, OpenAI's milliseconds, and
+#: LiteLLM's copies of its upstream's (it forwards ``Retry-After`` as ``llm_provider-…``).
+RETRY_AFTER_HEADERS: tuple[tuple[str, float], ...] = (
+    ("Retry-After", 1.0),
+    ("retry-after-ms", 0.001),
+    ("llm_provider-retry-after", 1.0),
+    ("llm_provider-retry-after-ms", 0.001),
+)
+
+
+def retry_after_of(headers: Mapping[str, str]) -> float | None:
+    """Seconds a response asks us to wait, from the first of :data:`RETRY_AFTER_HEADERS`."""
+    for name, scale in RETRY_AFTER_HEADERS:
+        value = (headers.get(name) or "").strip()
+        if not value:
+            continue
+        if scale == 1.0:
+            seconds = parse_retry_after(value)
+            if seconds is not None:
+                return seconds
+            continue
+        try:
+            number = float(value)  # milliseconds: a number, never a date
+        except ValueError:
+            continue
+        if math.isfinite(number) and number >= 0:
+            return number * scale
+    return None
 
 
 def _mime(content_type: str | None) -> str:
@@ -439,7 +469,7 @@ class BackendClient:
                     path,
                     resp.status_code,
                     _text(body, resp.encoding),
-                    retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                    retry_after=retry_after_of(resp.headers),
                     model=_model_of(json),
                 )
             if resp.status_code == 204 or not body.strip():
@@ -548,7 +578,7 @@ class BackendClient:
             attempt.path,
             resp.status_code,
             _text(body, resp.encoding),
-            retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            retry_after=retry_after_of(resp.headers),
             model=attempt.model,
         )
 
