@@ -118,16 +118,19 @@ class RemoteEngine:
     def payload(
         self, text: str, *, voice: str | None, speed: float, response_format: str | None = None
     ) -> dict[str, Any]:
-        """The request body: OpenAI's fields plus the original backend's ``text``/visemes."""
-        return {
+        """The request body: OpenAI's fields, plus the original backend's ``text`` and
+        ``with_visemes`` for it alone (OpenAI-compatible servers may refuse unknown fields:
+        tts-daemon answers them with 422)."""
+        body: dict[str, Any] = {
             "model": self.model,
             "input": text,
             "voice": voice or self.default_voice,
             "response_format": response_format or self.plan.candidates()[0],
             "speed": speed,
-            "text": text,
-            "with_visemes": True,
         }
+        if not self._client.openai_compatible:
+            body.update(text=text, with_visemes=True)
+        return body
 
     def _path(self) -> str:
         return self._client.openai_path("/audio/speech")

@@ -352,3 +352,22 @@ def test_a_web_page_where_audio_belongs_is_no_speech_route(
     reference_backend.inject(status=200, body="<html>app</html>", content_type="text/html")
     with pytest.raises(NoSpeechRoute):
         speak(engine(client, "wav"))
+
+
+def test_an_openai_compatible_server_gets_openai_fields_only(
+    reference_backend: ReferenceBackend,
+) -> None:
+    """tts-daemon (FastAPI, ``extra="forbid"``) answers any other field with 422."""
+    with BackendClient(
+        base_url=reference_backend.openai_url, token=lambda: reference_backend.token
+    ) as client:
+        speak(RemoteEngine(client=client, sample_rate=RATE, model="tts-1"))
+    (sent,) = reference_backend.speech_requests()
+    assert sent.path == "/v1/audio/speech"
+    assert sent.json == {
+        "model": "tts-1",
+        "input": TEXT,
+        "voice": "alloy",
+        "response_format": "wav",
+        "speed": 1.0,
+    }
