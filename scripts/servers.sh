@@ -38,8 +38,13 @@ install_pip() {
 install_npm() {
   local name=$1 spec=$2 dir="$root/$1"
   if [ -f "$dir/.stamp" ] && [ "$(cat "$dir/.stamp")" = "$spec" ]; then return 0; fi
+  if ! command -v npm >/dev/null && [ "$(id -u)" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } \
+      || true
+  fi
   if ! command -v npm >/dev/null; then
-    echo "servers: npm not found; $name not installed" >&2
+    echo "servers: npm not found (apt-get install nodejs npm); $name not installed" >&2
     return 1
   fi
   echo "servers: installing $name ($spec)" >&2
