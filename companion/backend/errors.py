@@ -173,14 +173,8 @@ class HttpError(BackendApiError):
         return (self.method, self.path, self.status), {"body_chars": self.body_chars}
 
 
-class ProtocolError(BackendApiError):
-    """A 2xx that could not be parsed or decoded, or ``success: false`` without a budget word.
-
-    Attributes:
-        reason: a short description made by us (never a piece of the body).
-    """
-
-    user_message = "The server sent a reply Companion could not understand."
+class _WithReason(BackendApiError):
+    """An error whose ``reason`` (ours, never a piece of the body) says what was wrong."""
 
     def __init__(
         self,
@@ -202,6 +196,16 @@ class ProtocolError(BackendApiError):
 
     def _detail(self) -> str:
         return self.reason
+
+
+class ProtocolError(_WithReason):
+    """A 2xx that could not be parsed or decoded, or ``success: false`` without a budget word.
+
+    Attributes:
+        reason: a short description made by us (never a piece of the body).
+    """
+
+    user_message = "The server sent a reply Companion could not understand."
 
 
 class ModelNotFound(BackendApiError):
@@ -291,7 +295,7 @@ _UNSUPPORTED_MESSAGES: dict[str, str] = {
 }
 
 
-class UnsupportedAudio(BackendApiError):
+class UnsupportedAudio(_WithReason):
     """The server speaks only in a way Companion cannot play right: every format refused, raw
     PCM that does not say its sample rate, a codec libsndfile lacks (AAC). A limitation of
     the server (or of ours), never played at a wrong speed; a clear line, no crash report.
@@ -304,24 +308,6 @@ class UnsupportedAudio(BackendApiError):
 
     action = "settings"
 
-    def __init__(
-        self,
-        method: str,
-        path: str,
-        reason: str,
-        *,
-        status: int | None = None,
-        body_chars: int = 0,
-    ) -> None:
-        self.reason = reason
-        super().__init__(method, path, status, body_chars=body_chars)
-        self.user_message = _UNSUPPORTED_MESSAGES.get(reason, _UNSUPPORTED_MESSAGES["codec"])
-
-    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return (self.method, self.path, self.reason), {
-            "status": self.status,
-            "body_chars": self.body_chars,
-        }
-
-    def _detail(self) -> str:
-        return self.reason
+    @property
+    def user_message(self) -> str:  # type: ignore[override]  # a line per reason, not one for all
+        return _UNSUPPORTED_MESSAGES.get(self.reason, _UNSUPPORTED_MESSAGES["codec"])
