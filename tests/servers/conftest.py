@@ -51,7 +51,7 @@ def result(server: str, check: str, **values: object) -> None:
     print(f"\n[servers] result server={server} check={check} {parts}".rstrip())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("servers")
 
@@ -64,27 +64,27 @@ def _serve(start: object, *args: object, **kwargs: object) -> Iterator[Running]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_tts(server_tmp: Path) -> Iterator[Running]:
     yield from _serve(start_local_tts, server_tmp)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tts_daemon(server_tmp: Path) -> Iterator[Running]:
     yield from _serve(start_tts_daemon, server_tmp)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def piper_http(server_tmp: Path) -> Iterator[Running]:
     yield from _serve(start_piper_http, server_tmp)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mock_llm(server_tmp: Path) -> Iterator[Running]:
     yield from _serve(start_mock_llm, server_tmp)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def upstream() -> Iterator[ReferenceBackend]:
     """The reference backend's assistant, behind LiteLLM (its faults are LiteLLM's upstream's)."""
     backend = ReferenceBackend(token="sk-upstream-token-5b1e").start()
@@ -106,7 +106,7 @@ def upstream_chat(upstream: ReferenceBackend) -> Iterator[ReferenceChat]:
     chat._faults.clear()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def litellm(server_tmp: Path, upstream: ReferenceBackend, local_tts: Running) -> Iterator[Running]:
     yield from _serve(
         start_litellm,
