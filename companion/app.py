@@ -153,6 +153,7 @@ class Companion(QObject):
         self.worker, self.speech_thread = self.workers.speech, self.workers.speech_thread
         self.chat_worker, self.chat_thread = self.workers.chat, self.workers.chat_thread
         self.worker.engine_ready.connect(self._on_engine_ready)
+        self.worker.notice.connect(self._on_speech_notice)
 
         art, character_notice = art_for(self.settings.character)  # a broken pack: the built-in
         if character_notice:
@@ -352,6 +353,8 @@ class Companion(QObject):
             self.router.retry()
         elif action == BubbleAction.RETRY_CHAT:
             self.chat.retry()
+        elif action == BubbleAction.SETTINGS:
+            self.open_settings()
 
     @Slot(int)
     def _on_reply_finished(self, reply_id: int) -> None:
@@ -369,6 +372,14 @@ class Companion(QObject):
         self.engine_name = name
         while self.workers.notices:
             self.presenter.notice_when_idle(self.workers.notices.pop(0))
+
+    @Slot(str)
+    def _on_speech_notice(self, notice: str) -> None:
+        """The speech thread's one-line notice (the server has no voice, so the built-in one
+        speaks): shown once the reply playing now has ended, with Settings."""
+        log.info("[app] speech notice queued")
+        if not self.is_shutting_down:
+            self.presenter.notice_when_idle(notice, action=BubbleAction.SETTINGS)
 
     # -- saving and shutting down --------------------------------------------------------------
 

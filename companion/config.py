@@ -23,6 +23,9 @@ SETTINGS_VERSION = 1
 SCALES = ("small", "medium", "large")
 QUEUE_MODES = ("interrupt", "queue")
 ENGINES = ("auto", "piper", "espeak")
+#: The speech server's ``response_format``: ``auto`` asks for WAV first and remembers what
+#: each server gives (``companion/speech/formats.py``); the rest force one format.
+RESPONSE_FORMATS = ("auto", "wav", "mp3", "opus", "flac", "pcm")
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Settings:
     volume: float = 1.0
     output_device: str = ""
     engine: str = "auto"
+    response_format: str = "auto"
     autoplay: bool = True
     queue_mode: str = "interrupt"
     muted: bool = False
@@ -68,6 +72,8 @@ class Settings:
         if not s.character:
             s.character = "companion"
         s.character_voices = _character_voices(s.character_voices)
+        if s.response_format not in RESPONSE_FORMATS:
+            s.response_format = "auto"
         if s.position is not None and not (
             isinstance(s.position, list)
             and len(s.position) == 2

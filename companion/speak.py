@@ -369,7 +369,11 @@ def _backend_failure(exc: BaseException, telemetry: Any) -> SpeakError | None:
     if telemetry is not None:
         telemetry.log_backend_error(exc, operation="speak")
     if isinstance(exc, Unauthorized):
-        why = "the backend answered 401" if exc.status else "the stored sign-in has expired"
+        why = (
+            f"the backend refused the key (HTTP {exc.status})"
+            if exc.status
+            else "the stored sign-in has expired"
+        )
         return SpeakError(
             f"signed out: {why}; sign in again (or set a fresh COMPANION_TOKEN)",
             EXIT_SIGNED_OUT,
@@ -411,8 +415,9 @@ def run_speak(args: argparse.Namespace) -> int:
             cancel=cancel,
             player=player,
             sample_rate=SAMPLE_RATE,
-            on_first_piece=functools.partial(_say, notice) if notice else None,
+            on_first_piece=functools.partial(_say_notices, notice, engine),
         )
+        _say_notices(None, engine)  # a notice that came after the first piece
         try:
             if args.output is not None:
                 write_wav(Path(args.output), reply)
@@ -456,6 +461,16 @@ def run_speak(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     finally:
         _cleanup(player, client, telemetry)
+
+
+def _say_notices(notice: str | None, engine: SpeechEngine) -> None:
+    """The player's notice and the engine's (the server has no voice: the built-in one
+    speaks), one line each."""
+    from companion.speech.fallback import take_notice
+
+    for line in (notice, take_notice(engine)):
+        if line:
+            _say(line)
 
 
 def _cleanup(player: Player | None, client: BackendClient | None, telemetry: Any) -> None:

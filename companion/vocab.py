@@ -45,6 +45,7 @@ class BubbleAction(enum.StrEnum):
     RETRY = "retry"  # speak the replies that failed, again
     RETRY_CHAT = "retry_chat"  # ask the assistant again
     SIGN_IN = "sign_in"
+    SETTINGS = "settings"  # open Settings: the fix is a setting (a model, a voice, a format)
 
 
 class ReplySource(enum.StrEnum):

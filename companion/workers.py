@@ -112,8 +112,10 @@ class Workers(QObject):
         """What changed in the settings reaches each worker from its next request on."""
         if config.backend_url(new) != config.backend_url(old):
             self.chat.set_client_factory(self.chat_client_factory(new))
-        engine_of = (config.backend_url(new), new.engine, new.local_voice)
-        if engine_of != (config.backend_url(old), old.engine, old.local_voice):
+        def engine_of(s: Settings) -> tuple[str, ...]:
+            return (config.backend_url(s), s.engine, s.local_voice, s.response_format)
+
+        if engine_of(new) != engine_of(old):
             self.speech.set_engine_factory(self.engine_factory(new))
             self.warm_up()
 

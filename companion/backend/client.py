@@ -42,7 +42,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -111,6 +111,36 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
+#: Where servers put the wait they ask for: the standard header, OpenAI's milliseconds, and
+#: LiteLLM's copies of its upstream's (it forwards ``Retry-After`` as ``llm_provider-…``).
+RETRY_AFTER_HEADERS: tuple[tuple[str, float], ...] = (
+    ("Retry-After", 1.0),
+    ("retry-after-ms", 0.001),
+    ("llm_provider-retry-after", 1.0),
+    ("llm_provider-retry-after-ms", 0.001),
+)
+
+
+def retry_after_of(headers: Mapping[str, str]) -> float | None:
+    """Seconds a response asks us to wait, from the first of :data:`RETRY_AFTER_HEADERS`."""
+    for name, scale in RETRY_AFTER_HEADERS:
+        value = (headers.get(name) or "").strip()
+        if not value:
+            continue
+        if scale == 1.0:
+            seconds = parse_retry_after(value)
+            if seconds is not None:
+                return seconds
+            continue
+        try:
+            number = float(value)  # milliseconds: a number, never a date
+        except ValueError:
+            continue
+        if math.isfinite(number) and number >= 0:
+            return number * scale
+    return None
+
+
 def _mime(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower() or "application/octet-stream"
 
@@ -138,6 +168,7 @@ class _Attempt:
         self.operation = operation
         self._accept = accept
         self.path = path
+        self.model = _model_of(payload)  # named by ModelNotFound (the user's own setting)
         self.cancel = cancel
         self.deadline = deadline
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -257,6 +288,8 @@ class SpeechResponse:
 
     Attributes:
         content_type: the mime type, lower-case, without parameters.
+        content_type_header: the whole ``Content-Type`` (parameters such as ``rate=`` kept).
+        headers: the response headers (case-insensitive; a PCM body's rate may be there).
         status: the HTTP status.
         content_length: the announced length, if any.
     """
@@ -264,7 +297,9 @@ class SpeechResponse:
     def __init__(self, attempt: _Attempt, response: requests.Response) -> None:
         self._attempt = attempt
         self.status = response.status_code
-        self.content_type = _mime(response.headers.get("Content-Type"))
+        self.headers = response.headers
+        self.content_type_header = response.headers.get("Content-Type") or ""
+        self.content_type = _mime(self.content_type_header)
         length = response.headers.get("Content-Length")
         self.content_length = int(length) if length and length.isdigit() else None
         self._done = False
@@ -433,7 +468,8 @@ class BackendClient:
                     path,
                     resp.status_code,
                     _text(body, resp.encoding),
-                    retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                    retry_after=retry_after_of(resp.headers),
+                    model=_model_of(json),
                 )
             if resp.status_code == 204 or not body.strip():
                 return None
@@ -541,7 +577,8 @@ class BackendClient:
             attempt.path,
             resp.status_code,
             _text(body, resp.encoding),
-            retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            retry_after=retry_after_of(resp.headers),
+            model=attempt.model,
         )
 
     @staticmethod
@@ -629,6 +666,11 @@ def _read_body(resp: requests.Response, method: str, path: str, deadline: float)
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         err = _as_backend_error(method, path, exc)
         raise err from None
+
+
+def _model_of(payload: Any) -> str | None:
+    model = payload.get("model") if isinstance(payload, dict) else None
+    return model if isinstance(model, str) and model else None
 
 
 def _text(body: bytes, encoding: str | None) -> str:

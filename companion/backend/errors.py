@@ -72,15 +72,16 @@ class BackendApiError(Exception):
 
 
 class Unauthorized(BackendApiError):
-    """401: the session lapsed (or the API key is wrong). A sign-in prompt, never a crash."""
+    """401 (or a 400/403 whose error says the key is invalid, as proxies answer): the session
+    lapsed or the API key is wrong. A sign-in prompt, never a crash."""
 
     user_message = "Signed out: please sign in again."
 
-    def __init__(self, method: str, path: str, *, body_chars: int = 0) -> None:
-        super().__init__(method, path, 401, body_chars=body_chars)
+    def __init__(self, method: str, path: str, *, status: int = 401, body_chars: int = 0) -> None:
+        super().__init__(method, path, status, body_chars=body_chars)
 
     def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return (self.method, self.path), {"body_chars": self.body_chars}
+        return (self.method, self.path), {"status": self.status, "body_chars": self.body_chars}
 
 
 class MessageNotFound(BackendApiError):
@@ -172,14 +173,8 @@ class HttpError(BackendApiError):
         return (self.method, self.path, self.status), {"body_chars": self.body_chars}
 
 
-class ProtocolError(BackendApiError):
-    """A 2xx that could not be parsed or decoded, or ``success: false`` without a budget word.
-
-    Attributes:
-        reason: a short description made by us (never a piece of the body).
-    """
-
-    user_message = "The server sent a reply Companion could not understand."
+class _WithReason(BackendApiError):
+    """An error whose ``reason`` (ours, never a piece of the body) says what was wrong."""
 
     def __init__(
         self,
@@ -201,3 +196,118 @@ class ProtocolError(BackendApiError):
 
     def _detail(self) -> str:
         return self.reason
+
+
+class ProtocolError(_WithReason):
+    """A 2xx that could not be parsed or decoded, or ``success: false`` without a budget word.
+
+    Attributes:
+        reason: a short description made by us (never a piece of the body).
+    """
+
+    user_message = "The server sent a reply Companion could not understand."
+
+
+class ModelNotFound(BackendApiError):
+    """404/400 whose error says the model does not exist: a setting to change, not a bug.
+
+    Attributes:
+        model: the model asked for (the name the user set), or None when unknown.
+        action: the bubble's button for it (``settings``).
+    """
+
+    action = "settings"
+
+    def __init__(
+        self, method: str, path: str, status: int, model: str | None = None, *, body_chars: int = 0
+    ) -> None:
+        self.model = model
+        super().__init__(method, path, status, body_chars=body_chars)
+        what = "voice model" if self.path.endswith("/audio/speech") else "model"
+        named = f" “{model}”" if model else " asked for"
+        self.user_message = f"The server has no {what}{named}: choose another in Settings."
+
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.method, self.path, self.status, self.model), {"body_chars": self.body_chars}
+
+    def _detail(self) -> str:
+        return "model not found"
+
+
+class RouteMissing(BackendApiError):
+    """404/405/501 on a route the server does not have (a chat-only server asked for speech)."""
+
+    def __init__(self, method: str, path: str, status: int, *, body_chars: int = 0) -> None:
+        super().__init__(method, path, status, body_chars=body_chars)
+
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.method, self.path, self.status), {"body_chars": self.body_chars}
+
+
+class NoSpeechRoute(RouteMissing):
+    """The server has no ``/audio/speech`` (llama.cpp, Ollama, chat-only proxies): the
+    embedded voice speaks instead, for the session (:mod:`companion.speech.engines`)."""
+
+    user_message = "This server has no voice: the built-in voice speaks instead."
+    action = "settings"
+
+
+class NoChatRoute(RouteMissing):
+    """The server has no ``/chat/completions`` (a speech-only server)."""
+
+    user_message = "This server does not chat: set a chat server in Settings."
+    action = "settings"
+
+
+class NoModelsRoute(RouteMissing):
+    """The server has no ``GET /models`` (tts-daemon, Piper's HTTP server): a key cannot be
+    checked before it is used (:mod:`companion.backend.key_check`)."""
+
+    user_message = "This server does not list its models."
+
+
+class FormatRefused(BackendApiError):
+    """400/415/422 on ``/audio/speech`` naming the ``response_format``: the server does not
+    make that format. The speech engine asks for the next one (never seen by the user)."""
+
+    user_message = "The voice server does not offer that audio format."
+
+    def __init__(self, method: str, path: str, status: int, *, body_chars: int = 0) -> None:
+        super().__init__(method, path, status, body_chars=body_chars)
+
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.method, self.path, self.status), {"body_chars": self.body_chars}
+
+
+_UNSUPPORTED_MESSAGES: dict[str, str] = {
+    "pcm_rate": (
+        "The voice server sends raw audio without its sample rate, so it cannot be played "
+        "at the right speed: choose another response format in Settings."
+    ),
+    "codec": (
+        "The voice server sends an audio format Companion cannot play: "
+        "choose WAV, MP3, FLAC or Opus in Settings."
+    ),
+    "refused": (
+        "The voice server refused every audio format Companion plays: "
+        "choose a built-in voice in Settings."
+    ),
+}
+
+
+class UnsupportedAudio(_WithReason):
+    """The server speaks only in a way Companion cannot play right: every format refused, raw
+    PCM that does not say its sample rate, a codec libsndfile lacks (AAC). A limitation of
+    the server (or of ours), never played at a wrong speed; a clear line, no crash report.
+
+    Attributes:
+        reason: ``pcm_rate`` (PCM of unknown rate), ``codec`` (a format we cannot decode),
+            ``refused`` (every format refused).
+        action: the bubble's button for it (``settings``).
+    """
+
+    action = "settings"
+
+    @property
+    def user_message(self) -> str:  # type: ignore[override]  # a line per reason, not one for all
+        return _UNSUPPORTED_MESSAGES.get(self.reason, _UNSUPPORTED_MESSAGES["codec"])

@@ -4,15 +4,34 @@
 ==============================================  =================  ========  ============
 response                                        typed error        log       crash report
 ==============================================  =================  ========  ============
-401, any method, any path                       Unauthorized       info      never
+401, any method, any path; 400/403 whose error
+says the key is invalid (``invalid_api_key``,
+``authentication_error``: LiteLLM, proxies)     Unauthorized       info      never
 404 on ``/channels/<p>/messages/<id>``          MessageNotFound    info      never
+400/415/422 on ``/audio/speech`` naming the
+``response_format``                             FormatRefused      info      never
+400/404 whose error says the model does not
+exist (``model_not_found``, "invalid model")    ModelNotFound      info      never
 400/402 (or ``success: false``) saying
-budget, credits or balance                      BudgetExhausted    info      never
+budget, credits or balance; ``insufficient_
+quota`` (also on 429)                           BudgetExhausted    info      never
+404/405/501 on ``/audio/speech``                NoSpeechRoute      info      never
+404/405/501 on ``/chat/completions``            NoChatRoute        info      never
+404/405/501 on ``GET …/models``                 NoModelsRoute      info      never
 408, 429, 502, 503, 504, 520; timeout, reset,
 refused, DNS, TLS EOF, a body cut short         Transient          warning   never
+2xx audio Companion cannot play right: PCM of
+unknown rate, a codec it lacks (AAC), every
+format refused (:mod:`companion.speech`)        UnsupportedAudio   warning   never
 403 and any other non-2xx                       HttpError          error     yes
 2xx that cannot be parsed or decoded            ProtocolError      error     yes
 ==============================================  =================  ========  ============
+
+Error bodies are read in every shape OpenAI-compatible servers write them
+(:mod:`companion.backend.openai_errors`): ``{"error": {"message", "type", "code", "param"}}``
+and its cousins. ``FormatRefused`` never reaches the user: the speech engine asks for the next
+format (:mod:`companion.speech.formats`); ``NoSpeechRoute`` makes the embedded voice speak for
+the session, with one notice (:mod:`companion.speech.engines`).
 
 :data:`RULES` (status → error) and :data:`OUTCOMES` (error → level, report) are that
 table; :data:`EXCEPTION_REASONS` maps connection failures to ``Transient`` reasons. Nothing
@@ -32,22 +51,37 @@ from dataclasses import dataclass
 import requests
 import urllib3.exceptions
 
+from companion.backend import openai_errors
 from companion.backend.errors import (
     BackendApiError,
     BudgetExhausted,
+    FormatRefused,
     HttpError,
     MessageNotFound,
+    ModelNotFound,
+    NoChatRoute,
+    NoModelsRoute,
+    NoSpeechRoute,
     ProtocolError,
+    RouteMissing,
     Transient,
     Unauthorized,
+    UnsupportedAudio,
     clean_path,
 )
+from companion.backend.openai_errors import ErrorBody
 
 TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504, 520})
 BUDGET_STATUSES = frozenset({400, 402})
+#: A proxy without its database answers a wrong key with these (and an auth error body).
+AUTH_STATUSES = frozenset({400, 403})
+MODEL_STATUSES = frozenset({400, 404})
+ROUTE_STATUSES = frozenset({404, 405, 501})
+FORMAT_STATUSES = frozenset({400, 415, 422})
 _BUDGET_WORDS = re.compile(r"budget|credit|balance", re.IGNORECASE)
 _MESSAGE_PATH = re.compile(r"^/channels/(?P<provider>[^/]+)/messages/(?P<message_id>[^/]+)/?$")
 DOMAIN = "backend"
+_NO_ERROR = ErrorBody()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +94,8 @@ class Facts:
     body_text: str
     retry_after: float | None = None
     reason: str = "unusable 2xx body"
+    error: ErrorBody = _NO_ERROR
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +110,32 @@ def _is_2xx(f: Facts) -> bool:
 
 
 def _says_budget(f: Facts) -> bool:
-    return _BUDGET_WORDS.search(f.body_text) is not None
+    if "insufficient_quota" in (f.error.code, f.error.type):
+        return f.status in BUDGET_STATUSES or f.status == 429 or _is_2xx(f)
+    if f.status in BUDGET_STATUSES or _is_2xx(f):
+        return _BUDGET_WORDS.search(f.body_text) is not None
+    return False
+
+
+def _is_speech(f: Facts) -> bool:
+    return f.path.rstrip("/").endswith("/audio/speech")
+
+
+def _is_chat(f: Facts) -> bool:
+    return f.path.rstrip("/").endswith("/chat/completions")
+
+
+def _is_models(f: Facts) -> bool:
+    return f.method == "GET" and f.path.rstrip("/").endswith("/models")
+
+
+def _route_missing(f: Facts) -> BackendApiError:
+    kind: type[RouteMissing] = NoChatRoute
+    if _is_speech(f):
+        kind = NoSpeechRoute
+    elif _is_models(f):
+        kind = NoModelsRoute
+    return kind(f.method, f.path, f.status, body_chars=len(f.body_text))
 
 
 def _message_not_found(f: Facts) -> BackendApiError:
@@ -94,8 +155,8 @@ def _message_not_found(f: Facts) -> BackendApiError:
 RULES: tuple[Rule, ...] = (
     Rule(
         "unauthorized",
-        lambda f: f.status == 401,
-        lambda f: Unauthorized(f.method, f.path, body_chars=len(f.body_text)),
+        lambda f: f.status == 401 or (f.status in AUTH_STATUSES and f.error.says_unauthorized()),
+        lambda f: Unauthorized(f.method, f.path, status=f.status, body_chars=len(f.body_text)),
     ),
     Rule(
         "message_not_found",
@@ -103,9 +164,24 @@ RULES: tuple[Rule, ...] = (
         _message_not_found,
     ),
     Rule(
+        "format_refused",
+        lambda f: f.status in FORMAT_STATUSES and _is_speech(f) and f.error.names_format(),
+        lambda f: FormatRefused(f.method, f.path, f.status, body_chars=len(f.body_text)),
+    ),
+    Rule(
+        "model_not_found",
+        lambda f: f.status in MODEL_STATUSES and f.error.says_model_not_found(),
+        lambda f: ModelNotFound(f.method, f.path, f.status, f.model, body_chars=len(f.body_text)),
+    ),
+    Rule(
         "budget",
-        lambda f: (f.status in BUDGET_STATUSES or _is_2xx(f)) and _says_budget(f),
+        _says_budget,
         lambda f: BudgetExhausted(f.method, f.path, f.status, body_chars=len(f.body_text)),
+    ),
+    Rule(
+        "route_missing",
+        lambda f: f.status in ROUTE_STATUSES and (_is_speech(f) or _is_chat(f) or _is_models(f)),
+        _route_missing,
     ),
     Rule(
         "transient",
@@ -141,8 +217,12 @@ class Outcome:
 OUTCOMES: dict[type[BackendApiError], Outcome] = {
     Unauthorized: Outcome(logging.INFO, False, "unauthorized"),
     MessageNotFound: Outcome(logging.INFO, False, "message_not_found"),
+    ModelNotFound: Outcome(logging.INFO, False, "model_not_found"),
     BudgetExhausted: Outcome(logging.INFO, False, "budget"),
+    RouteMissing: Outcome(logging.INFO, False, "route_missing"),
+    FormatRefused: Outcome(logging.INFO, False, "format_refused"),
     Transient: Outcome(logging.WARNING, False, "transient"),
+    UnsupportedAudio: Outcome(logging.WARNING, False, "unsupported_audio"),
     HttpError: Outcome(logging.ERROR, True, "non_2xx"),
     ProtocolError: Outcome(logging.ERROR, True, "protocol"),
 }
@@ -179,14 +259,26 @@ def classify(
     *,
     retry_after: float | None = None,
     reason: str = "unusable 2xx body",
+    model: str | None = None,
+    error: ErrorBody | None = None,
 ) -> BackendApiError:
     """The typed error for a response that did not give us what we wanted.
 
-    ``body_text`` is only searched for budget words and counted; it never leaves here.
-    ``reason`` names what was wrong with a 2xx (it becomes ``ProtocolError.reason``).
+    ``body_text`` is only read as an error body (:func:`openai_errors.parse`), searched and
+    counted; it never leaves here. ``reason`` names what was wrong with a 2xx (it becomes
+    ``ProtocolError.reason``); ``model`` is the model the request asked for (named in
+    ``ModelNotFound``); ``error`` is the error already parsed (an SSE error event).
     """
+    body_text = body_text or ""
     facts = Facts(
-        method.upper(), clean_path(path), int(status), body_text or "", retry_after, reason
+        method.upper(),
+        clean_path(path),
+        int(status),
+        body_text,
+        retry_after,
+        reason,
+        error if error is not None else openai_errors.parse(body_text),
+        model if isinstance(model, str) and model else None,
     )
     for rule in RULES:
         if rule.matches(facts):
@@ -267,7 +359,7 @@ def fields(err: BackendApiError, operation: str) -> dict[str, str | int]:
         "failure": outcome(err).failure,
     }
     reason = getattr(err, "reason", None)
-    if isinstance(reason, str) and isinstance(err, Transient):
+    if isinstance(reason, str) and isinstance(err, Transient | UnsupportedAudio):
         out["reason"] = reason
     return out
 

@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 from companion.backend.auth import API_KEY_ACCOUNT, Account
 from companion.backend.client import BackendClient
 from companion.backend.errors import BackendApiError, ProtocolError, Transient, Unauthorized
+from companion.backend.key_check import check_api_key
 from companion.backend.loopback import BROWSER_TIMEOUT_S, LoopbackListener
 from companion.backend.signin_types import SignInError, SignInFailure, SignInMethod, SignInResult
 from companion.tasks import CancelToken
@@ -101,10 +102,10 @@ def exchange_login_token(base_url: str, login_token: str) -> str:
 
 def fetch_account(base_url: str, token: str | None) -> Account:
     """Who ``token`` belongs to: ``GET /auth/me``; on an OpenAI-compatible server the key is
-    checked with ``GET /v1/models``. Raises the typed backend errors."""
+    checked with ``GET /v1/models`` (:func:`check_api_key`). Raises the typed backend errors."""
     with _client(base_url, token) as client:
         if client.openai_compatible:
-            client.authed_json("GET", client.openai_path("/models"), operation="check_key")
+            check_api_key(client)
             return API_KEY_ACCOUNT
         return Account.from_me(client.authed_json("GET", "/auth/me", operation="auth_me"))
 

@@ -2,9 +2,14 @@
 """``companion ask TEXT|-``: a question for the assistant, through the running mascot.
 
 The mascot (started when none runs) shows and speaks the reply. With ``--print`` the
-connection stays open and the reply is written to standard output as it streams in; a
-failure is one line on standard error and exit status 1. Without ``--print`` the command
-returns as soon as the mascot took the question.
+reply is written to standard output as it streams in. Without ``--print`` the command returns
+once the reply has started (its first text), or after :data:`START_WAIT_S` with no news (the
+mascot has the question; a slow model is still thinking).
+
+Exit status: 0 done (or started, without ``--print``); 1 one line on standard error for a
+failure; 3 signed out: the server refused the key, the mascot asks for sign-in, and nobody
+signed in within :data:`SIGN_IN_WAIT_S` (``COMPANION_ASK_SIGN_IN_WAIT`` seconds; the mascot
+keeps the question and answers it after sign-in); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import argparse
 import contextlib
 import socket
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from companion.backend.client import env_seconds
 from companion.replies import ipc
 from companion.replies.say import START_TIMEOUT_S, _read_text, reach_mascot
 from companion.textinput import TextInputError
@@ -23,6 +30,24 @@ from companion.textinput import TextInputError
 #: How long ``--print`` waits for the next event (a model may think for a while; a signed-out
 #: mascot waits for the user to sign in).
 EVENT_TIMEOUT_S = 600.0
+#: How long a signed-out ``ask`` waits for the user to sign in before it exits with status 3.
+SIGN_IN_WAIT_S = 120.0
+ENV_SIGN_IN_WAIT = "COMPANION_ASK_SIGN_IN_WAIT"
+#: Without ``--print``: how long to wait for the reply to start before leaving it to the mascot.
+START_WAIT_S = 30.0
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_SIGNED_OUT = 3
+#: The ``state`` the mascot gives events about sign-in (``ChatController.SIGNED_OUT``).
+SIGNED_OUT = "signed_out"
+HOW_TO_SIGN_IN = (
+    "sign in in the dialog the mascot opened (or right-click the mascot → Sign in), "
+    "or set COMPANION_TOKEN to a valid key"
+)
+
+
+class _Timeout(ipc.IpcError):
+    """No message from the mascot within the wait."""
 
 
 class _Connection:
@@ -72,15 +97,16 @@ class _Connection:
             try:
                 return bytes(self._sock.recv(65536))
             except TimeoutError:
-                raise ipc.IpcError("the mascot did not answer in time") from None
+                raise _Timeout("the mascot did not answer in time") from None
         if self._qt.bytesAvailable() == 0 and not self._qt.waitForReadyRead(int(timeout_s * 1000)):
             if self._qt.state() == self._qt.LocalSocketState.UnconnectedState:
                 return b""
-            raise ipc.IpcError("the mascot did not answer in time")
+            raise _Timeout("the mascot did not answer in time")
         return bytes(self._qt.readAll().data())
 
-    def messages(self, timeout_s: float) -> Iterator[dict[str, Any]]:
-        """Messages until the mascot closes the connection."""
+    def messages(self, timeout_s: float | Callable[[], float]) -> Iterator[dict[str, Any]]:
+        """Messages until the mascot closes the connection; ``timeout_s`` (or what it returns,
+        asked before each wait) bounds the wait for the next one (:class:`_Timeout`)."""
         while True:
             try:
                 message = self._reader.feed(b"")
@@ -90,7 +116,9 @@ class _Connection:
                 yield message
                 continue
             try:
-                data = self._recv(timeout_s)
+                data = self._recv(timeout_s() if callable(timeout_s) else timeout_s)
+            except _Timeout:
+                raise
             except OSError as exc:
                 raise ipc.IpcError(
                     f"the connection to the mascot failed ({type(exc).__name__})"
@@ -118,50 +146,113 @@ def connect(*, start: bool = True, timeout_s: float = START_TIMEOUT_S) -> _Conne
     return reach_mascot(lambda: _Connection(name), start=start, timeout_s=timeout_s)
 
 
+class _Follower:
+    """Follows one question's events: writes the reply (``--print``), notices, the exit status.
+
+    Attributes:
+        status: the exit status once decided, else None.
+    """
+
+    def __init__(
+        self, *, print_text: bool, out: Any, err: Any, now: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.print_text = print_text
+        self.out = out
+        self.err = err
+        self.now = now
+        self.wrote = False
+        self.started = now()
+        self.signed_out_at: float | None = None
+        self.sign_in_wait = env_seconds(ENV_SIGN_IN_WAIT) or SIGN_IN_WAIT_S
+        self.status: int | None = None
+
+    def _line(self, text: str) -> None:
+        print(f"companion ask: {text}", file=self.err, flush=True)
+
+    def _end_text(self) -> None:
+        if self.wrote:
+            self.out.write("\n")
+            self.out.flush()
+        self.wrote = False
+
+    def timeout(self) -> float:
+        """Seconds to wait for the next event."""
+        if self.signed_out_at is not None:
+            return max(0.01, self.signed_out_at + self.sign_in_wait - self.now())
+        if not self.print_text:
+            return max(0.01, self.started + START_WAIT_S - self.now())
+        return EVENT_TIMEOUT_S
+
+    def timed_out(self) -> int:
+        if self.signed_out_at is not None:
+            self._end_text()
+            self._line(f"still signed out after {self.sign_in_wait:g} s: {HOW_TO_SIGN_IN}")
+            return EXIT_SIGNED_OUT
+        if not self.print_text:
+            return EXIT_OK  # the mascot has the question; the reply is on its way
+        raise ipc.IpcError("the mascot did not answer in time")
+
+    def handle(self, event: dict[str, Any]) -> int | None:
+        """One event; the exit status when it ends the command, else None."""
+        kind = event.get("event")
+        signed_out = event.get("state") == SIGNED_OUT
+        if kind == "delta" and isinstance(event.get("text"), str):
+            self.signed_out_at = None
+            if not self.print_text:
+                return EXIT_OK  # the reply has started
+            self.out.write(event["text"])
+            self.out.flush()
+            self.wrote = True
+        elif kind == "restart":
+            self.signed_out_at = None  # signed in again: the reply starts over
+            self._end_text()
+        elif kind == "notice":
+            self._line(str(event.get("message", "")))
+            if signed_out:
+                self.signed_out_at = self.now()
+                self._line(f"{HOW_TO_SIGN_IN}; waiting up to {self.sign_in_wait:g} s")
+        elif kind == "done":
+            self._end_text()
+            return EXIT_OK
+        elif kind in ("error", "cancelled"):
+            self._end_text()
+            self._line(str(event.get("message") or "the reply was stopped"))
+            if signed_out:
+                self._line(HOW_TO_SIGN_IN)
+                return EXIT_SIGNED_OUT
+            return EXIT_FAILED
+        return None
+
+
 def ask(text: str, *, stream: bool, out: Any = None, err: Any = None) -> int:
-    """Send the question; with ``stream``, write the reply to ``out`` as it arrives.
+    """Send the question and follow its reply (written to ``out`` with ``stream``).
 
     Returns the exit status; raises :class:`ipc.IpcError` when the mascot cannot be reached.
     """
-    out = out or sys.stdout
-    err = err or sys.stderr
+    follower = _Follower(print_text=stream, out=out or sys.stdout, err=err or sys.stderr)
     conn = connect()
     try:
-        conn.send({"cmd": "ask", "text": text, "stream": stream})
-        messages = conn.messages(timeout_s=20.0 if not stream else EVENT_TIMEOUT_S)
-        answer = next(messages, None)
+        conn.send({"cmd": "ask", "text": text, "stream": True})
+        messages = conn.messages(timeout_s=follower.timeout)
+        try:
+            answer = next(messages, None)
+        except _Timeout:
+            raise ipc.IpcError("the mascot did not take the question in time") from None
         if answer is None:
             raise ipc.IpcError("the mascot closed the connection without answering")
         if not answer.get("ok"):
             raise ipc.IpcError(f"the mascot refused the question: {answer.get('error', 'unknown')}")
+        try:
+            for event in messages:
+                status = follower.handle(event)
+                if status is not None:
+                    return status
+        except _Timeout:
+            return follower.timed_out()
+        if follower.signed_out_at is not None:
+            return follower.timed_out()
         if not stream:
-            return 0
-        wrote = False
-        for event in messages:
-            kind = event.get("event")
-            if kind == "delta" and isinstance(event.get("text"), str):
-                out.write(event["text"])
-                out.flush()
-                wrote = True
-            elif kind == "restart":
-                if wrote:
-                    out.write("\n")
-                    out.flush()
-                wrote = False
-            elif kind == "notice":
-                print(f"companion ask: {event.get('message', '')}", file=err)
-            elif kind == "done":
-                if wrote:
-                    out.write("\n")
-                    out.flush()
-                return 0
-            elif kind in ("error", "cancelled"):
-                if wrote:
-                    out.write("\n")
-                    out.flush()
-                message = event.get("message") or "the reply was stopped"
-                print(f"companion ask: {message}", file=err)
-                return 1
+            return EXIT_OK  # the mascot took it and hung up (an older mascot)
         raise ipc.IpcError("the mascot closed the connection before the reply ended")
     finally:
         conn.close()

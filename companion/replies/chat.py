@@ -39,10 +39,14 @@ from companion.backend.errors import (
     BackendApiError,
     BudgetExhausted,
     HttpError,
+    ModelNotFound,
+    NoChatRoute,
     ProtocolError,
     Transient,
     Unauthorized,
 )
+from companion.backend.openai_errors import STATUS_WORDS as _ERROR_WORDS
+from companion.backend.openai_errors import from_json as _error_body
 from companion.tasks import Cancelled, CancelRegistry, CancelToken, backoff_delay
 from companion.vocab import ChatOutcome
 
@@ -56,22 +60,6 @@ STREAM_DEADLINE_S = 900.0
 STALL_S = 60.0
 _BACKOFF_BASE = 0.5
 _BACKOFF_MAX = 8.0
-
-#: Error ``type``/``code`` words of OpenAI-style error objects → the status they stand for.
-_ERROR_WORDS: tuple[tuple[str, int], ...] = (
-    ("insufficient_quota", 402),
-    ("billing", 402),
-    ("budget", 402),
-    ("credit", 402),
-    ("invalid_api_key", 401),
-    ("authentication", 401),
-    ("unauthorized", 401),
-    ("permission", 403),
-    ("rate_limit", 429),
-    ("overloaded", 503),
-    ("timeout", 504),
-    ("invalid_request", 400),
-)
 
 
 class ChatUnavailable(Exception):
@@ -126,19 +114,29 @@ class ChatResult:
 
     @property
     def user_message(self) -> str:
-        return chat_user_message(self.error) if self.error is not None else ""
+        if self.error is None:
+            return ""
+        return chat_user_message(self.error, chars=self.chars)
 
 
-def chat_user_message(error: BaseException) -> str:
-    """One short line about a failed chat reply (the backend's lines speak of the voice)."""
+def chat_user_message(error: BaseException, *, chars: int = 0) -> str:
+    """One short line about a failed chat reply (the backend's lines speak of the voice);
+    ``chars`` of reply text had arrived (a reply is only "cut short" when some had)."""
     if isinstance(error, ChatUnavailable):
         return error.user_message
     if isinstance(error, Unauthorized):
         return "Signed out: sign in to get the reply."
     if isinstance(error, BudgetExhausted):
         return "The assistant's budget is used up for now, so it cannot answer."
+    if isinstance(error, ModelNotFound):
+        named = f" “{error.model}”" if error.model else ""
+        return f"The server has no chat model{named}: choose another in Settings."
+    if isinstance(error, NoChatRoute):
+        return error.user_message
     if isinstance(error, Transient):
-        return "The assistant could not be reached; the reply was cut short. Try again."
+        if chars:
+            return "The connection failed and the reply was cut short. Try again."
+        return "The assistant could not be reached. Try again."
     if isinstance(error, HttpError):
         return f"The assistant answered with an error (HTTP {error.status})."
     if isinstance(error, ProtocolError):
@@ -176,7 +174,14 @@ def error_from_event(path: str, data: Any) -> BackendApiError:
     kind = " ".join(str(error.get(k, "")) for k in ("type", "code")).lower()
     if any(word in kind for word, status in _ERROR_WORDS if status == 402):
         text += " (budget)"  # OpenAI's insufficient_quota says "quota" and "billing"
-    return policy.classify("POST", path, _status_of(error), text, reason="error event")
+    return policy.classify(
+        "POST",
+        path,
+        _status_of(error),
+        text,
+        reason="error event",
+        error=_error_body({"error": error}, text),
+    )
 
 
 class _Source:

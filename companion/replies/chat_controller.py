@@ -54,6 +54,8 @@ SIGN_IN_CANCELLED_NOTE = "Not signed in. Retry after signing in."
 EMPTY_NOTE = "The assistant sent an empty reply."
 #: The bubble's action for a chat failure (the app routes it to :meth:`ChatController.retry`).
 RETRY_ACTION = BubbleAction.RETRY_CHAT
+#: The ``state`` of a listener's event while the reply waits for sign-in (``companion ask``).
+SIGNED_OUT = "signed_out"
 
 
 class SessionLike(Protocol):
@@ -70,7 +72,8 @@ class ChatListener(Protocol):
 
     Events: ``{"event": "delta", "text"}``, ``{"event": "notice", "message"}``,
     ``{"event": "restart"}``, then one of ``{"event": "done"}``,
-    ``{"event": "error", "message"}``, ``{"event": "cancelled"}``.
+    ``{"event": "error", "message"}``, ``{"event": "cancelled"}``. A notice or error about
+    sign-in carries ``"state": "signed_out"``.
     """
 
     def send(self, event: dict[str, Any]) -> None: ...
@@ -357,6 +360,10 @@ class ChatController(QObject):
             self._router.cancel(turn.reply_id)
         if isinstance(result.error, BudgetExhausted):
             self._presenter.show_message(message, expression=Expression.CONCERNED)
+        elif getattr(result.error, "action", None) == BubbleAction.SETTINGS:  # no such model
+            self._presenter.show_message(
+                message, kind=BubbleKind.ERROR, action=BubbleAction.SETTINGS
+            )
         else:
             self._presenter.show_message(message, kind=BubbleKind.ERROR, action=RETRY_ACTION)
         self._tell(turn, {"event": "error", "message": message}, close=True)
@@ -364,7 +371,7 @@ class ChatController(QObject):
     def _signed_out(self, turn: Turn, msg: ChatMessage, err: Unauthorized) -> None:
         msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
         msg.note = SIGNED_OUT_NOTE
-        self._tell(turn, {"event": "notice", "message": SIGNED_OUT_NOTE, "signed_out": True})
+        self._tell(turn, {"event": "notice", "message": SIGNED_OUT_NOTE, "state": SIGNED_OUT})
         if turn.reply_id is not None:
             # The reply is asked for again after sign-in: nothing of this one plays later.
             self._router.cancel(turn.reply_id)
@@ -404,5 +411,7 @@ class ChatController(QObject):
     @staticmethod
     def _release(waiting: WaitingQuestion) -> None:
         for listener in waiting.listeners:
-            listener.send({"event": "error", "message": SIGN_IN_CANCELLED_NOTE})
+            listener.send(
+                {"event": "error", "message": SIGN_IN_CANCELLED_NOTE, "state": SIGNED_OUT}
+            )
             listener.close()

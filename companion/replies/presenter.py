@@ -97,7 +97,7 @@ class ReplyPresenter(QObject):
         self._timeline: VisemeTimeline | None = None
         self._subtitles: list[tuple[float, Utterance]] = []
         self._shown = 0
-        self._idle_notices: list[str] = []
+        self._idle_notices: list[tuple[str, BubbleAction | None]] = []
 
         self._tick = QTimer(self)
         self._tick.setSingleShot(True)
@@ -136,20 +136,18 @@ class ReplyPresenter(QObject):
 
     def show_signed_out(self, prompt: str) -> None:
         """Asleep, with the prompt and a Sign in button (the session's face)."""
-        self.show_message(
-            prompt, action=BubbleAction.SIGN_IN, expression=Expression.SIGNED_OUT
-        )
+        self.show_message(prompt, action=BubbleAction.SIGN_IN, expression=Expression.SIGNED_OUT)
 
     def show_signed_in(self, text: str) -> None:
         """Awake again (nothing to replay): the idle face and a line."""
         self.show_message(text, expression=Expression.IDLE)
 
-    def notice_when_idle(self, text: str) -> None:
+    def notice_when_idle(self, text: str, *, action: BubbleAction | None = None) -> None:
         """Show ``text`` now when nothing plays, else once the replies have ended."""
         if self._router.busy:
-            self._idle_notices.append(text)
+            self._idle_notices.append((text, action))
         else:
-            self.show_message(text)
+            self.show_message(text, action=action)
 
     @Slot()
     def mute_changed(self) -> None:
@@ -198,7 +196,7 @@ class ReplyPresenter(QObject):
         self._end_presentation()
         self._reply = None
         self.show_message(
-            failure.user_message, kind=BubbleKind.ERROR, action=BubbleAction.RETRY
+            failure.user_message, kind=BubbleKind.ERROR, action=BubbleAction(failure.action)
         )
 
     @Slot(int)
@@ -227,7 +225,10 @@ class ReplyPresenter(QObject):
             self._idle_timer.start(HAPPY_MS)
         notices, self._idle_notices = self._idle_notices, []
         if notices and ending != Ending.FAILED:
-            self.show_message(" ".join(notices))
+            actions = [a for _, a in notices if a is not None]
+            self.show_message(
+                " ".join(t for t, _ in notices), action=actions[-1] if actions else None
+            )
 
     @Slot(str)
     def _on_router_notice(self, text: str) -> None:

@@ -2,9 +2,10 @@
 """Audio bytes from a backend → float32 mono at the player's rate.
 
 Formats: WAV (8/16/24/32-bit int, 32/64-bit float), MP3, Ogg (Vorbis, Opus), FLAC and raw
-``audio/pcm`` (24 kHz signed 16-bit little-endian mono, OpenAI's ``pcm`` format).
-Compressed formats are decoded by soundfile (libsndfile ≥ 1.1 reads MP3); resampling is
-soxr's high-quality filter.
+PCM under any of its labels (:mod:`companion.speech.audio_labels`: ``audio/pcm`` is OpenAI's
+24 kHz s16le mono; others state their rate in the content type or a header, as a
+:class:`~companion.speech.audio_labels.PcmSpec`). Compressed formats are decoded by
+soundfile (libsndfile ≥ 1.1 reads MP3); resampling is soxr's high-quality filter.
 
 :class:`StreamDecoder` turns a body that arrives in pieces into samples as it comes:
 ``audio/pcm`` and PCM/float WAV are decoded incrementally (the RIFF header is read only
@@ -14,7 +15,10 @@ The content type is checked against the first bytes, so a WAV labelled ``audio/m
 still plays.
 
 Undecodable data raises :class:`DecodeError`; its message names the type, the byte count
-and libsndfile's reason, never any of the bytes.
+and libsndfile's reason, never any of the bytes. Two of its kinds are a server's limitation
+rather than broken data: :class:`PcmRateUnknown` (raw PCM whose rate is stated nowhere: never
+played at a guessed rate) and :class:`UnsupportedCodec` (AAC and other formats libsndfile
+does not read).
 """
 
 from __future__ import annotations
@@ -27,36 +31,15 @@ import numpy as np
 import soundfile
 import soxr
 
+from companion.speech import audio_labels
+from companion.speech.audio_labels import OPENAI_PCM_RATE, PcmSpec
 from companion.speech.types import FloatArray
 
 log = logging.getLogger("companion.speech")
 
-PCM_RATE = 24000
+PCM_RATE = OPENAI_PCM_RATE
 _EMPTY: FloatArray = np.zeros(0, dtype=np.float32)
 _MAX_WAV_HEADER = 1 << 20  # a header this long before "data" is not a WAV worth waiting for
-
-_MIME_KIND: dict[str, str] = {
-    "audio/wav": "wav",
-    "audio/x-wav": "wav",
-    "audio/wave": "wav",
-    "audio/vnd.wave": "wav",
-    "audio/vnd.wav": "wav",
-    "audio/mpeg": "mp3",
-    "audio/mp3": "mp3",
-    "audio/mpeg3": "mp3",
-    "audio/x-mpeg": "mp3",
-    "audio/x-mp3": "mp3",
-    "audio/ogg": "ogg",
-    "audio/opus": "ogg",
-    "audio/x-opus": "ogg",
-    "audio/vorbis": "ogg",
-    "application/ogg": "ogg",
-    "audio/flac": "flac",
-    "audio/x-flac": "flac",
-    "audio/pcm": "pcm",
-    "audio/x-pcm": "pcm",
-}
-_SNIFF_BYTES = 12
 
 _WAVE_FORMAT_PCM = 1
 _WAVE_FORMAT_FLOAT = 3
@@ -68,42 +51,16 @@ class DecodeError(ValueError):
     """Audio that cannot be decoded. The message never contains the data."""
 
 
+class PcmRateUnknown(DecodeError):
+    """Raw PCM whose sample rate neither its label nor a header states."""
+
+
+class UnsupportedCodec(DecodeError):
+    """Audio in a format libsndfile does not decode (AAC, MP4, WebM)."""
+
+
 def normalize_mime(mime: str) -> str:
-    return mime.split(";", 1)[0].strip().lower()
-
-
-def _sniff(head: bytes, declared: str | None) -> str | None:
-    """The format the first bytes prove, if any.
-
-    An MPEG frame sync (0xFFE…) is weak evidence: raw PCM that starts with a small
-    negative sample looks the same, so it never overrides a declared ``audio/pcm``.
-    """
-    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:4] == b"OggS":
-        return "ogg"
-    if head[:3] == b"ID3":
-        return "mp3"
-    if declared != "pcm" and len(head) >= 3 and _mpeg_frame_header(head):
-        return "mp3"
-    return None
-
-
-def _mpeg_frame_header(head: bytes) -> bool:
-    version = (head[1] >> 3) & 0x3
-    layer = (head[1] >> 1) & 0x3
-    bitrate = head[2] >> 4
-    rate = (head[2] >> 2) & 0x3
-    return (
-        head[0] == 0xFF
-        and head[1] & 0xE0 == 0xE0
-        and version != 1
-        and layer != 0
-        and bitrate not in (0, 15)
-        and rate != 3
-    )
+    return audio_labels.split_content_type(mime)[0]
 
 
 def resample(x: FloatArray, src_rate: int, dst_rate: int) -> FloatArray:
@@ -129,13 +86,16 @@ def _int24_to_float(raw: bytes) -> FloatArray:
 
 
 class _WavFormat:
-    __slots__ = ("bytes_per_sample", "channels", "is_float", "rate")
+    __slots__ = ("big_endian", "bytes_per_sample", "channels", "is_float", "rate")
 
-    def __init__(self, *, channels: int, rate: int, bits: int, is_float: bool) -> None:
+    def __init__(
+        self, *, channels: int, rate: int, bits: int, is_float: bool, big_endian: bool = False
+    ) -> None:
         self.channels = channels
         self.rate = rate
         self.bytes_per_sample = (bits + 7) // 8
         self.is_float = is_float
+        self.big_endian = big_endian
 
     @property
     def frame_bytes(self) -> int:
@@ -143,6 +103,8 @@ class _WavFormat:
 
     def to_float(self, raw: bytes) -> FloatArray:
         width = self.bytes_per_sample
+        if self.big_endian and width > 1:
+            raw = np.frombuffer(raw, dtype=np.uint8).reshape(-1, width)[:, ::-1].tobytes()
         if self.is_float:
             dtype = "<f4" if width == 4 else "<f8"
             return np.frombuffer(raw, dtype=dtype).astype(np.float32)
@@ -182,18 +144,30 @@ class StreamDecoder:
     ``finish()`` returns the rest and checks the body was complete enough to play.
     Samples are float32 mono at ``target_rate``.
 
+    ``pcm`` is the layout of a raw PCM body (from the response's headers; by default what
+    the label alone says). A body under an opaque label (``application/octet-stream``) with
+    no container's signature is raw PCM: played with ``pcm``, else :class:`PcmRateUnknown`.
+
     Attributes:
         mime: the content type it was created for (lower-case, no parameters).
         kind: the format in use once known (``wav``, ``pcm``, ``mp3``, ``ogg``, ``flac``).
         bytes_in: bytes fed so far.
+        source_rate: the rate of the audio received, once known (PCM and streamed WAV).
     """
 
-    def __init__(self, mime: str, *, target_rate: int) -> None:
+    def __init__(
+        self,
+        mime: str,
+        *,
+        target_rate: int,
+        pcm: PcmSpec | None = None,
+    ) -> None:
         self.mime = normalize_mime(mime)
         self.target_rate = target_rate
         self.kind: str | None = None
         self.bytes_in = 0
-        self._declared = _MIME_KIND.get(self.mime)
+        self._declared = audio_labels.declared_kind(self.mime)
+        self._pcm = pcm if pcm is not None else audio_labels.pcm_spec(mime)
         self._buf = bytearray()
         self._buffered = False  # decode everything at finish() with soundfile
         self._fmt: _WavFormat | None = None
@@ -241,24 +215,60 @@ class StreamDecoder:
 
     def _decide(self, *, final: bool) -> bool:
         """Pick the format from the first bytes and the content type; False = need more."""
-        if len(self._buf) < _SNIFF_BYTES and not final:
+        if len(self._buf) < audio_labels.SNIFF_BYTES and not final:
             return False
-        sniffed = _sniff(bytes(self._buf[:_SNIFF_BYTES]), self._declared)
+        sniffed = audio_labels.sniff(bytes(self._buf[: audio_labels.SNIFF_BYTES]), self._declared)
         kind = sniffed or self._declared
+        opaque = audio_labels.is_opaque_label(self.mime)
+        if kind is None and opaque:
+            kind = "pcm"  # no container: raw samples, playable only when their rate is stated
         if kind is None:
             raise DecodeError(
                 f"{self._label()}: unsupported or unrecognised audio ({self.bytes_in} bytes)"
             )
+        if kind == "unsupported":
+            raise UnsupportedCodec(f"{self._label()}: a format Companion does not decode")
         if sniffed and self._declared and sniffed != self._declared:
             log.info("[decode] content type %s carries %s audio", self._label(), sniffed)
-        self.kind = kind
         if kind == "pcm":
-            self._fmt = _WavFormat(channels=1, rate=PCM_RATE, bits=16, is_float=False)
-            self._in_data = True
-            self._start_resampler(PCM_RATE)
-        elif kind != "wav" or self._buf[:4] == b"RF64":
+            return self._start_pcm(final=final)
+        self.kind = kind
+        if kind != "wav" or self._buf[:4] == b"RF64":
             self._buffered = True
         return True
+
+    def _start_pcm(self, *, final: bool) -> bool:
+        spec = self._pcm
+        if spec is None:
+            raise PcmRateUnknown(
+                f"{self._label()}: raw audio that states no sample rate ({self.bytes_in} bytes)"
+            )
+        big = spec.big_endian
+        if spec.check_order:
+            if len(self._buf) < audio_labels.ORDER_PROBE_BYTES and not final:
+                return False
+            big = audio_labels.likely_big_endian(
+                bytes(self._buf[: audio_labels.ORDER_PROBE_BYTES]), spec
+            )
+            if big != spec.big_endian:
+                log.info(
+                    "[decode] %s: samples are %s-endian", self._label(), "big" if big else "little"
+                )
+        self.kind = "pcm"
+        self._fmt = _WavFormat(
+            channels=spec.channels,
+            rate=spec.rate,
+            bits=spec.bits,
+            is_float=spec.is_float,
+            big_endian=big,
+        )
+        self._in_data = True
+        self._start_resampler(spec.rate)
+        return True
+
+    @property
+    def source_rate(self) -> int | None:
+        return self._src_rate
 
     def _start_resampler(self, rate: int) -> None:
         self._src_rate = rate
@@ -367,9 +377,15 @@ class StreamDecoder:
         return np.clip(out, -1.0, 1.0).astype(np.float32, copy=False)
 
 
-def decode_audio(data: bytes, mime: str, *, target_rate: int) -> FloatArray:
-    """A whole audio body → float32 mono at ``target_rate``."""
-    decoder = StreamDecoder(mime, target_rate=target_rate)
+def decode_audio(
+    data: bytes,
+    mime: str,
+    *,
+    target_rate: int,
+    pcm: PcmSpec | None = None,
+) -> FloatArray:
+    """A whole audio body → float32 mono at ``target_rate`` (see :class:`StreamDecoder`)."""
+    decoder = StreamDecoder(mime, target_rate=target_rate, pcm=pcm)
     head = decoder.feed(data)
     tail = decoder.finish()
     if len(head) == 0:

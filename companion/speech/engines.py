@@ -7,6 +7,11 @@ backend). Piper speaks with ``settings.local_voice`` (any installed Piper voice,
 ``speech/voice_engine.py``); espeak-ng with that voice's language. When Piper cannot load,
 espeak-ng speaks instead and :attr:`EngineChoice.notice` says so in one line. Engines are
 imported only when chosen: Piper pulls in onnxruntime.
+
+The backend's engine asks for ``settings.response_format`` (``auto``: WAV first, remembering
+per server what it gives, :mod:`companion.speech.formats`) and stands in front of the embedded
+voice: a server with no speech route (or no such voice model) hands over to Piper for the
+session, with one notice (:mod:`companion.speech.fallback`).
 """
 
 from __future__ import annotations
@@ -42,16 +47,29 @@ class EngineChoice:
 
 
 def _remote(settings: Settings, client: BackendClient, sample_rate: int) -> SpeechEngine:
+    from companion.speech.fallback import SessionFallback
+    from companion.speech.formats import FormatMemory
     from companion.speech.remote_engine import RemoteEngine
 
     model = settings.extra.get("tts_model")
-    engine: SpeechEngine = RemoteEngine(
+    remote = RemoteEngine(
         client=client,
         model=model if isinstance(model, str) and model else DEFAULT_REMOTE_MODEL,
         default_voice=settings.voice or DEFAULT_REMOTE_VOICE,
         sample_rate=sample_rate,
+        response_format=settings.response_format,
+        memory=FormatMemory(),
     )
-    return engine
+    return SessionFallback(primary=remote, embedded=lambda: _embedded(settings, sample_rate))
+
+
+def _embedded(settings: Settings, sample_rate: int) -> SpeechEngine:
+    """Piper, else espeak-ng (the voice a server without speech hands over to)."""
+    try:
+        return _piper(settings, sample_rate)[0]
+    except Exception:  # PiperUnavailable, ImportError, onnxruntime errors
+        log.info("[engines] Piper unavailable; espeak-ng takes over", exc_info=True)
+        return _espeak(sample_rate, _espeak_voice(settings))
 
 
 def _piper(settings: Settings, sample_rate: int) -> tuple[SpeechEngine, str | None]:

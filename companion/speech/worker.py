@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from companion import telemetry
 from companion.backend.errors import BackendApiError, Unauthorized
+from companion.speech.fallback import take_notice
 from companion.speech.pipeline import SpeechPipeline
 from companion.speech.types import SpeechEngine
 from companion.tasks import Cancelled, CancelRegistry
@@ -67,6 +68,12 @@ class SpeechFailure:
             return message
         return "Speech failed. Try again."
 
+    @property
+    def action(self) -> str:
+        """The bubble's button: Retry, or Settings when the error is a setting to change."""
+        action = getattr(self.error, "action", None)
+        return action if isinstance(action, str) and action else "retry"
+
 
 class SpeechWorker(QObject):
     """Synthesises replies piece by piece in its own thread.
@@ -79,6 +86,8 @@ class SpeechWorker(QObject):
         piece_finished(int, int): done with one piece of a streamed reply (reply id, index),
             whatever came of it (``speak_piece`` never emits ``finished``).
         engine_ready(str): the engine was created (its name), the first time it is needed.
+        notice(str): one line from the engine for the user (the server has no voice, so the
+            embedded one speaks), emitted before the first piece it concerns.
 
     Attributes:
         busy_reply: the reply being synthesised, or None (read from any thread).
@@ -90,6 +99,7 @@ class SpeechWorker(QObject):
     finished = Signal(int)
     piece_finished = Signal(int, int)
     engine_ready = Signal(str)
+    notice = Signal(str)
 
     def __init__(
         self,
@@ -162,8 +172,10 @@ class SpeechWorker(QObject):
                 ):
                     token.raise_if_cancelled()
                     pieces += 1
+                    self._forward_notice()
                     self.utterance_ready.emit(utterance)
         finally:
+            self._forward_notice()
             log.debug("[speech_worker] reply %d: %d pieces", reply_id, pieces)
             self.busy_reply = None
             self._tokens.finish(reply_id)
@@ -189,11 +201,21 @@ class SpeechWorker(QObject):
                     reply_id, index, text, voice=_voice(voice), speed=float(speed), cancel=token
                 )
                 token.raise_if_cancelled()
+                self._forward_notice()
                 if utterance is not None:
                     self.utterance_ready.emit(utterance)
         finally:
+            self._forward_notice()
             self.busy_reply = None
             self.piece_finished.emit(reply_id, index)
+
+    def _forward_notice(self) -> None:
+        """The engine's pending notice, if any, as ``notice`` (once)."""
+        with self._lock:
+            pipeline = self._pipeline
+        text = take_notice(pipeline.engine) if pipeline is not None else None
+        if text:
+            self.notice.emit(text)
 
     @contextlib.contextmanager
     def _outcomes(self, reply_id: int, text: str, what: str) -> Iterator[None]:

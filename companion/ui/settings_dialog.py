@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from companion.characters.store import CharacterStore
-from companion.config import SCALES, Settings
+from companion.config import RESPONSE_FORMATS, SCALES, Settings
 from companion.ui.character_page import CharacterPage
 from companion.ui.character_voice import CharacterVoiceLink
 from companion.ui.voice_picker import VoicePicker
@@ -44,6 +44,15 @@ log = logging.getLogger("companion.ui")
 #: Voices a speech backend (OpenAI's names) understands; the embedded voices ignore them.
 BACKEND_VOICES = ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer")
 TEST_SENTENCE = "Hello! This is how I sound with these settings."
+#: How each ``response_format`` choice reads in the list.
+RESPONSE_FORMAT_LABELS = {
+    "auto": "Automatic (WAV first, then what the server gives)",
+    "wav": "WAV",
+    "mp3": "MP3",
+    "opus": "Opus",
+    "flac": "FLAC",
+    "pcm": "Raw PCM",
+}
 
 
 def _default_devices() -> list[str]:
@@ -157,6 +166,18 @@ class SettingsDialog(QDialog):
         self.engine.setCurrentIndex(max(0, self.engine.findData(settings.engine)))
         form.addRow("Voice engine", self.engine)
 
+        self.response_format = QComboBox()
+        for name in RESPONSE_FORMATS:
+            self.response_format.addItem(RESPONSE_FORMAT_LABELS.get(name, name), name)
+        self.response_format.setToolTip(
+            "The audio format asked of the backend's voice. Automatic suits every server "
+            "Companion knows; choose one only for a server that needs it."
+        )
+        self.response_format.setCurrentIndex(
+            max(0, self.response_format.findData(settings.response_format))
+        )
+        form.addRow("Response format", self.response_format)
+
         self.chat_model = QLineEdit(settings.chat_model)
         self.chat_model.setPlaceholderText("e.g. gpt-4o-mini, llama3.2")
         form.addRow("Chat model", self.chat_model)
@@ -211,6 +232,7 @@ class SettingsDialog(QDialog):
             "crash_reports": self.crash_reports,
             "backend_url": self.backend_url,
             "engine": self.engine,
+            "response_format": self.response_format,
             "chat_model": self.chat_model,
             "system_prompt": self.system_prompt,
             "local_voice": self.voice_picker,
@@ -232,6 +254,7 @@ class SettingsDialog(QDialog):
             crash_reports=self.crash_reports.isChecked(),
             backend_url=self.backend_url.text().strip(),
             engine=str(self.engine.currentData()),
+            response_format=str(self.response_format.currentData()),
             chat_model=self.chat_model.text().strip() or self._original.chat_model,
             system_prompt=self.system_prompt.toPlainText().strip(),
             character=self.character_page.selected_id() or self._original.character,

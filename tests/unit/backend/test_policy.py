@@ -22,8 +22,13 @@ from companion.backend import policy
 from companion.backend.errors import (
     BackendApiError,
     BudgetExhausted,
+    FormatRefused,
     HttpError,
     MessageNotFound,
+    ModelNotFound,
+    NoChatRoute,
+    NoModelsRoute,
+    NoSpeechRoute,
     ProtocolError,
     Transient,
     Unauthorized,
@@ -42,13 +47,32 @@ BODIES = [
     f'{{"success": false, "message": "bad token {SECRET}"}}',
     f"Authorization: Bearer {SECRET}",
 ]
+# Real servers' error bodies (tests/unit/backend/test_openai_errors.py has more).
+AUTH_BODY = (
+    '{"error":{"message":"No connected db.","type":"no_db_connection","param":null,"code":"400"}}'
+)
+MODEL_BODY = (
+    '{"error":{"message":"The model `tts-9` does not exist or you do not have access to it.",'
+    '"type":"invalid_request_error","param":null,"code":"model_not_found"}}'
+)
+FORMAT_BODY = (
+    '{"error":{"message":"response_format \'pcm\' is not supported.","type":'
+    '"invalid_request_error","param":"response_format","code":"unsupported_response_format"}}'
+)
+QUOTA_BODY = (
+    '{"error":{"message":"You exceeded your current quota, please check your plan.",'
+    '"type":"insufficient_quota","param":null,"code":"insufficient_quota"}}'
+)
+BODIES += [AUTH_BODY, MODEL_BODY, FORMAT_BODY, QUOTA_BODY]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "post", "get"]
 KNOWN_PATHS = [
     "/openai/v1/audio/speech",
     "/v1/audio/speech",
     "/audio/speech",
     "/openai/v1/chat/completions",
+    "/v1/chat/completions",
     "/referral/stats",
+    "/v1/models",
     "/auth/me",
     "/auth/login-token/consume",
     "/channels/discord/messages/",
@@ -71,15 +95,30 @@ _MESSAGE = re.compile(r"^/channels/([^/]+)/messages/([^/]+)/?$")
 _BUDGET = re.compile(r"budget|credit|balance", re.I)
 
 
-def expected(status: int, path: str, body: str) -> tuple[type[BackendApiError], int, bool]:
+def expected(
+    status: int, path: str, body: str, method: str = "POST"
+) -> tuple[type[BackendApiError], int, bool]:
     """The table of ARCHITECTURE.md, written out independently of policy.py."""
     path = path.split("?")[0]
-    if status == 401:
+    speech = path.endswith("/audio/speech")
+    chat = path.endswith("/chat/completions")
+    ok = 200 <= status < 300
+    if status == 401 or (status in (400, 403) and body == AUTH_BODY):
         return Unauthorized, logging.INFO, False
     if status == 404 and _MESSAGE.match(path):
         return MessageNotFound, logging.INFO, False
-    if (status in (400, 402) or 200 <= status < 300) and _BUDGET.search(body):
+    if status in (400, 415, 422) and speech and body == FORMAT_BODY:
+        return FormatRefused, logging.INFO, False
+    if status in (400, 404) and body == MODEL_BODY:
+        return ModelNotFound, logging.INFO, False
+    if body == QUOTA_BODY and (status in (400, 402, 429) or ok):
         return BudgetExhausted, logging.INFO, False
+    if (status in (400, 402) or ok) and _BUDGET.search(body):
+        return BudgetExhausted, logging.INFO, False
+    if status in (404, 405, 501) and (speech or chat):
+        return (NoSpeechRoute if speech else NoChatRoute), logging.INFO, False
+    if status in (404, 405, 501) and method.upper() == "GET" and path.endswith("/models"):
+        return NoModelsRoute, logging.INFO, False
     if status in (408, 429, 502, 503, 504, 520):
         return Transient, logging.WARNING, False
     if 200 <= status < 300:
@@ -131,7 +170,7 @@ def test_table(
 ) -> None:
     sentry_transport.clear()
     backend_records.records.clear()
-    kind, level, report = expected(status, path, body)
+    kind, level, report = expected(status, path, body, method)
 
     err = policy.classify(method, path, status, body, retry_after=1.5)
 
@@ -250,3 +289,49 @@ def test_path_template_is_low_cardinality() -> None:
     assert policy.path_template("/channels/slack/messages/9f8e7d") == "/channels/slack/messages/:id"
     assert policy.path_template("/users/12345/stats?token=x") == "/users/:id/stats"
     assert policy.path_template("/openai/v1/audio/speech") == "/openai/v1/audio/speech"
+
+
+@pytest.mark.parametrize(
+    ("status", "path", "body", "kind"),
+    [
+        (400, "/v1/chat/completions", AUTH_BODY, Unauthorized),  # LiteLLM without its DB
+        (403, "/v1/audio/speech", AUTH_BODY, Unauthorized),
+        (403, "/v1/audio/speech", '{"error": {"type": "permission_error"}}', HttpError),
+        (404, "/v1/audio/speech", MODEL_BODY, ModelNotFound),
+        (400, "/v1/chat/completions", MODEL_BODY, ModelNotFound),
+        (404, "/v1/audio/speech", '{"detail":"Not Found"}', NoSpeechRoute),
+        (405, "/openai/v1/audio/speech", "", NoSpeechRoute),
+        (501, "/v1/audio/speech", "Not Implemented", NoSpeechRoute),
+        (404, "/v1/chat/completions", "<h1>Cannot POST</h1>", NoChatRoute),
+        (404, "/referral/stats", "", HttpError),
+        (404, "/v1/models", '{"detail":"Not Found"}', NoModelsRoute),  # as GET (tts-daemon)
+        (400, "/v1/audio/speech", FORMAT_BODY, FormatRefused),
+        (
+            422,
+            "/v1/audio/speech",
+            '{"detail":"response_format \'pcm\' cannot be served"}',
+            FormatRefused,
+        ),
+        (415, "/v1/audio/speech", "Unsupported format: opus", FormatRefused),
+        (400, "/v1/chat/completions", FORMAT_BODY, HttpError),
+        (429, "/v1/chat/completions", QUOTA_BODY, BudgetExhausted),
+        (429, "/v1/chat/completions", '{"error": {"code": "rate_limit_exceeded"}}', Transient),
+    ],
+)
+def test_the_rows_real_servers_need(
+    sentry_transport: RecordingTransport,
+    status: int,
+    path: str,
+    body: str,
+    kind: type[BackendApiError],
+) -> None:
+    method = "GET" if path.endswith("/models") else "POST"
+    err = policy.classify(method, path, status, body, model="tts-9")
+    assert type(err) is kind
+    assert err.status == status
+    telemetry.log_backend_error(err, operation="x")
+    assert len(sentry_transport.events) == (1 if kind is HttpError else 0)
+    if isinstance(err, ModelNotFound):
+        assert err.model == "tts-9" and "tts-9" in err.user_message and err.action == "settings"
+    if isinstance(err, Unauthorized):
+        assert err.status == status and policy.log_level(err) == logging.INFO

@@ -46,12 +46,81 @@ class _Asker:
         return not self._thread.is_alive()
 
 
-def test_ask_without_print_returns_at_once(qtbot: QtBot, server: ipc.IpcServer) -> None:
+def test_ask_without_print_returns_once_the_reply_started(
+    qtbot: QtBot, server: ipc.IpcServer
+) -> None:
     with qtbot.wait_signal(server.ask_requested) as blocker:
         asker = _Asker("What is new?", stream=False)
+    text, stream = blocker.args
+    assert text == "What is new?" and isinstance(stream, ipc.IpcStream)
+    qtbot.wait(200)
+    assert not asker.done  # waits for the reply to start (or for news of signing out)
+    stream.send({"event": "delta", "text": "Plenty"})
     qtbot.wait_until(lambda: asker.done)
-    assert blocker.args == ["What is new?", None]
-    assert asker.status == 0 and asker.out.getvalue() == ""
+    assert asker.status == 0 and asker.out.getvalue() == "" and asker.err.getvalue() == ""
+    stream.send({"event": "delta", "text": " is new."})  # the asker is gone: dropped
+    stream.close()
+
+
+SIGNED_OUT_NOTICE = {
+    "event": "notice",
+    "message": "Signed out: the reply follows once you sign in.",
+    "state": "signed_out",
+}
+
+
+@pytest.mark.parametrize("print_text", [True, False])
+def test_signed_out_exits_3_after_a_bounded_wait(
+    qtbot: QtBot, server: ipc.IpcServer, monkeypatch: pytest.MonkeyPatch, print_text: bool
+) -> None:
+    monkeypatch.setenv("COMPANION_ASK_SIGN_IN_WAIT", "0.5")
+    with qtbot.wait_signal(server.ask_requested) as blocker:
+        asker = _Asker("Say hello", stream=print_text)
+    stream = blocker.args[1]
+    stream.send(SIGNED_OUT_NOTICE)
+    qtbot.wait_until(lambda: asker.done, timeout=10000)
+    assert asker.status == 3
+    lines = asker.err.getvalue().splitlines()
+    assert lines[0] == "companion ask: Signed out: the reply follows once you sign in."
+    assert "Sign in" in lines[1] and lines[1].endswith("waiting up to 0.5 s")
+    assert lines[-1].startswith("companion ask: still signed out after")
+    assert "COMPANION_TOKEN" in lines[-1]
+    stream.close()
+
+
+def test_signing_in_within_the_wait_goes_on(
+    qtbot: QtBot, server: ipc.IpcServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPANION_ASK_SIGN_IN_WAIT", "30")
+    with qtbot.wait_signal(server.ask_requested) as blocker:
+        asker = _Asker("Say hello", stream=True)
+    stream = blocker.args[1]
+    stream.send(SIGNED_OUT_NOTICE)
+    qtbot.wait_until(lambda: "waiting up to 30 s" in asker.err.getvalue())
+    stream.send({"event": "restart"})
+    stream.send({"event": "delta", "text": "Hello"})
+    stream.send({"event": "done"})
+    stream.close()
+    qtbot.wait_until(lambda: asker.done)
+    assert asker.status == 0 and asker.out.getvalue() == "Hello\n"
+
+
+def test_sign_in_cancelled_is_status_3(qtbot: QtBot, server: ipc.IpcServer) -> None:
+    with qtbot.wait_signal(server.ask_requested) as blocker:
+        asker = _Asker("Say hello", stream=True)
+    stream = blocker.args[1]
+    stream.send(SIGNED_OUT_NOTICE)
+    stream.send(
+        {
+            "event": "error",
+            "message": "Not signed in. Retry after signing in.",
+            "state": "signed_out",
+        }
+    )
+    stream.close()
+    qtbot.wait_until(lambda: asker.done)
+    assert asker.status == 3
+    assert "Not signed in" in asker.err.getvalue() and "Sign in" in asker.err.getvalue()
 
 
 def test_the_reply_streams_back_to_stdout(qtbot: QtBot, server: ipc.IpcServer) -> None:

@@ -243,3 +243,58 @@ def test_feed_after_finish_is_a_bug() -> None:
     decoder.finish()
     with pytest.raises(RuntimeError):
         decoder.feed(b"\x00\x00")
+
+
+# --- raw PCM under real servers' labels ----------------------------------------------------
+
+
+def _pcm(x: FloatArray, dtype: str = "<i2") -> bytes:
+    return np.clip(np.round(x * 32767), -32768, 32767).astype(dtype).tobytes()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "headers", "rate", "dtype"),
+    [
+        ("audio/pcm_s16le", {"X-Sample-Rate": "22050"}, 22050, "<i2"),  # local-tts-studio
+        ("audio/L16;rate=16000", {}, 16000, ">i2"),  # RFC 2586
+        ("audio/L16;rate=16000", {}, 16000, "<i2"),  # the label's order, not kept
+        ("audio/raw", {"x-audio-sample-rate": "44100"}, 44100, "<i2"),
+        ("application/octet-stream", {"X-Sample-Rate": "24000"}, 24000, "<i2"),
+        ("audio/pcm", {}, PCM_RATE, "<i2"),
+    ],
+)
+@pytest.mark.parametrize("piece", [1, 333, 100_000])
+def test_pcm_labels_play_at_their_rate(
+    content_type: str, headers: dict[str, str], rate: int, dtype: str, piece: int
+) -> None:
+    from companion.speech.audio_labels import pcm_spec
+
+    x = _signal(rate, seconds=0.6)
+    data = _pcm(x, dtype)
+    decoder = StreamDecoder(content_type, target_rate=TARGET, pcm=pcm_spec(content_type, headers))
+    parts = [decoder.feed(data[i : i + piece]) for i in range(0, len(data), piece)]
+    got = np.concatenate([*parts, decoder.finish()])
+    assert abs(len(got) - len(x) * TARGET / rate) <= 2  # the right speed
+    assert abs(_dominant_hz(got, TARGET) - 440) < 5  # and pitch
+
+
+def test_pcm_of_unknown_rate_is_never_played() -> None:
+    from companion.speech.decode import PcmRateUnknown
+
+    data = _pcm(_signal(22050))
+    for mime in ("audio/pcm_s16le", "audio/L16", "audio/raw"):
+        with pytest.raises(PcmRateUnknown):
+            decode_audio(data, mime, target_rate=TARGET)
+    with pytest.raises(PcmRateUnknown):  # no container under an opaque label: raw samples
+        decode_audio(data, "application/octet-stream", target_rate=TARGET)
+
+
+def test_aac_is_unsupported_not_corrupt() -> None:
+    from companion.speech.decode import UnsupportedCodec
+    from tests.support.reference_audio import encode
+
+    data, mime = encode("Hello there.", "aac")
+    with pytest.raises(UnsupportedCodec):
+        decode_audio(data, mime, target_rate=TARGET)
+    wav, _ = encode("Hello there.", "wav")
+    assert len(decode_audio(wav, "audio/aac", target_rate=TARGET))  # a WAV mislabelled plays

@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from companion.backend.client import BackendClient
-from companion.backend.errors import BudgetExhausted, ProtocolError, Unauthorized
+from companion.backend.errors import (
+    BudgetExhausted,
+    ModelNotFound,
+    NoSpeechRoute,
+    ProtocolError,
+    Transient,
+    Unauthorized,
+    UnsupportedAudio,
+)
+from companion.speech.formats import FormatMemory
 from companion.speech.remote_engine import RemoteEngine, parse_alignment, parse_cues
 from companion.speech.types import AudioChunk, CancelToken, CharAlignment, VisemeCue
 from companion.speech.visemes import VISEMES
 from tests.support.reference_backend import (
     FORMATS,
+    PCM_STYLES,
     PIPER_RATE,
     JsonStyle,
     ReferenceBackend,
@@ -72,7 +83,7 @@ def test_request_body(client: BackendClient, reference_backend: ReferenceBackend
         "model": "tts-x",
         "input": TEXT,
         "voice": "nova",
-        "response_format": "pcm",
+        "response_format": "wav",  # auto asks for WAV first (self-describing)
         "speed": 1.25,
         "text": TEXT,
         "with_visemes": True,
@@ -236,3 +247,127 @@ def test_unauthorized_propagates(
         speak(engine(stale))
     assert info.value.path == "/openai/v1/audio/speech"
     assert len(reference_backend.speech_requests()) == 1
+
+
+# --- format negotiation ----------------------------------------------------------------------
+
+
+def formats_asked(backend: ReferenceBackend) -> list[str]:
+    return [str(r.json["response_format"]) for r in backend.speech_requests()]
+
+
+@pytest.mark.parametrize("style", sorted(set(PCM_STYLES) - {"unlabelled"}))
+def test_pcm_as_real_servers_label_it(
+    client: BackendClient, reference_backend: ReferenceBackend, style: str
+) -> None:
+    """Every label, rate and byte order is heard at the right speed (the length says so)."""
+    reference_backend.speech.pcm_style = style
+    reference_backend.speech.chunked = True
+    chunks = speak(engine(client, "pcm"))
+    assert formats_asked(reference_backend) == ["pcm"]
+    assert_is_the_speech(joined(chunks))
+
+
+def test_pcm_of_unknown_rate_asks_for_the_next_format(
+    client: BackendClient, reference_backend: ReferenceBackend, tmp_path: Path
+) -> None:
+    reference_backend.speech.pcm_style = "unlabelled"
+    memory = FormatMemory(tmp_path / "formats.json")
+    eng = RemoteEngine(client=client, sample_rate=RATE, response_format="pcm", memory=memory)
+    assert_is_the_speech(joined(speak(eng)))
+    assert formats_asked(reference_backend) == ["pcm", "wav"]
+    assert memory.refused(eng.plan.server) == ("pcm",)
+
+
+def test_a_refused_format_is_followed_by_the_next_and_remembered(
+    client: BackendClient, reference_backend: ReferenceBackend, tmp_path: Path
+) -> None:
+    reference_backend.speech.refuse_formats = frozenset({"wav", "pcm"})
+    reference_backend.speech.refuse_status = 422
+    path = tmp_path / "formats.json"
+    eng = RemoteEngine(client=client, sample_rate=RATE, memory=FormatMemory(path))
+    assert_is_the_speech(joined(speak(eng)))
+    assert formats_asked(reference_backend) == ["wav", "pcm", "mp3"]
+    speak(eng)  # the next piece asks for what worked
+    assert formats_asked(reference_backend)[3:] == ["mp3"]
+    fresh = RemoteEngine(client=client, sample_rate=RATE, memory=FormatMemory(path))
+    speak(fresh)  # and so does the next session
+    assert formats_asked(reference_backend)[4:] == ["mp3"]
+
+
+def test_aac_sent_anyway_asks_for_the_next_format(
+    client: BackendClient, reference_backend: ReferenceBackend
+) -> None:
+    reference_backend.speech.audio_format = "aac"  # whatever is asked for
+    with pytest.raises(UnsupportedAudio) as info:
+        speak(engine(client, "auto"))
+    assert info.value.reason == "codec" and info.value.action == "settings"
+    assert formats_asked(reference_backend) == ["wav", "pcm", "mp3", "flac", "opus"]
+
+
+def test_every_format_refused_is_one_clear_error(
+    client: BackendClient, reference_backend: ReferenceBackend
+) -> None:
+    reference_backend.speech.refuse_formats = frozenset(FORMATS)
+    with pytest.raises(UnsupportedAudio) as info:
+        speak(engine(client, "auto"))
+    assert (info.value.reason, info.value.status) == ("refused", 400)
+
+
+def test_unknown_pcm_rate_everywhere_is_one_clear_error(
+    client: BackendClient, reference_backend: ReferenceBackend
+) -> None:
+    reference_backend.speech.audio_format = "pcm"  # a server that only sends raw PCM
+    reference_backend.speech.pcm_style = "unlabelled"
+    with pytest.raises(UnsupportedAudio) as info:
+        speak(engine(client, "auto"))
+    assert info.value.reason == "pcm_rate"
+    assert "sample rate" in info.value.user_message
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ('{"error": "Unexpected endpoint or method. (POST /v1/audio/speech)"}', NoSpeechRoute),
+        (
+            '{"error": {"message": "The model `tts-1` does not exist", "code": "model_not_found"}}',
+            ModelNotFound,
+        ),
+        ('{"error": {"message": "quota", "type": "insufficient_quota"}}', BudgetExhausted),
+        ('{"error": {"message": "upstream failed"}}', Transient),  # as a chat error event
+    ],
+)
+def test_a_200_carrying_an_error_reads_like_the_error(
+    client: BackendClient, reference_backend: ReferenceBackend, body: str, kind: type[Exception]
+) -> None:
+    reference_backend.inject(status=200, body=body, content_type="application/json")
+    with pytest.raises(Exception) as info:
+        speak(engine(client, "wav"))
+    assert isinstance(info.value, kind), info.value
+
+
+def test_a_web_page_where_audio_belongs_is_no_speech_route(
+    client: BackendClient, reference_backend: ReferenceBackend
+) -> None:
+    reference_backend.inject(status=200, body="<html>app</html>", content_type="text/html")
+    with pytest.raises(NoSpeechRoute):
+        speak(engine(client, "wav"))
+
+
+def test_an_openai_compatible_server_gets_openai_fields_only(
+    reference_backend: ReferenceBackend,
+) -> None:
+    """tts-daemon (FastAPI, ``extra="forbid"``) answers any other field with 422."""
+    with BackendClient(
+        base_url=reference_backend.openai_url, token=lambda: reference_backend.token
+    ) as client:
+        speak(RemoteEngine(client=client, sample_rate=RATE, model="tts-1"))
+    (sent,) = reference_backend.speech_requests()
+    assert sent.path == "/v1/audio/speech"
+    assert sent.json == {
+        "model": "tts-1",
+        "input": TEXT,
+        "voice": "alloy",
+        "response_format": "wav",
+        "speed": 1.0,
+    }

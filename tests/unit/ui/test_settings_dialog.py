@@ -115,3 +115,15 @@ def test_a_corrupt_file_gives_defaults_a_notice_and_is_kept(tmp_path: Path) -> N
     assert loaded.settings == Settings()
     assert loaded.notice and "damaged" in loaded.notice
     assert list(tmp_path.glob("settings.json.corrupt-*"))
+
+
+@pytest.mark.parametrize("choice", config.RESPONSE_FORMATS)
+def test_the_response_format_row(qtbot: QtBot, choice: str, tmp_path: Path) -> None:
+    d = _dialog(qtbot, Settings(response_format=choice))
+    assert d.response_format.currentData() == choice
+    assert d.response_format.count() == len(config.RESPONSE_FORMATS)
+    d.response_format.setCurrentIndex(d.response_format.findData("flac"))
+    edited = d.edited()
+    assert edited.response_format == "flac"
+    config.save_settings(edited, tmp_path / "s.json")
+    assert config.load_settings(tmp_path / "s.json").settings.response_format == "flac"
