@@ -16,13 +16,23 @@ Design notes (figures from ``benchmarks/player_clock.py`` on the PulseAudio null
   sentence) starves the callback of the GIL: 461 underflows and 7.6 s of wall time for 5 s of
   audio, i.e. stutter; at 0.1 s, none. The clock is corrected by the latency, so the mouth does
   not lag; ``stop()`` aborts a stream that buffers more than 30 ms, which drops what it holds.
-- An open stream writing zeros costs CPU (4 % of a core at ``"low"``, 0.4-0.8 % at 0.1 s), so
-  the stream stays open only while an utterance plays and for ``IDLE_CLOSE_S`` after
-  (back-to-back pieces reuse it); opening one costs a few milliseconds.
-- A janitor thread (asleep unless a stream is open) closes idle streams and notices a lost
-  device: the stream ending by itself (PortAudio error, device unplugged, sound server gone) or no
-  callback for ``STALL_S`` while audio waits. The utterance then carries on from the position
-  heard on a silent clock that runs in real time, and ``notice`` says so.
+- First sound without the buffer's wait. A running stream is 0.1 s of zeros ahead of anything
+  queued now, so an utterance does not start the stream at ``begin()`` (before its audio is
+  synthesised) but when its first audio arrives, on a stream opened ahead of time and stopped:
+  PortAudio then primes the empty buffer from the callback
+  (``prime_output_buffers_using_stream_callback``) and the first frame is heard within a few
+  milliseconds of ``enqueue()`` (``benchmarks/first_sound.py``: the sink hears it 0-10 ms after the
+  start, against 120 ms behind a running stream's zeros).
+- A running stream writing zeros costs CPU (4 % of a core at ``"low"``, 0.4-0.8 % at 0.1 s), so
+  it is stopped (kept open, ready to start again) once nothing queued has been unheard for
+  ``IDLE_STOP_S``: after an utterance, or while a streamed reply waits for its next piece (that
+  piece then starts the stream primed, instead of queueing behind the buffer's zeros).
+- A janitor thread (asleep unless a stream runs or work is asked of it) opens, starts and stops
+  streams, so the callers (the GUI thread) never wait on the sound server, and notices a lost
+  device: the stream ending by itself (PortAudio error, device unplugged, sound server gone) or
+  no callback for ``STALL_S`` while audio waits. The utterance then carries on from the position
+  heard on a silent clock that runs in real time, and ``notice`` says so. A stopped stream that
+  cannot start again (the sound server restarted) is reopened once before giving up.
 """
 
 from __future__ import annotations
@@ -30,12 +40,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from companion.audio import devices
+from companion.audio.stream import DeviceStream
 from companion.audio.utterance import UtteranceState
 from companion.speech.types import FloatArray
 
@@ -43,11 +53,13 @@ log = logging.getLogger("companion.audio")
 
 DEFAULT_LATENCY = 0.1
 """Seconds of audio the output buffers: enough to ride out a busy Python thread."""
-IDLE_CLOSE_S = 3.0
-"""Keep an idle stream open this long after an utterance, for the next piece of a reply."""
+IDLE_STOP_S = 0.3
+"""Stop the stream once nothing queued has been unheard this long. More than the error of
+PortAudio's latency estimate (the sink heard frames up to 30 ms after the time it gave), so no
+tail of audio still in the sound server's buffer is cut."""
 STALL_S = 2.5
 """No callback for this long while audio waits: the device is gone (e.g. a suspended sink)."""
-_JANITOR_TICK_S = 0.25
+_JANITOR_TICK_S = 0.1
 _STOP_ABORT_LATENCY_S = 0.03
 """Streams buffering more than this are aborted on stop() so silence comes within 50 ms."""
 LOST_NOTICE = "Audio output lost mid-reply — playing silently; the next reply tries it again."
@@ -56,7 +68,7 @@ LOST_NOTICE = "Audio output lost mid-reply — playing silently; the next reply 
 class Player:
     """Plays float32 mono audio and tells how much of it has been heard.
 
-    ``idle_close_s`` and ``stall_s`` tune :data:`IDLE_CLOSE_S` and :data:`STALL_S`.
+    ``idle_stop_s`` and ``stall_s`` tune :data:`IDLE_STOP_S` and :data:`STALL_S`.
 
     Attributes:
         sample_rate: frames per second of everything passed to :meth:`enqueue`.
@@ -66,7 +78,6 @@ class Player:
         underflows: output underflows PortAudio reported (diagnostics).
         callbacks: audio callbacks run (diagnostics).
         output_delay: seconds from the latest callback to its first frame being heard.
-        device_name: the name of the device the last stream opened on ("" when none).
     """
 
     def __init__(
@@ -76,64 +87,69 @@ class Player:
         device: str | None = None,
         volume: float = 1.0,
         latency: float | str = DEFAULT_LATENCY,
-        idle_close_s: float = IDLE_CLOSE_S,
+        idle_stop_s: float = IDLE_STOP_S,
         stall_s: float = STALL_S,
     ) -> None:
         self.sample_rate = sample_rate
-        self._idle_close_s = idle_close_s
+        self._idle_stop_s = idle_stop_s
         self._stall_s = stall_s
-        self._device_request = device
         self._volume = _clamp_volume(volume)
-        self._latency = latency
         self._lock = threading.Lock()  # utterance state; never taken by PortAudio threads
-        self._stream_lock = threading.RLock()  # opening/closing streams; taken before _lock
+        self._stream_lock = threading.RLock()  # starting/stopping streams; taken before _lock
         self._utt = UtteranceState(sample_rate, time.monotonic(), silent=True)
         self._utt.end()
-        self._stream: Any = None
-        self._generation = 0
-        self._lost_generation = -1
-        self._closing = False
-        self._output_latency = 0.0
-        self._last_callback = 0.0
         self._idle_since: float | None = None
-        self._reopen = False
-        self._open_pending = False
+        self._last_callback = 0.0
+        self._prepare_pending = False
+        self._start_pending = False
         self.underflows = 0
         self.callbacks = 0
         self.output_delay = 0.0
-        self.device_name = ""
+        self._wake = threading.Event()
         backend = devices.load_backend()
-        self._sd: ModuleType | None = backend.sd
+        self._out: DeviceStream | None = None
         self.silent = backend.sd is None
         self.notice: str | None = backend.notice
         if backend.sd is not None:
-            index, self.notice = self._resolve_device()
+            self._out = DeviceStream(
+                sd=backend.sd,
+                sample_rate=sample_rate,
+                latency=latency,
+                callback=self._callback,
+                device=device,
+                on_lost=self._wake.set,
+            )
+            index, self.notice = self._out.resolve()
             if index is None:
                 self.silent, self.notice = True, self.notice or devices.NO_DEVICE
-        self._wake = threading.Event()
+            else:
+                self._prepare_pending = True  # open the stream ahead of the first utterance
         self._closed = False
         self._janitor = threading.Thread(target=self._janitor_loop, name="audio-janitor")
         self._janitor.daemon = True
         self._janitor.start()
+        self._wake.set()
 
     # -- the contract --------------------------------------------------------------------------
 
     def begin(self) -> None:
-        """Start a new utterance: the clock goes back to 0, queued audio is dropped."""
+        """Start a new utterance: the clock goes back to 0, queued audio is dropped.
+
+        The stream starts when the utterance's first audio is queued (see the module notes).
+        """
         with self._stream_lock:
             if self._closed:
                 return
             self._interrupt()
-            ready = self._stream_ready()
             with self._lock:
-                now = time.monotonic()
                 # Without PortAudio the clock is silent from the start; otherwise it waits for
-                # the stream's first callback (or turns silent if the stream cannot open).
-                self._utt = UtteranceState(self.sample_rate, now, silent=self._sd is None)
+                # the stream's first callback (or turns silent if the stream cannot start).
+                now = time.monotonic()
+                self._utt = UtteranceState(self.sample_rate, now, silent=self._out is None)
                 self._idle_since = None
-            # Opening a PortAudio stream takes 5-50 ms: the janitor thread does it, so the
-            # caller (the GUI thread) never waits on the sound server.
-            self._open_pending = not ready and self._sd is not None
+            out = self._out
+            if out is not None and (not out.prepared or out.reopen) and not out.running:
+                self._prepare_pending = True
         self._wake.set()
 
     def enqueue(self, samples: FloatArray) -> None:
@@ -141,6 +157,14 @@ class Player:
         own = np.array(samples, dtype=np.float32, copy=True).reshape(-1)
         with self._lock:
             self._utt.append(own, time.monotonic())
+            audible = len(own) > 0 and not (self._utt.silent or self._utt.stopped)
+            self._idle_since = None
+        out = self._out
+        if audible and out is not None and not (out.running and self._utt.consumed):
+            # Starting a PortAudio stream takes 1-50 ms: the janitor thread does it, so the
+            # caller (the GUI thread) never waits on the sound server.
+            self._start_pending = True
+            self._wake.set()
 
     def end(self) -> None:
         """No more audio for this utterance; ``finished`` turns true once it has been heard."""
@@ -159,10 +183,12 @@ class Player:
             now = time.monotonic()
             cut = self._utt.unheard(now)
             self._utt.stop(now)
+        self._start_pending = False
         # The callback writes zeros from its next buffer on; a stream that buffers more than a
-        # few milliseconds is aborted so the audio it holds is dropped too (reopened by begin()).
-        if cut and self._output_latency > _STOP_ABORT_LATENCY_S:
-            self._discard_stream()
+        # few milliseconds is stopped so the audio it holds is dropped too (it stays open).
+        out = self._out
+        if cut and out is not None and out.running and out.output_latency > _STOP_ABORT_LATENCY_S:
+            out.pause()
 
     def position_ms(self) -> float:
         """Milliseconds of the current utterance heard so far (PlaybackClock)."""
@@ -178,12 +204,23 @@ class Player:
     @property
     def output_latency(self) -> float:
         """The latency (seconds) PortAudio chose for the last stream opened."""
-        return self._output_latency
+        return self._out.output_latency if self._out is not None else 0.0
+
+    @property
+    def device_name(self) -> str:
+        """The name of the device the last stream opened on ("" when none)."""
+        return self._out.device_name if self._out is not None else ""
 
     @property
     def stream_open(self) -> bool:
-        """A PortAudio stream is open (while playing and ``idle_close_s`` after)."""
-        return self._stream is not None
+        """A PortAudio stream is running (while audio plays and ``idle_stop_s`` after); an
+        idle player keeps its stream open but stopped (no callbacks, no CPU)."""
+        return self._out is not None and self._out.running
+
+    @property
+    def stream_prepared(self) -> bool:
+        """A PortAudio stream is open, running or ready to start."""
+        return self._out is not None and self._out.prepared
 
     @property
     def frames_played(self) -> int:
@@ -232,13 +269,17 @@ class Player:
         Takes effect from the next utterance; an idle stream is closed now.
         """
         with self._stream_lock:
-            self._device_request = name or None
+            out = self._out
+            if out is None:
+                return
+            out.device_request = name or None
             with self._lock:
                 busy = self._utt.unheard(time.monotonic())
-            if busy:
-                self._reopen = True
-            else:
-                self._discard_stream()
+            out.reopen = True
+            if not busy:
+                out.discard()
+                self._prepare_pending = True
+        self._wake.set()
 
     def close(self) -> None:
         """Stop, close the stream, end the janitor. Safe to call twice."""
@@ -248,7 +289,8 @@ class Player:
             self._closed = True
             with self._lock:
                 self._utt.stop(time.monotonic())
-            self._discard_stream()
+            if self._out is not None:
+                self._out.discard()
         self._wake.set()
         self._janitor.join(timeout=2.0)
 
@@ -267,157 +309,79 @@ class Player:
             self.underflows += 1
         delay = time_info.outputBufferDacTime - time_info.currentTime
         if not 0.0 <= delay < 1.0:  # host APIs that report no times give 0 or nonsense
-            delay = self._output_latency
+            delay = self.output_latency
         self.output_delay = delay
         self._utt.read_into(outdata[:, 0], self._volume, now + delay)
 
-    def _on_finished(self, generation: int) -> None:
-        # PortAudio's thread, when a stream ends for any reason; we only take note.
-        if not self._closing:
-            self._lost_generation = generation
-            self._wake.set()
-
-    # -- streams (under _stream_lock) ----------------------------------------------------------
-
-    def _stream_ready(self) -> bool:
-        """The open stream can play the next utterance as it is."""
-        stream = self._stream
-        return (
-            stream is not None
-            and stream.active
-            and self._lost_generation != self._generation
-            and not self._reopen
-        )
-
-    def _ensure_stream(self) -> bool:
-        """An open, running stream (True), or the reason for silence in ``notice`` (False)."""
-        if self._stream_ready():
-            return True
-        self._discard_stream()
-        sd = self._sd
-        if sd is None:
-            self.silent = True
-            return False
-        self._reopen = False
-        device, device_notice = self._resolve_device()
-        if device is None:
-            self.silent, self.notice = True, device_notice or devices.NO_DEVICE
-            log.info("[audio] no output device; playing silently")
-            return False
-        self._generation += 1
-        generation = self._generation
-        try:
-            stream = sd.OutputStream(
-                samplerate=self.sample_rate,
-                channels=1,
-                dtype="float32",
-                latency=self._latency,
-                device=device,
-                callback=self._callback,
-                finished_callback=lambda: self._on_finished(generation),
-            )
-            stream.start()
-        except (sd.PortAudioError, ValueError) as exc:
-            self.silent = True
-            self.notice = f"Could not open the audio output ({_short(exc)}) — playing silently."
-            log.info("[audio] opening the output stream failed: %s", _short(exc))
-            return False
-        self._stream = stream
-        self._output_latency = float(stream.latency)
-        self._last_callback = time.monotonic()
-        self.device_name = devices.device_name(device)
-        self.silent = False
-        self.notice = device_notice
-        log.debug(
-            "[audio] stream open: device=%s latency_ms=%.1f",
-            self.device_name,
-            1000 * self._output_latency,
-        )
-        return True
-
-    def _resolve_device(self) -> tuple[int | None, str | None]:
-        """The device index to open and a notice when the named one was not found."""
-        wanted = self._device_request
-        if wanted:
-            index = devices.find_device(wanted)
-            if index is not None:
-                return index, None
-            default = devices.default_output_device()
-            notice = f"Audio device “{wanted}” not found — using the default output."
-            if default is None:
-                notice = f"Audio device “{wanted}” not found — playing silently."
-            return default, notice
-        return devices.default_output_device(), None
-
-    def _discard_stream(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is None:
-            return
-        self._closing = True
-        try:
-            stream.abort(ignore_errors=True)
-            stream.close(ignore_errors=True)
-        finally:
-            self._closing = False
-
-    # -- janitor: idle close, lost device ------------------------------------------------------
+    # -- janitor: open, start, idle stop, lost device ------------------------------------------
 
     def _janitor_loop(self) -> None:
         while True:
-            timeout = _JANITOR_TICK_S if self._stream is not None else None
-            self._wake.wait(timeout)
+            self._wake.wait(_JANITOR_TICK_S if self.stream_open else None)
             self._wake.clear()
             with self._stream_lock:
                 if self._closed:
                     return
-                if self._open_pending:
-                    self._open_pending = False
-                    self._open_for_utterance()
-                self._janitor_tick()
+                out = self._out
+                if out is None:
+                    continue
+                if self._start_pending:
+                    self._start_pending = False
+                    self._start_for_utterance(out)
+                elif self._prepare_pending:
+                    self._prepare_pending = False
+                    out.prepare()
+                self._janitor_tick(out)
 
-    def _open_for_utterance(self) -> None:
-        """Open the stream begin() asked for; carry on silently when it cannot open."""
-        if self._ensure_stream():
-            return
+    def _start_for_utterance(self, out: DeviceStream) -> None:
+        """Start the stream for the audio just queued; carry on silently when it cannot."""
         with self._lock:
-            self._utt.switch_to_silent(time.monotonic())
+            fresh = self._utt.consumed == 0 and not self._utt.silent
+        if not fresh and out.running:
+            return
+        if out.running:
+            # Running for an earlier utterance: its buffer of zeros would delay this one.
+            out.pause()
+        self._last_callback = time.monotonic()
+        started = out.start()
+        self.silent, self.notice = out.silent, out.notice
+        if not started:
+            with self._lock:
+                self._utt.switch_to_silent(time.monotonic())
 
-    def _janitor_tick(self) -> None:
-        stream = self._stream
-        if stream is None:
+    def _janitor_tick(self, out: DeviceStream) -> None:
+        if not out.running:
             return
         now = time.monotonic()
-        lost = self._lost_generation == self._generation or not stream.active
+        lost = out.lost
         with self._lock:
             waiting = self._utt.unheard(now)
             stalled = waiting and now - self._last_callback > self._stall_s
             if lost or stalled:
                 self._utt.switch_to_silent(now)
-            playing = not self._utt.finished(now)
         if lost and not waiting:
             log.info("[audio] the idle output stream ended; the next utterance reopens it")
-            self._discard_stream()
+            out.discard()
             return
         if lost or stalled:
             log.warning(
                 "[audio] output lost (%s); carrying on silently", "stalled" if stalled else "ended"
             )
-            self._discard_stream()
+            out.discard()
             self.silent, self.notice = True, LOST_NOTICE
             return
-        if playing:
+        if waiting:
             self._idle_since = None
         elif self._idle_since is None:
             self._idle_since = now
-        elif now - self._idle_since >= self._idle_close_s:
-            log.debug("[audio] closing the idle stream")
-            self._discard_stream()
+        elif now - self._idle_since >= self._idle_stop_s:
+            log.debug("[audio] stopping the idle stream (kept open)")
+            out.pause()
+            if out.reopen:
+                out.discard()
+                self._prepare_pending = True
+                self._wake.set()
 
 
 def _clamp_volume(value: float) -> float:
     return min(1.0, max(0.0, float(value)))
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:120]

@@ -201,24 +201,49 @@ def test_unknown_device_name_falls_back_to_the_default(pulse: None) -> None:
 
 
 @pytest.mark.audio
-def test_idle_stream_closes_and_reopens(pulse: None) -> None:
-    p = Player(sample_rate=RATE, idle_close_s=0.2)
+def test_idle_stream_stops_and_starts_again(pulse: None) -> None:
+    p = Player(sample_rate=RATE, idle_stop_s=0.2)
     try:
-        p.begin()  # the stream opens in the player's own thread, not the caller's
-        assert wait_for(lambda: p.stream_open, timeout=3.0)
+        # Opened ahead of the first utterance, in the player's own thread; started only once
+        # audio is queued (a running stream would play its buffer of zeros first).
+        assert wait_for(lambda: p.stream_prepared, timeout=3.0)
+        p.begin()
+        time.sleep(0.1)
+        assert not p.stream_open
         p.enqueue(tone(0.1))
+        assert wait_for(lambda: p.stream_open, timeout=3.0)
         p.end()
         assert p.wait_finished(4.0)
         assert wait_for(lambda: not p.stream_open, timeout=3.0)
-        p.begin()  # the stream opens in the player's own thread, not the caller's
-        assert wait_for(lambda: p.stream_open, timeout=3.0)
+        assert p.stream_prepared  # stopped, not closed: the next start is quick
+        p.begin()
         p.enqueue(tone(0.1))
+        assert wait_for(lambda: p.stream_open, timeout=3.0)
         p.end()
         assert p.wait_finished(4.0)
+        assert p.frames_played == round(0.1 * RATE)
     finally:
         p.close()
-    assert (p.stream_open, p.playing) == (False, False)
+    assert (p.stream_open, p.stream_prepared, p.playing) == (False, False, False)
     p.close()  # twice is fine
+
+
+@pytest.mark.audio
+def test_a_reply_waiting_for_its_next_piece_stops_the_stream_and_resumes(pulse: None) -> None:
+    p = Player(sample_rate=RATE, idle_stop_s=0.1)
+    try:
+        p.begin()
+        p.enqueue(tone(0.2))
+        assert wait_for(lambda: p.position_ms() >= 200.0)
+        assert wait_for(lambda: not p.stream_open)  # dry: stopped while the piece is made
+        assert p.playing and p.position_ms() == pytest.approx(200.0)
+        p.enqueue(tone(0.2, freq=660.0))
+        p.end()
+        assert p.wait_finished(4.0)
+        assert p.frames_played == round(0.4 * RATE)
+        assert p.position_ms() == pytest.approx(400.0)
+    finally:
+        p.close()
 
 
 @pytest.mark.audio
