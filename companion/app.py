@@ -472,7 +472,11 @@ class Companion(QObject):
             self.session_flow.set_base_url(config.backend_url(s))
         if config.backend_url(s) != config.backend_url(old):
             self.chat_worker.set_client_factory(self._chat_client_factory())
-        if (s.backend_url, s.engine) != (old.backend_url, old.engine):
+        if (s.backend_url, s.engine, s.voice_precision) != (
+            old.backend_url,
+            old.engine,
+            old.voice_precision,
+        ):
             self.worker.set_engine_factory(self._engine_factory())
             self._warm_up.emit()
         if s.crash_reports != old.crash_reports and self.options.telemetry:

@@ -23,6 +23,8 @@ SETTINGS_VERSION = 1
 SCALES = ("small", "medium", "large")
 QUEUE_MODES = ("interrupt", "queue")
 ENGINES = ("auto", "piper", "espeak")
+#: The embedded Piper voice's weights: int8 (smaller, same sound) or the original fp32.
+VOICE_PRECISIONS = ("int8", "fp32")
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Settings:
     volume: float = 1.0
     output_device: str = ""
     engine: str = "auto"
+    voice_precision: str = "int8"
     autoplay: bool = True
     queue_mode: str = "interrupt"
     muted: bool = False
@@ -59,6 +62,8 @@ class Settings:
             s.queue_mode = "interrupt"
         if s.engine not in ENGINES:
             s.engine = "auto"
+        if s.voice_precision not in VOICE_PRECISIONS:
+            s.voice_precision = "int8"
         if s.position is not None and not (
             isinstance(s.position, list)
             and len(s.position) == 2

@@ -52,12 +52,12 @@ def _remote(settings: Settings, client: BackendClient, sample_rate: int) -> Spee
     return engine
 
 
-def _piper(sample_rate: int) -> SpeechEngine:
+def _piper(settings: Settings, sample_rate: int) -> tuple[SpeechEngine, str | None]:
     from companion.speech.piper_engine import PiperEngine
 
-    engine = PiperEngine(sample_rate=sample_rate)
+    engine = PiperEngine(sample_rate=sample_rate, precision=settings.voice_precision)
     engine.load()  # fail here, not in the middle of the first reply
-    return engine
+    return engine, engine.notice  # the other precision had to be loaded
 
 
 def _espeak(sample_rate: int) -> SpeechEngine:
@@ -95,7 +95,8 @@ def choose_engine(
             )
     if wanted in ("auto", "piper"):
         try:
-            return EngineChoice(_piper(sample_rate), "piper", notice)
+            engine, fallback = _piper(settings, sample_rate)
+            return EngineChoice(engine, "piper", notice or fallback)
         except Exception as exc:  # PiperUnavailable, ImportError, onnxruntime errors
             notice = f"The embedded voice could not be loaded ({_why(exc)}); using espeak-ng."
             log.debug("[engines] Piper unavailable", exc_info=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -36,6 +36,7 @@ log = logging.getLogger("companion.ui")
 #: Voices a speech backend (OpenAI's names) understands; the embedded voices ignore them.
 BACKEND_VOICES = ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer")
 TEST_SENTENCE = "Hello! This is how I sound with these settings."
+PRECISION_LABELS = {"int8": "Compact (int8 weights)", "fp32": "Original (fp32 weights)"}
 
 
 def _default_devices() -> list[str]:
@@ -46,6 +47,13 @@ def _default_devices() -> list[str]:
     except Exception as exc:  # no PortAudio: the list is just "System default"
         log.info("[settings] output devices unavailable: %s", type(exc).__name__)
         return []
+
+
+def _precisions() -> tuple[str, ...]:
+    """The Piper voice precisions this installation has (a bundle may ship only int8)."""
+    from companion.speech.piper_models import available_precisions
+
+    return available_precisions()
 
 
 class SettingsDialog(QDialog):
@@ -65,6 +73,7 @@ class SettingsDialog(QDialog):
         *,
         settings: Settings,
         devices: Callable[[], list[str]] = _default_devices,
+        precisions: Callable[[], Sequence[str]] = _precisions,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -147,6 +156,16 @@ class SettingsDialog(QDialog):
         self.engine.setCurrentIndex(max(0, self.engine.findData(settings.engine)))
         form.addRow("Voice engine", self.engine)
 
+        self.voice_precision = QComboBox()
+        for precision in precisions():
+            self.voice_precision.addItem(PRECISION_LABELS[precision], precision)
+        self.voice_precision.setToolTip(
+            "The built-in Piper voice: int8 weights are a quarter of the size and sound the same."
+        )
+        index = self.voice_precision.findData(settings.voice_precision)
+        self.voice_precision.setCurrentIndex(max(0, index))
+        form.addRow("Built-in voice model", self.voice_precision)
+
         self.chat_model = QLineEdit(settings.chat_model)
         self.chat_model.setPlaceholderText("e.g. gpt-4o-mini, llama3.2")
         form.addRow("Chat model", self.chat_model)
@@ -179,6 +198,7 @@ class SettingsDialog(QDialog):
             "crash_reports": self.crash_reports,
             "backend_url": self.backend_url,
             "engine": self.engine,
+            "voice_precision": self.voice_precision,
             "chat_model": self.chat_model,
             "system_prompt": self.system_prompt,
         }
@@ -198,6 +218,7 @@ class SettingsDialog(QDialog):
             crash_reports=self.crash_reports.isChecked(),
             backend_url=self.backend_url.text().strip(),
             engine=str(self.engine.currentData()),
+            voice_precision=str(self.voice_precision.currentData() or "int8"),
             chat_model=self.chat_model.text().strip() or self._original.chat_model,
             system_prompt=self.system_prompt.toPlainText().strip(),
             extra=dict(self._original.extra),

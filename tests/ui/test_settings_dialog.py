@@ -115,3 +115,18 @@ def test_a_corrupt_file_gives_defaults_a_notice_and_is_kept(tmp_path: Path) -> N
     assert loaded.settings == Settings()
     assert loaded.notice and "damaged" in loaded.notice
     assert list(tmp_path.glob("settings.json.corrupt-*"))
+
+
+def test_voice_precision_row(qtbot: QtBot) -> None:
+    d = SettingsDialog(settings=Settings(voice_precision="fp32"), devices=list)
+    qtbot.add_widget(d)
+    assert d.voice_precision.currentData() == "fp32"
+    d.voice_precision.setCurrentIndex(d.voice_precision.findData("int8"))
+    assert d.edited().voice_precision == "int8"
+    # A bundle that ships only the int8 voice offers only that one.
+    only = SettingsDialog(
+        settings=Settings(voice_precision="fp32"), devices=list, precisions=lambda: ("int8",)
+    )
+    qtbot.add_widget(only)
+    assert only.voice_precision.count() == 1
+    assert only.edited().voice_precision == "int8"

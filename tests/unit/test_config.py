@@ -91,3 +91,9 @@ def test_environment_wins_over_the_settings(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("COMPANION_SENTRY_DSN", "dsn-env")
     assert config.backend_url(s) == "http://127.0.0.1:9/v1"
     assert config.sentry_dsn(s) == "dsn-env"
+
+
+def test_voice_precision_defaults_to_int8_and_is_checked() -> None:
+    assert Settings().voice_precision == "int8"
+    assert Settings(voice_precision="fp32").validated().voice_precision == "fp32"
+    assert Settings(voice_precision="fp16").validated().voice_precision == "int8"
