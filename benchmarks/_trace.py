@@ -11,7 +11,7 @@ in memory and written by a thread every 20 ms, so the audio callback never does 
 Events (the first of each after the command is what counts):
 
 - ``process_start``: the interpreter has started and runs this file (before any import);
-- ``cli_send``: ``say``/``ask`` sends its request (companion.replies.ipc.send_request);
+- ``cli_send``: ``say``/``ask`` sends its request (companion.replies.ipc_client.send_request);
 - ``ipc_request``: the mascot received it (IpcServer._handle / _handle_ask);
 - ``chat_first_delta``: the mascot's chat client got the reply's first token;
 - ``voice_load_start`` / ``voice_load_done``: PiperEngine.load;
@@ -93,9 +93,9 @@ def _wrap_generator(owner: Any, attr: str, before: str, first: str) -> None:
 
 
 def _trace_cli() -> None:
-    from companion.replies import ipc
+    from companion.replies import ipc_client
 
-    _wrap(ipc, "send_request", before="cli_send")
+    _wrap(ipc_client, "send_request", before="cli_send")
 
 
 def _trace_speech() -> None:

@@ -45,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _figure import figure
 from _mascot_proc import REPO, Xvfb, stop, wait_for_line
-from _sink import MonitorRecorder, PrivatePulse
+
+from tests.support.private_pulse import MonitorRecorder, PrivatePulse
 
 HERE = Path(__file__).resolve().parent
 

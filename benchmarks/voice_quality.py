@@ -12,8 +12,8 @@ noise (``noise_scale=0``), so every difference comes from the weights:
   speaks: two runs of one sentence differ this much anyway (the baseline: a difference under
   it cannot be told from the voice's own variation);
 - ``int8 weights`` variants (``companion.speech.piper_models.quantized_model``): every
-  convolution weight in int8, or with the duration predictor (``dp``) or the text encoder as
-  well (``enc_p``) kept in fp32;
+  convolution weight in int8, or with the duration predictor (``dp``), the text encoder's
+  attention (``enc_p-attn``) or the whole text encoder (``enc_p``) kept in fp32;
 - ``dynamic int8``: onnxruntime's ``quantize_dynamic`` (ConvInteger), for comparison.
 
 Figures per form: MCD against ``fp32`` (dB; 24 mel-cepstral coefficients from WORLD's spectral
@@ -94,6 +94,10 @@ SENTENCES = (
 )
 
 
+#: The form ``piper_models.KEEP_FP32`` makes (the label of its row).
+SHIPPED_LABEL = "int8 weights, dp+enc_p fp32"
+
+
 @dataclass
 class Form:
     """One way of making the voice, and what it gave."""
@@ -112,9 +116,10 @@ def make_models(folder: Path) -> list[Form]:
     for label, keep in (
         ("int8 weights, all", ()),
         ("int8 weights, dp fp32", ("dp",)),
+        ("int8 weights, dp+enc_p-attn fp32", ("dp", "enc_p/encoder/attn_layers", "enc_p/proj")),
         ("int8 weights, dp+enc_p fp32", ("dp", "enc_p")),
     ):
-        path = folder / f"int8-{'-'.join(keep) or 'all'}.onnx"
+        path = folder / f"int8-{'-'.join(keep).replace('/', '_') or 'all'}.onnx"
         forms.append(Form(label, piper_models.prepare_int8_model(source, path, keep=keep)))
     from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
 

@@ -33,16 +33,18 @@ import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from companion import telemetry
 from companion.backend.auth import API_KEY_ACCOUNT, Account
-from companion.backend.client import BackendClient
 from companion.backend.errors import BackendApiError, ProtocolError, Transient, Unauthorized
 from companion.speech.types import CancelToken
+
+if TYPE_CHECKING:
+    from companion.backend.client import BackendClient
 
 log = logging.getLogger("companion.auth")
 
@@ -236,6 +238,8 @@ class LoopbackListener:
 
 
 def _client(base_url: str, token: str | None) -> BackendClient:
+    from companion.backend.client import BackendClient  # requests: only when signing in
+
     return BackendClient(base_url=base_url, token=lambda: token, connect_timeout=5.0)
 
 

@@ -170,7 +170,8 @@ def quantize_weights(weights: np.ndarray, axis: int) -> tuple[np.ndarray, np.nda
 
 def quantized_model(model: Any, *, keep: tuple[str, ...] = KEEP_FP32) -> Any:
     """``model`` with its Conv/ConvTranspose weights stored as int8, except in the parts of
-    the network named in ``keep`` (in place; returned)."""
+    the network named in ``keep`` (node-name prefixes: ``dp``, ``enc_p/encoder/attn_layers``;
+    in place; returned)."""
     from onnx import helper, numpy_helper
 
     graph = model.graph
@@ -186,7 +187,7 @@ def quantized_model(model: Any, *, keep: tuple[str, ...] = KEEP_FP32) -> Any:
             op in ("Conv", "ConvTranspose") and index == 1 for op, index, _node in used_by
         ):
             continue
-        if any(node.split("/")[1:2] == [part] for _op, _index, node in used_by for part in keep):
+        if any(node.startswith(f"/{part}/") for _op, _index, node in used_by for part in keep):
             continue
         weights = numpy_helper.to_array(init)
         if weights.dtype != np.float32 or weights.size < _MIN_QUANT_SIZE:

@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A private sound card for benchmarks that listen at the sink, and a recorder of what it plays.
+"""A private sound card (a PulseAudio server of one's own) and a recorder of what it plays.
 
 :class:`PrivatePulse` starts a PulseAudio daemon of its own (its own ``XDG_RUNTIME_DIR``, so its
-own socket), with a null sink and a silent keep-alive stream, exactly as ``scripts/pulse.sh``
-does for the tests, but nobody else's test run plays into it: the shared daemon of
-``scripts/pulse.sh`` carries every engineer's test audio on this machine, and a recording of its
-monitor would hear theirs too.
+own socket), with a null sink and a silent keep-alive stream, as ``scripts/pulse.sh`` does for
+the tests. Nobody else plays into it: the shared daemon of ``scripts/pulse.sh`` carries every
+test run's audio on this machine, so a recording of its monitor would hear theirs too, and a
+test that breaks its sound server (``pactl unload-module``) must break only its own.
 
 :class:`MonitorRecorder` records the sink's monitor with ``parec`` and maps each recorded sample
 to ``time.monotonic()``: the null sink runs on the system's monotonic clock, so sample *n* was
@@ -13,14 +13,15 @@ rendered at ``t0 + n / rate``; ``t0`` is the lower envelope of (read time - samp
 rate) over every read (a sample is never read before it was rendered). The mapping is good to
 about one block of the monitor (``--latency-msec`` of parec, 5 ms here) plus the sink's render
 block (12.5 ms with the keep-alive's 50 ms latency).
+
+Used by ``tests/unit/audio/test_player.py`` (a server to break), ``benchmarks/first_sound.py``,
+``benchmarks/mascot_memory.py`` and ``packaging/smoke_test.py`` (sound heard at the sink).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -30,86 +31,98 @@ from types import TracebackType
 
 import numpy as np
 
-SINK = "bench_null"
+SINK = "companion_private"
 RATE = 48000
 #: A sample this loud (about -54 dBFS) or louder counts as sound; the keep-alive plays zeros.
 AUDIBLE = 0.002
 
 
 class PrivatePulse:
-    """A PulseAudio daemon only this benchmark uses: null sink, keep-alive, own socket.
+    """A PulseAudio server only its owner uses: null sink, keep-alive, own socket.
 
     Attributes:
         runtime_dir: its ``XDG_RUNTIME_DIR`` (the socket is ``<runtime_dir>/pulse/native``).
-        env: the variables a child process needs to play into it.
+        env: the whole environment for a child process that plays into it.
+        sink: the null sink's name.
     """
 
-    def __init__(self) -> None:
-        self.runtime_dir = Path(tempfile.mkdtemp(prefix="companion-bench-pulse-"))
+    def __init__(self, sink: str = SINK) -> None:
+        self.sink = sink
+        # Short: a socket path must fit in 108 bytes.
+        self.runtime_dir = Path(tempfile.mkdtemp(prefix="cpa-"))
         self.runtime_dir.chmod(0o700)
         self.env = {
+            **os.environ,
             "XDG_RUNTIME_DIR": str(self.runtime_dir),
-            "PULSE_SERVER": f"unix:{self.runtime_dir}/pulse/native",
-            "COMPANION_TEST_PULSE": "1",
+            "HOME": str(self.runtime_dir),
         }
-        self._daemon_pid: int | None = None
-        self._keepalive: subprocess.Popen[bytes] | None = None
+        self.env.pop("PULSE_SERVER", None)
+        self._procs: list[subprocess.Popen[bytes]] = []
 
-    def _environ(self) -> dict[str, str]:
-        return {**os.environ, **self.env}
+    @staticmethod
+    def available() -> bool:
+        return all(shutil.which(t) for t in ("pulseaudio", "pactl", "pacat", "parec"))
 
-    def _pactl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["pactl", *args], env=self._environ(), capture_output=True, text=True, timeout=10
+    def pactl(self, *args: str) -> str:
+        done = subprocess.run(
+            ["pactl", *args], env=self.env, capture_output=True, text=True, timeout=10, check=True
+        )
+        return done.stdout
+
+    def _spawn(self, args: list[str]) -> None:
+        self._procs.append(
+            subprocess.Popen(
+                args,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         )
 
     def start(self) -> PrivatePulse:
-        if shutil.which("pulseaudio") is None or shutil.which("parec") is None:
+        if not self.available():
             raise RuntimeError("pulseaudio and pulseaudio-utils are needed (parec, pacat, pactl)")
-        subprocess.run(
+        self._spawn(
             [
-                "pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n", "--use-pid-file=yes",
-                f"--load=module-null-sink sink_name={SINK} rate={RATE}",
-                "--load=module-native-protocol-unix",
-            ],
-            env=self._environ(), check=True, capture_output=True, timeout=20,
-        )  # fmt: skip
-        pid_file = self.runtime_dir / "pulse" / "pid"
+                "pulseaudio",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--disallow-exit",
+                "-n",
+                f"--load=module-null-sink sink_name={self.sink} rate={RATE}",
+                "--load=module-native-protocol-unix auth-anonymous=1",
+            ]
+        )
+        socket = self.runtime_dir / "pulse" / "native"
         deadline = time.monotonic() + 10
-        while self._pactl("info").returncode != 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the private PulseAudio did not answer")
-            time.sleep(0.05)
-        self._daemon_pid = int(pid_file.read_text().split()[0])
-        self._pactl("set-default-sink", SINK)
-        # Keep the sink clocked at a 12.5 ms block (see scripts/pulse.sh for why).
-        self._keepalive = subprocess.Popen(
-            ["pacat", "--playback", "/dev/zero", "--latency-msec=50", "--format=s16le",
-             f"--rate={RATE}", "--channels=2"],
-            env=self._environ(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        while not socket.exists():
+            if time.monotonic() > deadline or self._procs[0].poll() is not None:
+                self.stop()
+                raise RuntimeError("the private PulseAudio did not start")
+            time.sleep(0.02)
+        self.env["PULSE_SERVER"] = f"unix:{socket}"
+        self.pactl("set-default-sink", self.sink)
+        # See scripts/pulse.sh: a low-latency keep-alive, then wait out the 2 s block rendered
+        # before it joined, or the first stream stalls.
+        self._spawn(["pacat", "--playback", "/dev/zero", "--latency-msec=50", f"--rate={RATE}"])
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and self.sink_latency_us() > 100_000:
             time.sleep(0.05)
         return self
 
     def sink_latency_us(self) -> int:
-        out = self._pactl("list", "sinks").stdout
-        for line in out.splitlines():
+        for line in self.pactl("list", "sinks").splitlines():
             parts = line.split()
             if parts[:1] == ["Latency:"]:
                 return int(parts[1])
         return 10**9
 
     def stop(self) -> None:
-        if self._keepalive is not None:
-            self._keepalive.terminate()
-            self._keepalive.wait(timeout=5)
-            self._keepalive = None
-        if self._daemon_pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._daemon_pid, signal.SIGTERM)
-            self._daemon_pid = None
+        for proc in reversed(self._procs):
+            proc.kill()
+            proc.wait()
+        self._procs.clear()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
     def __enter__(self) -> PrivatePulse:
@@ -138,11 +151,21 @@ class MonitorRecorder:
 
     def start(self) -> MonitorRecorder:
         self._proc = subprocess.Popen(
-            ["parec", f"--device={SINK}.monitor", "--raw", "--format=float32le", f"--rate={RATE}",
-             "--channels=1", "--latency-msec=5", "--process-time-msec=2"],
-            env={**os.environ, **self._pulse.env}, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, bufsize=0,
-        )  # fmt: skip
+            [
+                "parec",
+                f"--device={self._pulse.sink}.monitor",
+                "--raw",
+                "--format=float32le",
+                f"--rate={RATE}",
+                "--channels=1",
+                "--latency-msec=5",
+                "--process-time-msec=2",
+            ],
+            env=self._pulse.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            bufsize=0,
+        )
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 5
