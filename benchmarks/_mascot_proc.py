@@ -62,31 +62,3 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-class Xvfb:
-    """A private X server (``Xvfb -displayfd``) for a benchmark: ``with Xvfb() as display:``."""
-
-    def __init__(self, size: str = "1280x800x24") -> None:
-        self.size = size
-        self.display = ""
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> str:
-        read_fd, write_fd = os.pipe()
-        self._proc = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", self.size, "-nolisten", "tcp"],
-            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        os.close(write_fd)
-        with os.fdopen(read_fd) as pipe:
-            number = pipe.readline().strip()
-        if not number:
-            raise RuntimeError("Xvfb did not start (apt-get install xvfb)")
-        self.display = f":{number}"
-        return self.display
-
-    def __exit__(self, *exc: object) -> None:
-        if self._proc is not None:
-            stop(self._proc)
-            self._proc = None

@@ -44,9 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _figure import figure
-from _mascot_proc import REPO, Xvfb, stop, wait_for_line
+from _mascot_proc import REPO, stop, wait_for_line
 
 from tests.support.private_pulse import MonitorRecorder, PrivatePulse
+from tests.support.xvfb import Xvfb
 
 HERE = Path(__file__).resolve().parent
 

@@ -38,9 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _figure import figure
-from _mascot_proc import REPO, Xvfb, rss_mb, stop, wait_for_line
+from _mascot_proc import REPO, rss_mb, stop, wait_for_line
 
 from tests.support.private_pulse import MonitorRecorder, PrivatePulse
+from tests.support.xvfb import Xvfb
 
 SHORT = "Hello there, your build has finished and every test passed."
 LONG = (

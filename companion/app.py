@@ -131,10 +131,10 @@ class Companion(QObject):
             )
             telemetry.install_qt_hooks()
 
+        # PortAudio loads in the player's own thread while the rest is built; its notice is
+        # read in start() (reading it waits for the load).
         self.player = self._make_player()
-        if self.player.notice:
-            self.notices.append(self.player.notice)
-        self._audio_notice = self.player.notice  # the last audio notice the user was shown
+        self._audio_notice: str | None = None  # the last audio notice the user was shown
 
         # The token: COMPANION_TOKEN, else the keyring (or the 0600 file); read per request.
         self.session = SessionStore(base_url=config.backend_url(self.settings))
@@ -294,6 +294,9 @@ class Companion(QObject):
         self.speech_thread.start()
         self.chat_thread.start()
         self._warm_up.emit()
+        self._audio_notice = self.player.notice
+        if self._audio_notice:
+            self.notices.append(self._audio_notice)
         self.window.show()
         self.window.ensure_on_screen()
         self.menu.set_window_visible(True)

@@ -60,6 +60,8 @@ tail of audio still in the sound server's buffer is cut."""
 STALL_S = 2.5
 """No callback for this long while audio waits: the device is gone (e.g. a suspended sink)."""
 _JANITOR_TICK_S = 0.1
+#: How long a caller waits for PortAudio to load before it is taken as missing (silent).
+LOAD_TIMEOUT_S = 10.0
 _STOP_ABORT_LATENCY_S = 0.03
 """Streams buffering more than this are aborted on stop() so silence comes within 50 ms."""
 LOST_NOTICE = "Audio output lost mid-reply — playing silently; the next reply tries it again."
@@ -74,7 +76,8 @@ class Player:
         sample_rate: frames per second of everything passed to :meth:`enqueue`.
         silent: True while the silent clock stands in for a device.
         notice: one line for the user about the audio output (what to install, what failed),
-            or None when all is well.
+            or None when all is well. Both wait for PortAudio to have loaded (in the player's
+            own thread, started by the constructor).
         underflows: output underflows PortAudio reported (diagnostics).
         callbacks: audio callbacks run (diagnostics).
         output_delay: seconds from the latest callback to its first frame being heard.
@@ -106,29 +109,51 @@ class Player:
         self.callbacks = 0
         self.output_delay = 0.0
         self._wake = threading.Event()
-        backend = devices.load_backend()
+        self._ready = threading.Event()
+        self._device_request, self._latency = device, latency
         self._out: DeviceStream | None = None
-        self.silent = backend.sd is None
-        self.notice: str | None = backend.notice
-        if backend.sd is not None:
-            self._out = DeviceStream(
-                sd=backend.sd,
-                sample_rate=sample_rate,
-                latency=latency,
-                callback=self._callback,
-                device=device,
-                on_lost=self._wake.set,
-            )
-            index, self.notice = self._out.resolve()
-            if index is None:
-                self.silent, self.notice = True, self.notice or devices.NO_DEVICE
-            else:
-                self._prepare_pending = True  # open the stream ahead of the first utterance
+        self._silent = True
+        self._notice: str | None = None
         self._closed = False
-        self._janitor = threading.Thread(target=self._janitor_loop, name="audio-janitor")
+        # Loading PortAudio (import sounddevice: Pa_Initialize probes every ALSA device, 200-270
+        # ms here) happens in the janitor thread, while the caller builds the rest of the window.
+        self._janitor = threading.Thread(target=self._janitor_main, name="audio-janitor")
         self._janitor.daemon = True
         self._janitor.start()
-        self._wake.set()
+
+    def _load_backend(self) -> None:
+        """The janitor's first job: PortAudio, the device, a stream opened ahead."""
+        backend = devices.load_backend()
+        self._silent, self._notice = backend.sd is None, backend.notice
+        if backend.sd is not None:
+            out = DeviceStream(
+                sd=backend.sd,
+                sample_rate=self.sample_rate,
+                latency=self._latency,
+                callback=self._callback,
+                device=self._device_request,
+                on_lost=self._wake.set,
+            )
+            index, self._notice = out.resolve()
+            if index is None:
+                self._silent, self._notice = True, self._notice or devices.NO_DEVICE
+            self._out = out
+            self._prepare_pending = index is not None  # open the stream ahead of the first use
+
+    def _wait_ready(self) -> None:
+        self._ready.wait(LOAD_TIMEOUT_S)
+
+    @property
+    def silent(self) -> bool:
+        """True while the silent clock stands in for a device."""
+        self._wait_ready()
+        return self._silent
+
+    @property
+    def notice(self) -> str | None:
+        """One line for the user about the audio output, or None when all is well."""
+        self._wait_ready()
+        return self._notice
 
     # -- the contract --------------------------------------------------------------------------
 
@@ -137,6 +162,7 @@ class Player:
 
         The stream starts when the utterance's first audio is queued (see the module notes).
         """
+        self._wait_ready()
         with self._stream_lock:
             if self._closed:
                 return
@@ -268,7 +294,9 @@ class Player:
 
         Takes effect from the next utterance; an idle stream is closed now.
         """
+        self._wait_ready()
         with self._stream_lock:
+            self._device_request = name or None
             out = self._out
             if out is None:
                 return
@@ -315,6 +343,14 @@ class Player:
 
     # -- janitor: open, start, idle stop, lost device ------------------------------------------
 
+    def _janitor_main(self) -> None:
+        try:
+            self._load_backend()
+        finally:
+            self._ready.set()
+        self._wake.set()  # the stream to open ahead, or work asked for while loading
+        self._janitor_loop()
+
     def _janitor_loop(self) -> None:
         while True:
             self._wake.wait(_JANITOR_TICK_S if self.stream_open else None)
@@ -344,7 +380,7 @@ class Player:
             out.pause()
         self._last_callback = time.monotonic()
         started = out.start()
-        self.silent, self.notice = out.silent, out.notice
+        self._silent, self._notice = out.silent, out.notice
         if not started:
             with self._lock:
                 self._utt.switch_to_silent(time.monotonic())
@@ -368,7 +404,7 @@ class Player:
                 "[audio] output lost (%s); carrying on silently", "stalled" if stalled else "ended"
             )
             out.discard()
-            self.silent, self.notice = True, LOST_NOTICE
+            self._silent, self._notice = True, LOST_NOTICE
             return
         if waiting:
             self._idle_since = None

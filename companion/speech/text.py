@@ -15,17 +15,28 @@ The result is never empty: if nothing speakable is left a short phrase is return
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 NOTHING_TO_SAY = "I have nothing to say."
 ONLY_CODE = "Here is some code."
 LINK_WORDS = "a link"
 
-_MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    """The parser, made on first use (the speech thread's warm-up): importing markdown-it-py
+    is 40-80 ms the GUI thread need not spend before the mascot is shown."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
 
 # Regexes below only ever run over *plain text* (the content of text tokens), never markdown.
 _URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>()\[\]{}\"']+", re.IGNORECASE)
@@ -188,7 +199,7 @@ def speakable_text(markdown_text: str) -> str:
 
 
 def _speakable(markdown_text: str) -> tuple[str, bool]:
-    tokens = _MD.parse(markdown_text)
+    tokens = _markdown().parse(markdown_text)
     sentences: list[str] = []
     dropped_code = False
     row: list[str] = []

@@ -163,6 +163,7 @@ class SpeechWorker(QObject):
         """Load the engine ahead of the first reply (runs in the worker thread)."""
         try:
             pipeline = self._ensure_pipeline()
+            pipeline.pieces("Hello, there.")  # loads the text preparation (markdown, pysbd)
             warm = getattr(pipeline.engine, "warm", None)
             if callable(warm):  # one short synthesis: the first reply starts at full speed
                 warm()
