@@ -6,7 +6,7 @@ set -uo pipefail
 run_pkgs=(libportaudio2 libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 fonts-dejavu-core python3-venv)
-test_pkgs=(pulseaudio pulseaudio-utils xvfb xdotool)
+test_pkgs=(pulseaudio pulseaudio-utils xvfb xdotool icu-devtools gcc binutils)  # the last three: the bundle build
 pkgs=("${run_pkgs[@]}")
 [ "${1:-run}" = test ] && pkgs+=("${test_pkgs[@]}")
 missing=()
