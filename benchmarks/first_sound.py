@@ -327,8 +327,10 @@ def main() -> int:
     with ExitStack() as stack:
         rig = Rig(stack, args.platform)
         floor = statistics.median(floor_paplay(rig, args.runs))
-        print(f"platform {args.platform}, private PulseAudio null sink; baseline paplay of a "
-              f"ready WAV: {floor:.0f} ms command → sound")  # fmt: skip
+        load = os.getloadavg()[0]
+        print(f"platform {args.platform}, private PulseAudio null sink, load average {load:.1f} "
+              f"on {os.cpu_count()} cores; baseline paplay of a ready WAV: {floor:.0f} ms "
+              "command → sound")  # fmt: skip
         results: dict[str, list[Sample]] = {}
         for case in cases:
             results[case] = runners[case](rig, False)
