@@ -135,6 +135,11 @@ def _trace_mascot() -> None:
 
 
 def main() -> int:
+    if os.environ.get("COMPANION_UNDO"):  # benchmarks/_variant.py: one change undone
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _variant import undo
+
+        undo({c.strip() for c in os.environ["COMPANION_UNDO"].split(",") if c.strip()})
     if _PATH:
         threading.Thread(target=_writer, name="trace-writer", daemon=True).start()
     argv = sys.argv[1:]

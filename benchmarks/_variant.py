@@ -9,7 +9,8 @@ process, before anything is built:
 - ``arena``: onnxruntime's CPU memory arena on again (the session option);
 - ``trim``: no ``malloc_trim`` after each piece;
 - ``imports``: sentry-sdk, keyring (with its backend lookup) and requests imported at start,
-  as the mascot did before they were imported only when needed.
+  as the mascot did before they were imported only when needed;
+- ``int8``: the fp32 voice whatever the settings say.
 
 ``benchmarks/mascot_memory.py`` uses it; the voice precision is a setting and needs no undoing.
 """
@@ -38,10 +39,30 @@ def undo(changes: set[str]) -> None:
             return options
 
         piper_engine.session_options = with_arena
+    if "threads1" in changes:  # not a change undone: one intra-op thread, for comparison
+        from companion.speech import piper_engine
+
+        base = piper_engine.session_options
+
+        def one_thread() -> Any:
+            options = base()
+            options.intra_op_num_threads = 1
+            return options
+
+        piper_engine.session_options = one_thread
     if "trim" in changes:
         from companion.speech import piper_engine
 
         piper_engine._trim_heap = lambda: None
+    if "int8" in changes:
+        from companion.speech import piper_engine
+
+        init = piper_engine.PiperEngine.__init__
+
+        def fp32_init(self: Any, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **{**kwargs, "precision": "fp32"})
+
+        piper_engine.PiperEngine.__init__ = fp32_init  # type: ignore[method-assign]
     if "imports" in changes:
         import keyring
         import requests  # noqa: F401 - imported for its cost
