@@ -2,7 +2,7 @@
 """First sound at the sound card: a command → the first audible sample at the sink.
 
 Run: ``.venv/bin/python benchmarks/first_sound.py [--runs 5] [--cases say,chat,speak]
-[--platform xcb|offscreen] [--no-breakdown]``
+[--platform xcb|offscreen] [--no-breakdown] [--base REV]``
 
 Measured as a user meets it: the mascot runs as its own process (``python -m companion``) on a
 real X server (a private ``Xvfb``; ``--platform offscreen`` to skip it), with the embedded Piper
@@ -17,12 +17,15 @@ no other test's sound lands in the recording. A sample counts as sound from abou
 - ``speak``: ``companion speak TEXT`` (no mascot: a process that loads the voice itself).
 
 Each case runs once first (reported on its own: the first reply after the mascot started) and
-then ``--runs`` times (the median is the figure). Baseline in the same run: ``paplay`` of the
-first piece already made into a WAV file (the sound server's own floor for command → sound).
+then ``--runs`` times (the median is the figure). Baseline in the same run: the program before
+this issue (``git archive`` of ``--base``, default where this branch left ``main``), its own
+mascot running beside this one's, the two asked in turn round after round, so both meet the
+same load on this shared machine. Printed as well: ``paplay`` of the first piece already made
+into a WAV file (the sound server's own floor for command → sound).
 
-Then the same runs once more with ``benchmarks/_trace.py`` in front of every process: time stamps
-at each step (CLI start, IPC, text preparation, synthesis of the first piece, to the player,
-stream start, device) give the breakdown, as medians over the runs.
+A third side, this program with ``benchmarks/_trace.py`` in front of every process, gives the
+breakdown from time stamps at each step (CLI start, IPC, text preparation, synthesis of the first
+piece, to the player, stream start, device), as medians over its runs.
 """
 
 from __future__ import annotations
@@ -37,14 +40,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _figure import figure
-from _mascot_proc import REPO, stop, wait_for_line
+from _first_sound_report import CHAT_STEPS, SAY_STEPS, SPEAK_STEPS, Sample, breakdown, report
+from _mascot_proc import REPO, base_tree, default_base, stop, wait_for_line
 
 from tests.support.private_pulse import MonitorRecorder, PrivatePulse
 from tests.support.xvfb import Xvfb
@@ -58,53 +62,6 @@ CHAT_REPLY = (
     "The forecast says sunshine until the evening."
 )
 TRACER = HERE / "_trace.py"
-
-#: (step, from event, to event) for the breakdown; "cmd" is the command, "sink" the sound.
-SAY_STEPS = (
-    ("CLI start (interpreter, imports)", "cmd", "cli_send"),
-    ("IPC to the mascot", "cli_send", "ipc_request"),
-    ("router → speech thread", "ipc_request", "pipeline_start"),
-    ("text preparation", "pipeline_start", "text_prepared"),
-    ("synthesis of the first piece", "text_prepared", "synth_first_chunk"),
-    ("visemes, word timings", "synth_first_chunk", "utterance_ready"),
-    ("to the player (GUI thread)", "utterance_ready", "player_enqueue"),
-    ("stream start → first callback", "player_enqueue", "first_callback"),
-    ("device latency (to the sink)", "first_callback", "sink"),
-)
-CHAT_STEPS = (
-    ("token reaches the chat thread", "token", "chat_first_delta"),
-    ("first piece complete → speech thread", "chat_first_delta", "pipeline_start"),
-    ("synthesis of the first piece", "pipeline_start", "synth_first_chunk"),
-    ("visemes, word timings", "synth_first_chunk", "utterance_ready"),
-    ("to the player (GUI thread)", "utterance_ready", "player_enqueue"),
-    ("stream start → first callback", "player_enqueue", "first_callback"),
-    ("device latency (to the sink)", "first_callback", "sink"),
-)
-SPEAK_STEPS = (
-    ("interpreter start", "cmd", "process_start"),
-    ("imports, settings", "process_start", "voice_load_start"),
-    ("voice load", "voice_load_start", "voice_load_done"),
-    ("text preparation", "voice_load_done", "text_prepared"),
-    ("synthesis of the first piece", "text_prepared", "synth_first_chunk"),
-    ("visemes, word timings", "synth_first_chunk", "utterance_ready"),
-    ("to the player", "utterance_ready", "player_enqueue"),
-    ("stream start → first callback", "player_enqueue", "first_callback"),
-    ("device latency (to the sink)", "first_callback", "sink"),
-)
-
-
-@dataclass
-class Sample:
-    """One run: command time, reference time (command or first token), sound, trace events."""
-
-    cmd: float
-    ref: float
-    sink: float
-    events: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ms(self) -> float:
-        return 1000.0 * (self.sink - self.ref)
 
 
 class Rig:
@@ -123,9 +80,9 @@ class Rig:
             self.env["DISPLAY"] = stack.enter_context(Xvfb())
         self.trace = Path(tempfile.mkdtemp(prefix="companion-trace-")) / "trace.log"
 
-    def env_for(self, config: Path, traced: bool) -> dict[str, str]:
-        env = dict(self.env, COMPANION_CONFIG_DIR=str(config))
-        if traced:
+    def env_for(self, side: Side) -> dict[str, str]:
+        env = dict(self.env, COMPANION_CONFIG_DIR=str(side.config))
+        if side.traced:
             env["COMPANION_TRACE_FILE"] = str(self.trace)
         return env
 
@@ -141,32 +98,48 @@ class Rig:
         return found
 
 
-def command(traced: bool, *args: str) -> list[str]:
-    if traced:
-        return [sys.executable, str(TRACER), *args]
-    return [sys.executable, "-m", "companion", *args]
+@dataclass
+class Side:
+    """One program under test: a source tree, traced or not, with its own settings folder.
+
+    Sides run one after another within each round, so a baseline sees the same load."""
+
+    label: str
+    tree: Path
+    traced: bool = False
+    config: Path = Path()
+
+    def command(self, *args: str) -> list[str]:
+        if self.traced:
+            return [sys.executable, str(TRACER), *args]
+        return [sys.executable, "-m", "companion", *args]  # from the tree: cwd comes first
 
 
-def config_dir(**settings: object) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="companion-bench-"))
-    (folder / "settings.json").write_text(json.dumps({"greeted": True, **settings}))
-    return folder
+def with_config(sides: list[Side], **settings: object) -> list[Side]:
+    for side in sides:
+        side.config = Path(tempfile.mkdtemp(prefix="companion-bench-"))
+        (side.config / "settings.json").write_text(json.dumps({"greeted": True, **settings}))
+    return sides
 
 
 @contextmanager
-def mascot(rig: Rig, config: Path, traced: bool) -> Iterator[None]:
-    log = config / "mascot.log"
-    with log.open("wb") as err:
-        proc = subprocess.Popen(
-            command(traced), env=rig.env_for(config, traced), cwd=REPO,
-            stdout=subprocess.DEVNULL, stderr=err,
-        )  # fmt: skip
+def mascots(rig: Rig, sides: list[Side]) -> Iterator[None]:
+    """Every side's mascot running, voice loaded."""
+    procs = []
     try:
-        wait_for_line(log, "[app] speech engine:", timeout=120)
-        time.sleep(1.0)  # the voice is loaded; let start-up settle
+        for side in sides:
+            log = side.config / "mascot.log"
+            with log.open("wb") as err:
+                procs.append(subprocess.Popen(
+                    side.command(), env=rig.env_for(side), cwd=side.tree,
+                    stdout=subprocess.DEVNULL, stderr=err,
+                ))  # fmt: skip
+            wait_for_line(log, "[app] speech engine:", timeout=180)
+        time.sleep(1.5)  # the voices are loaded and warmed; let start-up settle
         yield
     finally:
-        stop(proc)
+        for proc in procs:
+            stop(proc)
 
 
 def one_run(rig: Rig, start: Callable[[], object], *, quiet_s: float = 0.8) -> tuple[float, float]:
@@ -180,72 +153,63 @@ def one_run(rig: Rig, start: Callable[[], object], *, quiet_s: float = 0.8) -> t
     return cmd, sink
 
 
-def run_cli(rig: Rig, config: Path, traced: bool, *args: str) -> None:
-    done = subprocess.run(
-        command(traced, *args), env=rig.env_for(config, traced), cwd=REPO,
-        capture_output=True, timeout=120, check=False,
+def spawn(rig: Rig, side: Side, *args: str) -> None:
+    subprocess.Popen(
+        side.command(*args), env=rig.env_for(side), cwd=side.tree,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"companion {args[0]} failed: {done.stderr.decode()[-300:]}")
 
 
-def case_say(rig: Rig, runs: int, traced: bool) -> list[Sample]:
-    config = config_dir(engine="piper")
-    samples = []
-    with mascot(rig, config, traced):
+def case_say(rig: Rig, sides: list[Side], runs: int) -> dict[str, list[Sample]]:
+    samples: dict[str, list[Sample]] = {side.label: [] for side in sides}
+    with mascots(rig, with_config(sides, engine="piper")):
         for _ in range(runs + 1):
-
-            def start() -> None:
-                subprocess.Popen(
-                    command(traced, "say", SAY_TEXT), env=rig.env_for(config, traced), cwd=REPO,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-
-            cmd, sink = one_run(rig, start)
-            samples.append(Sample(cmd, cmd, sink, rig.events_since(cmd)))
-            time.sleep(0.5)
+            for side in sides:
+                cmd, sink = one_run(rig, lambda side=side: spawn(rig, side, "say", SAY_TEXT))
+                samples[side.label].append(Sample(cmd, cmd, sink, rig.events_since(cmd)))
+                time.sleep(0.5)
     return samples
 
 
-def case_speak(rig: Rig, runs: int, traced: bool) -> list[Sample]:
-    config = config_dir(engine="piper")
-    samples = []
+def case_speak(rig: Rig, sides: list[Side], runs: int) -> dict[str, list[Sample]]:
+    samples: dict[str, list[Sample]] = {side.label: [] for side in sides}
+    with_config(sides, engine="piper")
     for _ in range(runs + 1):
-        cmd, sink = one_run(
-            rig, lambda: run_cli(rig, config, traced, "speak", SAY_TEXT), quiet_s=0.0
-        )
-        samples.append(Sample(cmd, cmd, sink, rig.events_since(cmd)))
+        for side in sides:
+
+            def start(side: Side = side) -> None:
+                done = subprocess.run(
+                    side.command("speak", SAY_TEXT), env=rig.env_for(side), cwd=side.tree,
+                    capture_output=True, timeout=120, check=False,
+                )  # fmt: skip
+                if done.returncode != 0:
+                    raise RuntimeError(f"speak failed: {done.stderr.decode()[-300:]}")
+
+            cmd, sink = one_run(rig, start, quiet_s=0.0)
+            samples[side.label].append(Sample(cmd, cmd, sink, rig.events_since(cmd)))
     return samples
 
 
-def case_chat(rig: Rig, runs: int, traced: bool, token_ms: float) -> list[Sample]:
+def case_chat(rig: Rig, sides: list[Side], runs: int, token_ms: float) -> dict[str, list[Sample]]:
     from tests.support.reference_backend import ReferenceBackend
     from tests.support.reference_chat import install_chat
 
-    samples = []
+    samples: dict[str, list[Sample]] = {side.label: [] for side in sides}
     with ReferenceBackend() as backend:
         backend.require_auth = False
         chat = install_chat(backend)
         chat.script.reply = CHAT_REPLY
         chat.script.token_delay = token_ms / 1000.0
-        config = config_dir(engine="piper", backend_url=backend.openai_url)
-        with mascot(rig, config, traced):
+        with mascots(rig, with_config(sides, engine="piper", backend_url=backend.openai_url)):
             for _ in range(runs + 1):
-                asked = len(chat.requests)
-
-                def start() -> None:
-                    subprocess.Popen(
-                        command(traced, "ask", QUESTION), env=rig.env_for(config, traced),
-                        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    )  # fmt: skip
-
-                cmd, sink = one_run(rig, start)
-                # The first token leaves right after the request arrives (no first delay).
-                token = chat.requests[asked].at
-                events = rig.events_since(cmd)
-                events["token"] = token
-                samples.append(Sample(cmd, token, sink, events))
-                time.sleep(0.5)
+                for side in sides:
+                    asked = len(chat.requests)
+                    cmd, sink = one_run(rig, lambda side=side: spawn(rig, side, "ask", QUESTION))
+                    # The first token leaves right after the request arrives (no first delay).
+                    events = rig.events_since(cmd)
+                    events["token"] = chat.requests[asked].at
+                    samples[side.label].append(Sample(cmd, events["token"], sink, events))
+                    time.sleep(0.5)
     return samples
 
 
@@ -281,34 +245,6 @@ class _NoCancel:
         pass
 
 
-def report(name: str, samples: list[Sample], steps: tuple[tuple[str, str, str], ...]) -> None:
-    first, rest = samples[0], samples[1:]
-    values = [s.ms for s in rest]
-    print(
-        f"{name}: median {statistics.median(values):.0f} ms over {len(values)} runs "
-        f"(runs: {', '.join(f'{v:.0f}' for v in values)}); first run {first.ms:.0f} ms"
-    )
-
-
-def breakdown(samples: list[Sample], steps: tuple[tuple[str, str, str], ...]) -> None:
-    rest = samples[1:]
-    total = statistics.median(s.ms for s in rest)
-    print(f"  breakdown (traced runs, medians; total {total:.0f} ms):")
-    for label, start, end in steps:
-        spans = []
-        for s in rest:
-            marks = {**s.events, "cmd": s.cmd, "sink": s.sink}
-            if start in marks and end in marks:
-                spans.append(1000.0 * (marks[end] - marks[start]))
-        value = f"{statistics.median(spans):7.1f} ms" if spans else "      — "
-        print(f"    {value}  {label}")
-    device = [
-        1000.0 * (s.sink - s.events["device_time"]) for s in rest if "device_time" in s.events
-    ]
-    if device:
-        print(f"    (sink vs PortAudio's own device time: {statistics.median(device):+.1f} ms)")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=5)
@@ -316,27 +252,35 @@ def main() -> int:
     parser.add_argument("--platform", default="xcb", choices=("xcb", "offscreen"))
     parser.add_argument("--token-ms", type=float, default=30.0)
     parser.add_argument("--no-breakdown", action="store_true")
+    parser.add_argument("--base", default=None, help="revision for the 'before' baseline")
     args = parser.parse_args()
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    runners: dict[str, Callable[[Rig, bool], list[Sample]]] = {
-        "say": lambda rig, traced: case_say(rig, args.runs, traced),
-        "chat": lambda rig, traced: case_chat(rig, args.runs, traced, args.token_ms),
-        "speak": lambda rig, traced: case_speak(rig, args.runs, traced),
-    }
     steps = {"say": SAY_STEPS, "chat": CHAT_STEPS, "speak": SPEAK_STEPS}
+    results: dict[str, dict[str, list[Sample]]] = {}
     with ExitStack() as stack:
         rig = Rig(stack, args.platform)
         floor = statistics.median(floor_paplay(rig, args.runs))
+        base = base_tree(args.base if args.base is not None else default_base(), stack)
         load = os.getloadavg()[0]
         print(f"platform {args.platform}, private PulseAudio null sink, load average {load:.1f} "
-              f"on {os.cpu_count()} cores; baseline paplay of a ready WAV: {floor:.0f} ms "
-              "command → sound")  # fmt: skip
-        results: dict[str, list[Sample]] = {}
+              f"on {os.cpu_count()} cores; paplay of a ready WAV: {floor:.0f} ms command → "
+              "sound")  # fmt: skip
         for case in cases:
-            results[case] = runners[case](rig, False)
-            report(case, results[case], steps[case])
+            sides = [Side("now", REPO)]
+            if base is not None:
+                sides.insert(0, Side("before", base))
             if not args.no_breakdown:
-                breakdown(runners[case](rig, True), steps[case])
+                sides.append(Side("now, traced", REPO, traced=True))
+            if case == "say":
+                results[case] = case_say(rig, sides, args.runs)
+            elif case == "chat":
+                results[case] = case_chat(rig, sides, args.runs, args.token_ms)
+            else:
+                results[case] = case_speak(rig, sides, args.runs)
+            for label, samples in results[case].items():
+                report(f"{case} ({label})", samples)
+            if "now, traced" in results[case]:
+                breakdown(results[case]["now, traced"], steps[case])
     what = {
         "say": ("first_sound_say", "companion say → first sound at the sink (mascot running)",
                 "<= 250 ms (must <= 400)"),
@@ -344,18 +288,19 @@ def main() -> int:
                  "<= 250 ms (must <= 350)"),
         "speak": ("first_sound_speak", "companion speak → first sound at the sink", ""),
     }  # fmt: skip
-    for case, samples in results.items():
+    for case, by_side in results.items():
         name, label, goal = what[case]
+        before = by_side.get("before")
         figure(
             name,
-            statistics.median(s.ms for s in samples[1:]),
+            statistics.median(s.ms for s in by_side["now"][1:]),
             "ms",
             what=label,
-            baseline=floor,
-            baseline_what="paplay of a ready WAV",
+            baseline=statistics.median(s.ms for s in before[1:]) if before else floor,
+            baseline_what="before this issue, same run" if before else "paplay of a ready WAV",
             goal=goal,
         )
-        figure(f"{name}_first", samples[0].ms, "ms", what=f"{label}, first run")
+        figure(f"{name}_first", by_side["now"][0].ms, "ms", what=f"{label}, first run")
     return 0
 
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _figure import figure
-from _mascot_proc import REPO, rss_mb, stop, wait_for_line
+from _mascot_proc import REPO, base_tree, default_base, rss_mb, stop, wait_for_line
 
 from tests.support.private_pulse import MonitorRecorder, PrivatePulse
 from tests.support.xvfb import Xvfb
@@ -61,30 +61,6 @@ class Row:
     shown_s: list[float] = field(default_factory=list)
     rss_ready: list[float] = field(default_factory=list)
     rss_spoken: list[float] = field(default_factory=list)
-
-
-def base_tree(rev: str, stack: ExitStack) -> Path | None:
-    folder = Path(tempfile.mkdtemp(prefix="companion-base-"))
-    stack.callback(shutil.rmtree, folder, True)
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", rev], capture_output=True, check=False
-    )
-    if archive.returncode != 0:
-        print(f"note: no tree at {rev!r} (git archive failed); the 'before' row is left out")
-        return None
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-    return folder
-
-
-def default_base() -> str:
-    for ref in ("main", "origin/main"):
-        done = subprocess.run(
-            ["git", "-C", str(REPO), "merge-base", "HEAD", ref],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if done.returncode == 0:
-            return done.stdout.strip()
-    return ""
 
 
 def command(row: Row, *args: str) -> list[str]:
