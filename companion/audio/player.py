@@ -20,9 +20,9 @@ Design notes (figures from ``benchmarks/player_clock.py`` on the PulseAudio null
   queued now, so an utterance does not start the stream at ``begin()`` (before its audio is
   synthesised) but when its first audio arrives, on a stream opened ahead of time and stopped:
   PortAudio then primes the empty buffer from the callback
-  (``prime_output_buffers_using_stream_callback``) and the first frame is heard within a few
-  milliseconds of ``enqueue()`` (``benchmarks/first_sound.py``: the sink hears it 0-10 ms after the
-  start, against 120 ms behind a running stream's zeros).
+  (``prime_output_buffers_using_stream_callback``): the first callback takes the queued audio
+  2-12 ms after ``enqueue()`` and the sink plays it about 28 ms later (``benchmarks/
+  first_sound.py``), where a running stream first played its 0.1 s buffer of zeros (120 ms).
 - A running stream writing zeros costs CPU (4 % of a core at ``"low"``, 0.4-0.8 % at 0.1 s), so
   it is stopped (kept open, ready to start again) once nothing queued has been unheard for
   ``IDLE_STOP_S``: after an utterance, or while a streamed reply waits for its next piece (that
