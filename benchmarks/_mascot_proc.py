@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,3 +64,28 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def base_tree(rev: str, stack: ExitStack) -> Path | None:
+    """The tree at ``rev`` (``git archive``), removed with ``stack``; None (and a note) when
+    there is no such revision: the benchmark then has no 'before' baseline."""
+    done = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True)
+    if not rev or done.returncode != 0:
+        print(f"note: no tree at {rev!r}; no 'before' baseline in this run")
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="companion-base-"))
+    stack.callback(shutil.rmtree, folder, True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=done.stdout, check=True)
+    return folder
+
+
+def default_base() -> str:
+    """Where this branch left main (the figures' 'before'), when there is a main."""
+    for ref in ("main", "origin/main"):
+        done = subprocess.run(
+            ["git", "-C", str(REPO), "merge-base", "HEAD", ref],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode == 0:
+            return done.stdout.strip()
+    return ""

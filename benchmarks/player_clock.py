@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _figure import figure
 
-from companion.audio.player import DEFAULT_LATENCY, IDLE_CLOSE_S, Player
+from companion.audio.player import DEFAULT_LATENCY, IDLE_STOP_S, Player
 from companion.speech.types import FloatArray
 
 RATE = 22050
@@ -221,8 +221,8 @@ def drift(seconds: float) -> None:
 
 
 def start_latency(runs: int) -> None:
-    for label, idle_close in (("cold (stream closed)", 0.0), ("warm (stream open)", 60.0)):
-        player = Player(sample_rate=RATE, idle_close_s=idle_close)
+    for label, idle_close in (("cold (stream stopped)", 0.0), ("warm (stream running)", 60.0)):
+        player = Player(sample_rate=RATE, idle_stop_s=idle_close)
         taken: list[float] = []
         audible: list[float] = []
         begins: list[float] = []
@@ -250,12 +250,12 @@ def start_latency(runs: int) -> None:
                 "player_start_cold",
                 1000 * statistics.median(audible),
                 "ms",
-                what="begin() to audible start, stream closed",
+                what="begin() to audible start, stream stopped",
             )
 
 
 def stop_latency(runs: int, latency: float | str, heard: Callable[[], FloatArray] | None) -> None:
-    player = Player(sample_rate=RATE, latency=latency, idle_close_s=60.0)
+    player = Player(sample_rate=RATE, latency=latency, idle_stop_s=60.0)
     returns: list[float] = []
     frozen: list[float] = []
     try:
@@ -328,7 +328,7 @@ def busy_thread_underflows(seconds: float) -> None:
 
 def idle_cpu(seconds: float) -> None:
     for latency in ("low", DEFAULT_LATENCY):
-        player = Player(sample_rate=RATE, latency=latency, idle_close_s=seconds + 5.0)
+        player = Player(sample_rate=RATE, latency=latency, idle_stop_s=seconds + 5.0)
         try:
             player.begin()
             player.enqueue(tone(0.1))
@@ -348,7 +348,7 @@ def idle_cpu(seconds: float) -> None:
         print(
             f"idle CPU, latency={latency!r}: stream open writing zeros {open_cpu:.2f} % of a core "
             f"({per_s:.0f} callbacks/s); stream closed {closed_cpu:.2f} % (baseline: the "
-            f"{IDLE_CPU_GOAL} % goal; the player closes an idle stream after {IDLE_CLOSE_S:.0f} s)"
+            f"{IDLE_CPU_GOAL} % goal; the player stops an idle stream after {IDLE_STOP_S:.1f} s)"
         )
 
 

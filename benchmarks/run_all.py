@@ -61,6 +61,9 @@ SCRIPTS: tuple[Script, ...] = (
     ),
     Script("lipsync_eval"),
     Script("chat_latency", ("--runs", "3"), ("--runs", "1", "--engine", "espeak")),
+    Script("first_sound", ("--runs", "5"), ("--runs", "2", "--no-breakdown")),
+    Script("mascot_memory", ("--runs", "3"), ("--runs", "1"), timeout=1800.0),
+    Script("voice_quality", (), ("--quick",), timeout=3600.0),
     Script("unauthorized_path", ("--runs", "5"), ("--runs", "2")),
     Script("reliability", (), ("--quick",), timeout=3600.0),
 )

@@ -2,6 +2,7 @@
 """Launch to mascot shown, and resident memory, as a child process.
 
 Run: ``.venv/bin/python benchmarks/startup.py [--runs 5] [--platform offscreen|xcb]``
+(``xcb``: on a private Xvfb, as on a desktop)
 
 Time from ``Popen`` to the "[app] mascot shown" log line (the window is shown; the voice then
 loads in the speech thread), and resident memory once the voice is loaded. Baseline, in the same
@@ -18,9 +19,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from contextlib import ExitStack
 
 from _figure import figure
 from _mascot_proc import mascot_env, rss_mb, start_mascot, stop, wait_for_line
+
+from tests.support.xvfb import Xvfb
 
 BARE = (
     "import sys; from PySide6.QtWidgets import QApplication, QWidget;"
@@ -33,9 +39,17 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--platform", default="offscreen")
     args = parser.parse_args()
+    with ExitStack() as stack:
+        display = stack.enter_context(Xvfb()) if args.platform == "xcb" else ""
+        return measure(args.runs, args.platform, display)
+
+
+def measure(runs: int, platform: str, display: str) -> int:
     shown, rss_shown, rss_voice, bare_shown, bare_rss = [], [], [], [], []
-    for _ in range(args.runs):
-        env, cfg = mascot_env(args.platform)
+    for _ in range(runs):
+        env, cfg = mascot_env(platform)
+        if display:
+            env["DISPLAY"] = display
         log = cfg / "mascot.log"
         proc, t0 = start_mascot(env, log)
         try:
@@ -57,7 +71,7 @@ def main() -> int:
             stop(bare)  # type: ignore[arg-type]
     med = statistics.median
     print(
-        f"startup ({args.platform}, median of {args.runs}): launch to mascot shown "
+        f"startup ({platform}, median of {runs}): launch to mascot shown "
         f"{1000 * med(shown):.0f} ms (RSS {med(rss_shown):.0f} MB; {med(rss_voice):.0f} MB with "
         f"the voice loaded); baseline bare Qt window {1000 * med(bare_shown):.0f} ms, "
         f"RSS {med(bare_rss):.0f} MB"

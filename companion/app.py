@@ -135,11 +135,13 @@ class Companion(QObject):
             )
             telemetry.install_qt_hooks()
 
+        # PortAudio loads in the player's own thread while the rest is built; its notice is
+        # read in start() (reading it waits for the load).
         self.player = self._make_player()
+        # PortAudio loads in the player's own thread while the rest is built; its notice is
+        # read in start() (reading it waits for the load).
         self.player.set_muted(self.settings.muted)
-        if self.player.notice:
-            self.notices.append(self.player.notice)
-        self._audio_notice = self.player.notice  # the last audio notice the user was shown
+        self._audio_notice: str | None = None  # the last audio notice the user was shown
 
         # The token: COMPANION_TOKEN, else the keyring (or the 0600 file); read per request.
         self.session = SessionStore(base_url=config.backend_url(self.settings))
@@ -287,6 +289,9 @@ class Companion(QObject):
             self.ipc.ask_requested.connect(self._on_ipc_ask)
             self.ipc.show_requested.connect(self.desktop.show_window)
         self.workers.start()
+        self._audio_notice = self.player.notice
+        if self._audio_notice:
+            self.notices.append(self._audio_notice)
         self.window.show()
         self.window.ensure_on_screen()
         self.menu.set_window_visible(True)

@@ -26,6 +26,8 @@ ENGINES = ("auto", "piper", "espeak")
 #: The speech server's ``response_format``: ``auto`` asks for WAV first and remembers what
 #: each server gives (``companion/speech/formats.py``); the rest force one format.
 RESPONSE_FORMATS = ("auto", "wav", "mp3", "opus", "flac", "pcm")
+#: The embedded Piper voice's weights: int8 (smaller, same sound) or the original fp32.
+VOICE_PRECISIONS = ("int8", "fp32")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Settings:
     output_device: str = ""
     engine: str = "auto"
     response_format: str = "auto"
+    voice_precision: str = "int8"
     autoplay: bool = True
     queue_mode: str = "interrupt"
     muted: bool = False
@@ -74,6 +77,8 @@ class Settings:
         s.character_voices = _character_voices(s.character_voices)
         if s.response_format not in RESPONSE_FORMATS:
             s.response_format = "auto"
+        if s.voice_precision not in VOICE_PRECISIONS:
+            s.voice_precision = "int8"
         if s.position is not None and not (
             isinstance(s.position, list)
             and len(s.position) == 2

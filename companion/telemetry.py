@@ -11,6 +11,9 @@ by key: ``access_token``, ``jwt``, ``api_key``, ``authorization``, ``token``, â€
 and JWT-shaped strings wherever a string appears (message, exception values, breadcrumbs,
 extra, contexts, tags).
 
+sentry-sdk is imported only when Sentry starts (it costs 22 MB resident and 0.2 s of start-up,
+``benchmarks/mascot_memory.py``): a mascot without a DSN never loads it.
+
 Expected states never become events: the logging integration only turns ERROR lines into
 events, backend errors are logged at the level of the status table
 (:mod:`companion.backend.policy`), and lines logged with ``extra=NO_EVENT`` (because they
@@ -28,21 +31,14 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any
-
-import sentry_sdk
-import sentry_sdk.scope
-import sentry_sdk.utils
-from sentry_sdk.integrations.argv import ArgvIntegration
-from sentry_sdk.integrations.atexit import AtexitIntegration
-from sentry_sdk.integrations.excepthook import ExcepthookIntegration
-from sentry_sdk.integrations.logging import LoggingIntegration
-from sentry_sdk.integrations.threading import ThreadingIntegration
-from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
+from typing import TYPE_CHECKING, Any
 
 from companion import __version__
-from companion.backend import policy
-from companion.backend.errors import BackendApiError
+
+if TYPE_CHECKING:
+    import sentry_sdk.scope
+
+    from companion.backend.errors import BackendApiError
 
 log = logging.getLogger("companion.telemetry")
 backend_log = logging.getLogger("companion.backend")
@@ -54,9 +50,9 @@ _NO_EVENT_ATTR = "companion_no_event"
 #: ``log.error(..., extra=NO_EVENT)``: a breadcrumb, not an event (it was reported explicitly).
 NO_EVENT: dict[str, Any] = {_NO_EVENT_ATTR: True}
 
-#: Keys whose values the event scrubber replaces, anywhere (recursive).
+#: Keys whose values the event scrubber replaces, anywhere (recursive), besides Sentry's own
+#: ``DEFAULT_DENYLIST`` (added when Sentry starts).
 DENYLIST: list[str] = [
-    *DEFAULT_DENYLIST,
     "access_token",
     "refresh_token",
     "id_token",
@@ -163,6 +159,8 @@ def init_telemetry(
     except Exception as exc:  # a malformed DSN must not stop the app
         log.warning("[telemetry] crash reports off: cannot start Sentry (%s)", type(exc).__name__)
         return False
+    import sentry_sdk
+
     _state.enabled = True
     _state.main_scope = sentry_sdk.get_isolation_scope()
     sentry_sdk.start_session(session_mode="application")
@@ -171,6 +169,14 @@ def init_telemetry(
 
 
 def _init_sdk(dsn: str, environment: str, transport: Any) -> None:
+    import sentry_sdk
+    from sentry_sdk.integrations.argv import ArgvIntegration
+    from sentry_sdk.integrations.atexit import AtexitIntegration
+    from sentry_sdk.integrations.excepthook import ExcepthookIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration
+    from sentry_sdk.integrations.threading import ThreadingIntegration
+    from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
+
     sentry_sdk.init(
         dsn=dsn,
         release=RELEASE,
@@ -180,7 +186,7 @@ def _init_sdk(dsn: str, environment: str, transport: Any) -> None:
         include_local_variables=False,  # locals hold reply text and tokens
         max_request_body_size="never",
         attach_stacktrace=False,
-        event_scrubber=EventScrubber(denylist=list(DENYLIST), recursive=True),
+        event_scrubber=EventScrubber(denylist=[*DEFAULT_DENYLIST, *DENYLIST], recursive=True),
         before_send=_before_send,
         before_breadcrumb=_before_breadcrumb,
         integrations=[
@@ -203,6 +209,9 @@ def is_enabled() -> bool:
 @contextlib.contextmanager
 def _report_scope() -> Iterator[sentry_sdk.scope.Scope]:
     """A fresh scope on top of the main thread's isolation scope (its session, breadcrumbs)."""
+    import sentry_sdk
+    import sentry_sdk.scope
+
     main = _state.main_scope
     with contextlib.ExitStack() as stack:
         if main is not None:
@@ -227,6 +236,8 @@ def report_error(
             scope.set_extra(key, value)
         if fingerprint:
             scope.fingerprint = fingerprint
+        import sentry_sdk
+
         sentry_sdk.capture_message(scrub_text(message), level="error")
 
 
@@ -240,6 +251,9 @@ def report_exception(
     """Send an exception report (a bug). Unhandled ones mark the session crashed."""
     if not _state.enabled:
         return
+    import sentry_sdk
+    import sentry_sdk.utils
+
     client = sentry_sdk.get_client()
     event, hint = sentry_sdk.utils.event_from_exception(
         (type(exc), exc, exc.__traceback__),
@@ -254,6 +268,8 @@ def report_exception(
 
 def log_backend_error(err: BackendApiError, *, operation: str) -> None:
     """Log ``err`` at the table's level; report it iff the table says so."""
+    from companion.backend import policy  # only once there is a backend error (requests)
+
     fields = policy.fields(err, operation)
     backend_log.log(
         policy.log_level(err),
@@ -282,6 +298,8 @@ def flush(timeout: float = 2.0) -> None:
         return
     if _state.main_scope is not None:
         _state.main_scope.end_session()
+    import sentry_sdk
+
     sentry_sdk.flush(timeout=timeout)
 
 
@@ -290,6 +308,8 @@ def shutdown(timeout: float = 2.0) -> None:
     if not _state.enabled:
         return
     flush(timeout)
+    import sentry_sdk
+
     client = sentry_sdk.get_client()
     client.close(timeout=timeout)
     sentry_sdk.get_global_scope().set_client(None)

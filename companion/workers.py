@@ -113,7 +113,13 @@ class Workers(QObject):
         if config.backend_url(new) != config.backend_url(old):
             self.chat.set_client_factory(self.chat_client_factory(new))
         def engine_of(s: Settings) -> tuple[str, ...]:
-            return (config.backend_url(s), s.engine, s.local_voice, s.response_format)
+            return (
+                config.backend_url(s),
+                s.engine,
+                s.local_voice,
+                s.response_format,
+                s.voice_precision,
+            )
 
         if engine_of(new) != engine_of(old):
             self.speech.set_engine_factory(self.engine_factory(new))

@@ -4,7 +4,8 @@
 From a clone with the dev extra installed (``pip install -e '.[dev]'``, or
 ``bash scripts/setup.sh test``). Steps:
 
-1. prepare the Piper voice (``prepare_voice.py``: the alignment-patched model; needs onnx);
+1. prepare the Piper voice (``prepare_voice.py``: the alignment-patched int8 model, and the
+   fp32 one too with ``--fp32-voice``, 60 MB more; needs onnx);
 2. run PyInstaller on ``packaging/companion.spec`` (work files in ``build/pyinstaller``);
 3. Linux: put ``install.sh`` beside the program;
 4. print the size and where the megabytes go.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import platform
 import re
 import shutil
@@ -64,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the Companion one-folder bundle.")
     parser.add_argument("--clean", action="store_true", help="empty PyInstaller's cache first")
     parser.add_argument("--archive", action="store_true", help="also pack the bundle")
+    parser.add_argument(
+        "--fp32-voice", action="store_true", help="also ship the fp32 voice (+60 MB)"
+    )
     args = parser.parse_args(argv)
 
     problem = _check_tools()
@@ -75,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     # 1. The voice, up front so its cost shows separately (the spec skips it when up to date).
     from prepare_voice import prepare_voice
 
+    if args.fp32_voice:
+        os.environ["COMPANION_FP32_VOICE"] = "1"  # read by the spec's prepare_voice() too
     prepare_voice()
     voice_s = time.monotonic() - started
 

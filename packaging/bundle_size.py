@@ -2,11 +2,16 @@
 """Where a bundle's megabytes go: total, parts (top-level folders), largest files.
 
 Used by ``build.py`` and ``smoke_test.py``; ``python packaging/bundle_size.py [BUNDLE]``
-prints the report on its own. Symbolic links count as nothing (their target is counted).
+prints the report on its own, and ``--before OTHER`` compares the 15 largest parts with another
+bundle (e.g. one built from ``main``: ``git archive main | tar -x -C /tmp/main && cd /tmp/main
+&& python packaging/build.py``), or with a listing saved by ``--save FILE``. Symbolic links count
+as nothing (their target is counted).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 from collections import Counter
@@ -63,12 +68,56 @@ def report(bundle: Path, *, top: int = 12) -> str:
     return "\n".join(lines)
 
 
+def parts_of(source: Path) -> tuple[int, dict[str, int]]:
+    """(total, parts) of a bundle folder, or of a listing written by ``--save``."""
+    if source.is_file():
+        saved = json.loads(source.read_text(encoding="utf-8"))
+        return int(saved["total"]), {str(k): int(v) for k, v in saved["parts"].items()}
+    total, parts, _files = measure(source)
+    return total, dict(parts)
+
+
+def compare(before: Path, after: Path, *, top: int = 15) -> str:
+    """The ``top`` largest parts of either bundle, before and after, largest first."""
+    total_b, parts_b = parts_of(before)
+    total_a, parts_a = parts_of(after)
+    names = sorted(
+        set(parts_b) | set(parts_a), key=lambda n: -max(parts_b.get(n, 0), parts_a.get(n, 0))
+    )
+    lines = [f"{'part':32s} {'before':>9s} {'after':>9s} {'change':>9s}"]
+    for name in names[:top]:
+        b, a = parts_b.get(name, 0), parts_a.get(name, 0)
+        lines.append(f"{name:32s} {b / MB:7.1f} MB {a / MB:7.1f} MB {(a - b) / MB:+7.1f} MB")
+    rest_b = total_b - sum(parts_b.get(n, 0) for n in names[:top])
+    rest_a = total_a - sum(parts_a.get(n, 0) for n in names[:top])
+    lines.append(f"{'(the rest)':32s} {rest_b / MB:7.1f} MB {rest_a / MB:7.1f} MB "
+                 f"{(rest_a - rest_b) / MB:+7.1f} MB")  # fmt: skip
+    lines.append(f"{'total':32s} {total_b / MB:7.1f} MB {total_a / MB:7.1f} MB "
+                 f"{(total_a - total_b) / MB:+7.1f} MB")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
-    bundle = Path(argv[0]) if argv else Path(__file__).resolve().parent.parent / "dist/companion"
-    if not bundle.is_dir():
-        print(f"no bundle at {bundle}", file=sys.stderr)
+    parser = argparse.ArgumentParser(description="Where a Companion bundle's megabytes go.")
+    default = Path(__file__).resolve().parent.parent / "dist" / "companion"
+    parser.add_argument("bundle", nargs="?", type=Path, default=default)
+    parser.add_argument("--before", type=Path, help="another bundle (or a --save listing)")
+    parser.add_argument("--save", type=Path, help="write the parts of BUNDLE as JSON")
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args(argv)
+    if not args.bundle.is_dir():
+        print(f"no bundle at {args.bundle}", file=sys.stderr)
         return 1
-    print(report(bundle))
+    if args.save is not None:
+        total, parts = parts_of(args.bundle)
+        args.save.write_text(json.dumps({"total": total, "parts": parts}, indent=1) + "\n")
+    if args.before is not None:
+        if not args.before.exists():
+            print(f"no bundle or listing at {args.before}", file=sys.stderr)
+            return 1
+        print(compare(args.before, args.bundle, top=args.top))
+    else:
+        print(report(args.bundle, top=args.top))
     return 0
 
 

@@ -6,7 +6,8 @@ set -uo pipefail
 run_pkgs=(libportaudio2 libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 fonts-dejavu-core python3-venv)
-test_pkgs=(pulseaudio pulseaudio-utils xvfb xdotool flite)  # flite: a voice of benchmarks/lipsync_eval.py
+# flite: a voice of benchmarks/lipsync_eval.py; icu-devtools, gcc, binutils: the bundle build
+test_pkgs=(pulseaudio pulseaudio-utils xvfb xdotool flite icu-devtools gcc binutils)
 pkgs=("${run_pkgs[@]}")
 [ "${1:-run}" = test ] && pkgs+=("${test_pkgs[@]}")
 missing=()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -33,13 +34,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import keyring
-import keyring.backend
-import keyring.errors
+from typing import TYPE_CHECKING, Any
 
 from companion import paths
+
+if TYPE_CHECKING:
+    import keyring.backend
 from companion.backend.errors import BackendApiError, Unauthorized
 from companion.vocab import SessionState
 
@@ -172,11 +172,29 @@ class SecretStore:
         backend: keyring.backend.KeyringBackend | None = None,
         path: Path | None = None,
     ) -> None:
-        self._backend = backend if backend is not None else keyring.get_keyring()
+        # The keyring is looked up on first use: a mascot with no backend never needs it, and
+        # finding the backend imports secretstorage and cryptography (about 20 MB resident).
+        self._backend_given = backend
         self.path = path if path is not None else paths.config_dir() / CREDENTIALS_FILE
         self.notice: str | None = None
-        self.using_file = _is_fail_backend(self._backend)
+        self._using_file: bool | None = None
         self._lock = threading.Lock()
+
+    @functools.cached_property
+    def _backend(self) -> keyring.backend.KeyringBackend:
+        import keyring
+
+        return self._backend_given if self._backend_given is not None else keyring.get_keyring()
+
+    @property
+    def using_file(self) -> bool:
+        if self._using_file is None:
+            self._using_file = _is_fail_backend(self._backend)
+        return self._using_file
+
+    @using_file.setter
+    def using_file(self, value: bool) -> None:
+        self._using_file = value
 
     @property
     def location(self) -> str:
@@ -186,6 +204,8 @@ class SecretStore:
         key = normalize_url(url)
         with self._lock:
             if not self.using_file:
+                import keyring.errors
+
                 try:
                     value = self._backend.get_password(SERVICE, key)
                 except keyring.errors.NoKeyringError:
@@ -203,6 +223,8 @@ class SecretStore:
         key = normalize_url(url)
         with self._lock:
             if not self.using_file:
+                import keyring.errors
+
                 try:
                     self._backend.set_password(SERVICE, key, token)
                 except keyring.errors.NoKeyringError:

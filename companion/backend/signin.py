@@ -26,15 +26,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from companion.backend.auth import API_KEY_ACCOUNT, Account
-from companion.backend.client import BackendClient
 from companion.backend.errors import BackendApiError, ProtocolError, Transient, Unauthorized
 from companion.backend.key_check import check_api_key
 from companion.backend.loopback import BROWSER_TIMEOUT_S, LoopbackListener
 from companion.backend.signin_types import SignInError, SignInFailure, SignInMethod, SignInResult
 from companion.tasks import CancelToken
+
+if TYPE_CHECKING:
+    from companion.backend.client import BackendClient
 
 log = logging.getLogger("companion.auth")
 
@@ -49,6 +52,8 @@ def is_openai_compatible(base_url: str) -> bool:
 
 
 def _client(base_url: str, token: str | None) -> BackendClient:
+    from companion.backend.client import BackendClient  # requests: only when signing in
+
     return BackendClient(base_url=base_url, token=lambda: token, connect_timeout=5.0)
 
 

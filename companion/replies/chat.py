@@ -27,14 +27,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sseclient
 from PySide6.QtCore import QObject, Signal, Slot
 
 from companion import telemetry
-from companion.backend import policy
-from companion.backend.client import BackendClient, StreamResponse
 from companion.backend.errors import (
     BackendApiError,
     BudgetExhausted,
@@ -49,6 +47,9 @@ from companion.backend.openai_errors import STATUS_WORDS as _ERROR_WORDS
 from companion.backend.openai_errors import from_json as _error_body
 from companion.tasks import Cancelled, CancelRegistry, CancelToken, backoff_delay
 from companion.vocab import ChatOutcome
+
+if TYPE_CHECKING:  # requests: imported once a backend is configured, not by every mascot
+    from companion.backend.client import BackendClient, StreamResponse
 
 log = logging.getLogger("companion.chat")
 
@@ -174,6 +175,8 @@ def error_from_event(path: str, data: Any) -> BackendApiError:
     kind = " ".join(str(error.get(k, "")) for k in ("type", "code")).lower()
     if any(word in kind for word, status in _ERROR_WORDS if status == 402):
         text += " (budget)"  # OpenAI's insufficient_quota says "quota" and "billing"
+    from companion.backend import policy  # requests, only once a backend is talked to
+
     return policy.classify(
         "POST",
         path,
@@ -324,7 +327,7 @@ def stream_chat(
                 raise Cancelled() from None
 
 
-ClientFactory = Callable[[], BackendClient | None]
+ClientFactory = Callable[[], "BackendClient | None"]
 
 
 class ChatWorker(QObject):

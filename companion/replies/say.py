@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from companion.replies import ipc
+from companion.replies import ipc_client as ipc
 from companion.textinput import TextInputError, decode_text
 
 T = TypeVar("T")
@@ -103,9 +103,10 @@ def run_say(args: argparse.Namespace) -> int:
     if not text.strip():
         print("companion say: nothing to say", file=sys.stderr)
         return 1
-    from PySide6.QtCore import QCoreApplication
+    if sys.platform == "win32":  # Qt's named pipes want an application object
+        from PySide6.QtCore import QCoreApplication
 
-    _app = QCoreApplication.instance() or QCoreApplication(["companion-say"])
+        _app = QCoreApplication.instance() or QCoreApplication(["companion-say"])
     try:
         deliver(text)
     except ipc.IpcError as exc:

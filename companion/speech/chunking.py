@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-
-import pysbd
+from typing import TYPE_CHECKING
 
 from companion.speech.language import DEFAULT, language
 from companion.speech.text import speakable_text
+
+if TYPE_CHECKING:
+    import pysbd
 
 MAX_CHARS = 200
 FIRST_MIN_WORDS = 2
@@ -48,7 +50,10 @@ _WINDOW_CUT = re.compile(
 
 
 def _segmenter(lang: str = DEFAULT) -> pysbd.Segmenter:
-    # A fresh segmenter per call: pysbd keeps per-text state on the instance.
+    # A fresh segmenter per call: pysbd keeps per-text state on the instance. Imported on first
+    # use (the speech thread's warm-up), not by the GUI thread before the mascot is shown.
+    import pysbd
+
     return pysbd.Segmenter(language=language(lang).segmenter, clean=False)
 
 

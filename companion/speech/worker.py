@@ -153,7 +153,11 @@ class SpeechWorker(QObject):
     def warm_up(self) -> None:
         """Load the engine ahead of the first reply (runs in the worker thread)."""
         try:
-            self._ensure_pipeline()
+            pipeline = self._ensure_pipeline()
+            pipeline.pieces("Hello, there.")  # loads the text preparation (markdown, pysbd)
+            warm = getattr(pipeline.engine, "warm", None)
+            if callable(warm):  # one short synthesis: the first reply starts at full speed
+                warm()
         except Exception as exc:  # reported; the first reply will fail with the typed error
             log.warning("[speech_worker] engine could not be loaded: %s", type(exc).__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -53,6 +53,7 @@ RESPONSE_FORMAT_LABELS = {
     "flac": "FLAC",
     "pcm": "Raw PCM",
 }
+PRECISION_LABELS = {"int8": "Compact (int8 weights)", "fp32": "Original (fp32 weights)"}
 
 
 def _default_devices() -> list[str]:
@@ -63,6 +64,13 @@ def _default_devices() -> list[str]:
     except Exception as exc:  # no PortAudio: the list is just "System default"
         log.info("[settings] output devices unavailable: %s", type(exc).__name__)
         return []
+
+
+def _precisions() -> tuple[str, ...]:
+    """The Piper voice precisions this installation has (a bundle may ship only int8)."""
+    from companion.speech.piper_models import available_precisions
+
+    return available_precisions()
 
 
 class SettingsDialog(QDialog):
@@ -84,6 +92,7 @@ class SettingsDialog(QDialog):
         devices: Callable[[], list[str]] = _default_devices,
         characters: CharacterStore | None = None,
         voice_folder: Path | None = None,
+        precisions: Callable[[], Sequence[str]] = _precisions,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -177,6 +186,15 @@ class SettingsDialog(QDialog):
             max(0, self.response_format.findData(settings.response_format))
         )
         form.addRow("Response format", self.response_format)
+        self.voice_precision = QComboBox()
+        for precision in precisions():
+            self.voice_precision.addItem(PRECISION_LABELS[precision], precision)
+        self.voice_precision.setToolTip(
+            "The built-in Piper voice: int8 weights are a quarter of the size and sound the same."
+        )
+        index = self.voice_precision.findData(settings.voice_precision)
+        self.voice_precision.setCurrentIndex(max(0, index))
+        form.addRow("Built-in voice model", self.voice_precision)
 
         self.chat_model = QLineEdit(settings.chat_model)
         self.chat_model.setPlaceholderText("e.g. gpt-4o-mini, llama3.2")
@@ -233,6 +251,7 @@ class SettingsDialog(QDialog):
             "backend_url": self.backend_url,
             "engine": self.engine,
             "response_format": self.response_format,
+            "voice_precision": self.voice_precision,
             "chat_model": self.chat_model,
             "system_prompt": self.system_prompt,
             "local_voice": self.voice_picker,
@@ -255,6 +274,7 @@ class SettingsDialog(QDialog):
             backend_url=self.backend_url.text().strip(),
             engine=str(self.engine.currentData()),
             response_format=str(self.response_format.currentData()),
+            voice_precision=str(self.voice_precision.currentData() or "int8"),
             chat_model=self.chat_model.text().strip() or self._original.chat_model,
             system_prompt=self.system_prompt.toPlainText().strip(),
             character=self.character_page.selected_id() or self._original.character,

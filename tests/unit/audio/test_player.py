@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,6 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ import pytest
 from companion.audio import devices
 from companion.audio.player import LOST_NOTICE, Player
 from companion.speech.types import FloatArray
+from tests.support.private_pulse import PrivatePulse
 
 RATE = 22050
 ROOT = Path(__file__).resolve().parents[3]
@@ -237,24 +236,49 @@ def test_unknown_device_name_falls_back_to_the_default(pulse: None) -> None:
 
 
 @pytest.mark.audio
-def test_idle_stream_closes_and_reopens(pulse: None) -> None:
-    p = Player(sample_rate=RATE, idle_close_s=0.2)
+def test_idle_stream_stops_and_starts_again(pulse: None) -> None:
+    p = Player(sample_rate=RATE, idle_stop_s=0.2)
     try:
-        p.begin()  # the stream opens in the player's own thread, not the caller's
-        assert wait_for(lambda: p.stream_open, timeout=3.0)
+        # Opened ahead of the first utterance, in the player's own thread; started only once
+        # audio is queued (a running stream would play its buffer of zeros first).
+        assert wait_for(lambda: p.stream_prepared, timeout=3.0)
+        p.begin()
+        time.sleep(0.1)
+        assert not p.stream_open
         p.enqueue(tone(0.1))
+        assert wait_for(lambda: p.stream_open, timeout=3.0)
         p.end()
         assert p.wait_finished(4.0)
         assert wait_for(lambda: not p.stream_open, timeout=3.0)
-        p.begin()  # the stream opens in the player's own thread, not the caller's
-        assert wait_for(lambda: p.stream_open, timeout=3.0)
+        assert p.stream_prepared  # stopped, not closed: the next start is quick
+        p.begin()
         p.enqueue(tone(0.1))
+        assert wait_for(lambda: p.stream_open, timeout=3.0)
         p.end()
         assert p.wait_finished(4.0)
+        assert p.frames_played == round(0.1 * RATE)
     finally:
         p.close()
-    assert (p.stream_open, p.playing) == (False, False)
+    assert (p.stream_open, p.stream_prepared, p.playing) == (False, False, False)
     p.close()  # twice is fine
+
+
+@pytest.mark.audio
+def test_a_reply_waiting_for_its_next_piece_stops_the_stream_and_resumes(pulse: None) -> None:
+    p = Player(sample_rate=RATE, idle_stop_s=0.1)
+    try:
+        p.begin()
+        p.enqueue(tone(0.2))
+        assert wait_for(lambda: p.position_ms() >= 200.0)
+        assert wait_for(lambda: not p.stream_open)  # dry: stopped while the piece is made
+        assert p.playing and p.position_ms() == pytest.approx(200.0)
+        p.enqueue(tone(0.2, freq=660.0))
+        p.end()
+        assert p.wait_finished(4.0)
+        assert p.frames_played == round(0.4 * RATE)
+        assert p.position_ms() == pytest.approx(400.0)
+    finally:
+        p.close()
 
 
 @pytest.mark.audio
@@ -273,81 +297,17 @@ def test_volume_is_clamped(pulse: None) -> None:
 # -- a private PulseAudio server that a test can break -----------------------------------------
 
 
-@dataclass
-class PrivatePulse:
-    env: dict[str, str]
-    sink: str
-
-    def pactl(self, *args: str) -> str:
-        done = subprocess.run(
-            ["pactl", *args], env=self.env, capture_output=True, text=True, timeout=10, check=True
-        )
-        return done.stdout
-
-
-def _sink_latency_us(server: PrivatePulse) -> int | None:
-    for line in server.pactl("list", "sinks").splitlines():
-        parts = line.split()
-        if parts[:1] == ["Latency:"]:
-            return int(parts[1])
-    return None
-
-
 @pytest.fixture
 def private_pulse(pulse: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivatePulse]:
     """A PulseAudio server of this test's own, with a null sink; PULSE_SERVER points at it."""
-    if not all(shutil.which(tool) for tool in ("pulseaudio", "pactl", "pacat", "parec")):
+    if not PrivatePulse.available():
         reason = "pulseaudio and pulseaudio-utils are needed to break a sound server on purpose"
         if os.environ.get("CI"):
             pytest.fail(reason + " (scripts/system-deps.sh test installs them)")
         pytest.skip(reason)
-    runtime = tempfile.mkdtemp(prefix="cpa-")  # short: a socket path must fit in 108 bytes
-    os.chmod(runtime, 0o700)
-    env = {**os.environ, "XDG_RUNTIME_DIR": runtime, "HOME": runtime}
-    env.pop("PULSE_SERVER", None)
-    sink = "vanishing"
-    procs = [
-        subprocess.Popen(
-            [
-                "pulseaudio",
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--disallow-exit",
-                "-n",
-                f"--load=module-null-sink sink_name={sink} rate=48000",
-                "--load=module-native-protocol-unix auth-anonymous=1",
-            ],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    ]
-    try:
-        server = PrivatePulse(env, sink)
-        socket = Path(runtime, "pulse", "native")
-        assert wait_for(socket.exists, timeout=10.0), "private PulseAudio did not start"
-        env["PULSE_SERVER"] = f"unix:{socket}"
-        server.pactl("set-default-sink", sink)
-        # See scripts/pulse.sh: a low-latency keep-alive, then wait out the 2 s block rendered
-        # before it joined, or the first stream stalls.
-        procs.append(
-            subprocess.Popen(
-                ["pacat", "--playback", "/dev/zero", "--latency-msec=50", "--rate=48000"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        assert wait_for(lambda: (_sink_latency_us(server) or 10**9) < 100_000, timeout=5.0)
-        monkeypatch.setenv("PULSE_SERVER", env["PULSE_SERVER"])
+    with PrivatePulse(sink="vanishing") as server:
+        monkeypatch.setenv("PULSE_SERVER", server.env["PULSE_SERVER"])
         yield server
-    finally:
-        for proc in reversed(procs):
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def assert_clock_continuous(samples: list[tuple[float, float]]) -> None:

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from companion.speech import piper_engine
+from companion.speech import piper_engine, piper_models
 from companion.speech.piper_engine import (
-    ALIGNED_NAME,
+    INT8_NAME,
     NATIVE_RATE,
     PiperEngine,
     PiperUnavailable,
     cached_aligned_model,
+    cached_int8_model,
     events_evenly,
     events_from_alignments,
 )
@@ -48,6 +49,7 @@ def _speak(engine: PiperEngine, text: str = TEXT, speed: float = 1.0) -> list[Au
 def test_alignments_cover_the_audio(engine: PiperEngine) -> None:
     assert engine.has_alignments
     assert engine.files is not None and engine.files.source == "cache"
+    assert engine.files.precision == "int8" and engine.notice is None
     chunks = _speak(engine)
     assert len(chunks) == 2  # Piper makes one chunk per sentence
     for chunk in chunks:
@@ -86,12 +88,14 @@ def test_blank_text_gives_nothing(engine: PiperEngine) -> None:
 
 def test_cache_is_reused(voice_cache: Path, engine: PiperEngine) -> None:
     source, _config = piper_engine.source_model()
-    cached = cached_aligned_model(source, voice_cache)
+    cached = cached_int8_model(source, voice_cache)
     assert engine.files is not None and cached == engine.files.model
     before = cached.stat().st_mtime_ns
-    assert cached_aligned_model(source, voice_cache) == cached
+    assert cached_int8_model(source, voice_cache) == cached
     assert cached.stat().st_mtime_ns == before
+    # Made straight from the package's model: no fp32 copy beside it in the cache.
     assert [p.name for p in (voice_cache / "voices").iterdir()] == [cached.name]
+    assert cached.stat().st_size < 0.7 * source.stat().st_size  # int8 weights: 37 of 63 MB
 
 
 def _tiny_ceil_model(path: Path) -> None:
@@ -127,12 +131,57 @@ def test_bundled_model_is_preferred(
 ) -> None:
     assert engine.files is not None
     (tmp_path / "voices").mkdir()
-    (tmp_path / "voices" / ALIGNED_NAME).symlink_to(engine.files.model)
+    (tmp_path / "voices" / INT8_NAME).symlink_to(engine.files.model)
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     bundled = PiperEngine(sample_rate=NATIVE_RATE, cache_dir=tmp_path / "unused")
     assert bundled.has_alignments
     assert bundled.files is not None and bundled.files.source == "bundle"
+    assert bundled.files.precision == "int8"
     assert not (tmp_path / "unused").exists()
+
+
+def test_fp32_is_selectable(voice_cache: Path) -> None:
+    fp32 = PiperEngine(sample_rate=NATIVE_RATE, cache_dir=voice_cache, precision="fp32")
+    assert fp32.has_alignments
+    assert fp32.files is not None and fp32.files.precision == "fp32"
+    source, _config = piper_engine.source_model()
+    assert fp32.files.model == cached_aligned_model(source, voice_cache)
+
+
+def test_a_damaged_int8_model_falls_back_to_fp32_with_a_notice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source, _config = piper_engine.source_model()
+    broken = cached_int8_model(source, tmp_path)
+    broken.write_bytes(b"not a model at all")
+    engine = PiperEngine(sample_rate=NATIVE_RATE, deterministic=True, cache_dir=tmp_path)
+    with caplog.at_level(logging.INFO, logger="companion.speech"):
+        chunks = list(
+            engine.synthesize("Hello there.", voice=None, speed=1.0, cancel=CancelToken())
+        )
+    assert chunks and chunks[0].samples.size
+    assert engine.files is not None and engine.files.precision == "fp32"
+    assert engine.notice is not None and "int8" in engine.notice and "fp32" in engine.notice
+    assert not broken.exists()  # removed: prepared again at the next start
+    assert all(r.levelno < logging.WARNING for r in caplog.records)
+
+
+def test_fp32_missing_from_a_bundle_falls_back_to_int8(
+    engine: PiperEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert engine.files is not None
+    (tmp_path / "voices").mkdir()
+    (tmp_path / "voices" / INT8_NAME).symlink_to(engine.files.model)
+    (tmp_path / "voices" / f"{INT8_NAME}.json").symlink_to(engine.files.config)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(
+        piper_models, "source_model", lambda: (tmp_path / "no.onnx", tmp_path / "x")
+    )
+    frozen = PiperEngine(sample_rate=NATIVE_RATE, cache_dir=tmp_path / "unused", precision="fp32")
+    frozen.load()
+    assert frozen.files is not None and frozen.files.precision == "int8"
+    assert frozen.notice is not None and "not included in this build" in frozen.notice
 
 
 def test_without_onnx_timings_are_even(

@@ -200,3 +200,26 @@ def test_engine_that_cannot_load_fails_the_reply(qtbot: QtBot, make_worker) -> N
         req.speak.emit(4, "Hello.", None, 1.0)
     assert isinstance(blocker.args[0].error, OSError)
     assert blocker.args[0].user_message
+
+
+class _WarmEngine(EspeakEngine):
+    """espeak-ng that notes where and how often it was warmed."""
+
+    def __init__(self) -> None:
+        super().__init__(sample_rate=RATE)
+        self.warmed: list[threading.Thread] = []
+
+    def warm(self) -> None:
+        self.warmed.append(threading.current_thread())
+
+
+def test_warm_up_warms_the_voice_in_the_worker_thread(qtbot: QtBot, make_worker) -> None:  # type: ignore[no-untyped-def]
+    engine = _WarmEngine()
+    _worker, req, out = make_worker(lambda: engine)
+    with qtbot.wait_signal(out.engine_ready, timeout=30000):
+        req.warm.emit()
+    qtbot.wait_until(lambda: bool(engine.warmed), timeout=10000)
+    assert engine.warmed[0] is not threading.main_thread()
+    with qtbot.wait_signal(out.finished, timeout=30000):
+        req.speak.emit(1, "Once.", None, 1.0)
+    assert len(engine.warmed) == 1

@@ -127,3 +127,18 @@ def test_the_response_format_row(qtbot: QtBot, choice: str, tmp_path: Path) -> N
     assert edited.response_format == "flac"
     config.save_settings(edited, tmp_path / "s.json")
     assert config.load_settings(tmp_path / "s.json").settings.response_format == "flac"
+
+
+def test_voice_precision_row(qtbot: QtBot) -> None:
+    d = SettingsDialog(settings=Settings(voice_precision="fp32"), devices=list)
+    qtbot.add_widget(d)
+    assert d.voice_precision.currentData() == "fp32"
+    d.voice_precision.setCurrentIndex(d.voice_precision.findData("int8"))
+    assert d.edited().voice_precision == "int8"
+    # A bundle that ships only the int8 voice offers only that one.
+    only = SettingsDialog(
+        settings=Settings(voice_precision="fp32"), devices=list, precisions=lambda: ("int8",)
+    )
+    qtbot.add_widget(only)
+    assert only.voice_precision.count() == 1
+    assert only.edited().voice_precision == "int8"
