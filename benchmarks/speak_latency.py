@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _figure import figure
 
 from companion.audio.player import Player
-from companion.speak import SAMPLE_RATE, speak
+from companion.commands.speak import SAMPLE_RATE, speak
 from companion.speech.pipeline import SpeechPipeline
 from companion.speech.piper_engine import PiperEngine
 from companion.speech.types import CancelToken

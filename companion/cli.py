@@ -51,15 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "speak":
-        from companion.speak import run_speak
+        from companion.commands.speak import run_speak
 
         return run_speak(args)
     if args.command == "say":
-        from companion.replies.say import run_say
+        from companion.commands.say import run_say
 
         return run_say(args)
     if args.command == "ask":
-        from companion.replies.ask import run_ask
+        from companion.commands.ask import run_ask
 
         return run_ask(args)
     if args.self_test:

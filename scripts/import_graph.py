@@ -49,7 +49,6 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("companion.cli", 7),
     ("companion.settings_flow", 7),
     ("companion.workers", 7),
-    ("companion.speak", 7),
     ("companion.__main__", 7),
 )
 

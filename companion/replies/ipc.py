@@ -27,13 +27,13 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 # The client half (no Qt on POSIX, for `companion say`), re-exported for its callers.
 from companion.replies.ipc_client import _POSIX as _POSIX
-from companion.replies.ipc_client import MAX_MESSAGE as MAX_MESSAGE
-from companion.replies.ipc_client import IpcError as IpcError
-from companion.replies.ipc_client import _Reader as _Reader
-from companion.replies.ipc_client import encode_message as encode_message
 from companion.replies.ipc_client import send_request as send_request
 from companion.replies.ipc_client import server_answers as server_answers
 from companion.replies.ipc_client import server_name as server_name
+from companion.replies.ipc_wire import MAX_MESSAGE as MAX_MESSAGE
+from companion.replies.ipc_wire import IpcError as IpcError
+from companion.replies.ipc_wire import _Reader as _Reader
+from companion.replies.ipc_wire import encode_message as encode_message
 
 log = logging.getLogger("companion.ipc")
 
@@ -217,42 +217,3 @@ class IpcStream:
             return
         self.closed = True
         self._sock.disconnectFromServer()
-
-
-def qt_server_answers(name: str, timeout_ms: int) -> bool:
-    """True when a Qt server accepts a connection on ``name`` (Windows named pipes)."""
-    qsock = QLocalSocket()
-    qsock.connectToServer(name)
-    ok = qsock.waitForConnected(timeout_ms)
-    qsock.abort()
-    return ok
-
-
-def _send_qt(payload: dict[str, Any], name: str, timeout_ms: int) -> dict[str, Any]:
-    sock = QLocalSocket()
-    sock.connectToServer(name)
-    if not sock.waitForConnected(min(timeout_ms, 1000)):
-        err = sock.error()
-        sock.abort()
-        if err in (
-            QLocalSocket.LocalSocketError.ServerNotFoundError,
-            QLocalSocket.LocalSocketError.ConnectionRefusedError,
-        ):
-            raise ConnectionRefusedError("no mascot is running")
-        raise IpcError(f"cannot reach the mascot ({sock.errorString()})")
-    try:
-        sock.write(QByteArray(encode_message(payload)))
-        while sock.bytesToWrite() > 0:
-            if not sock.waitForBytesWritten(timeout_ms):
-                raise IpcError("the mascot did not take the text in time")
-        reader = _Reader()
-        while True:
-            if sock.bytesAvailable() == 0 and not sock.waitForReadyRead(timeout_ms):
-                raise IpcError("the mascot did not answer in time")
-            answer = reader.feed(bytes(sock.readAll().data()))
-            if answer is not None:
-                return answer
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise IpcError("the mascot sent a bad answer") from exc
-    finally:
-        sock.abort()

@@ -5,7 +5,7 @@
 does that with a plain Python socket, so the command starts without loading PySide6 (Qt's
 libraries and bindings took about 250 ms of a ~330 ms ``say`` start; see
 ``benchmarks/first_sound.py``). On Windows the mascot listens on a Qt named pipe, and the Qt client
-in ``ipc.py`` is imported when it is needed. Wire format: see ``ipc.py``.
+(``ipc_qt_client.py``) is imported when it is needed. Wire format: ``ipc_wire.py``.
 """
 
 from __future__ import annotations
@@ -13,24 +13,18 @@ from __future__ import annotations
 import contextlib
 import getpass
 import hashlib
-import json
 import os
 import socket
-import struct
 import sys
 import tempfile
 from typing import Any
 
 from companion import paths
+from companion.replies.ipc_wire import MAX_MESSAGE as MAX_MESSAGE
+from companion.replies.ipc_wire import IpcError as IpcError
+from companion.replies.ipc_wire import _Reader, encode_message
 
-#: Largest request accepted (a long pasted text is fine; a runaway client is not).
-MAX_MESSAGE = 8 * 1024 * 1024
-_HEADER = struct.Struct(">I")
 _POSIX = sys.platform != "win32"
-
-
-class IpcError(Exception):
-    """``say`` could not deliver; the message is one line for the terminal."""
 
 
 def server_name() -> str:
@@ -51,34 +45,6 @@ def server_name() -> str:
     return path
 
 
-def encode_message(payload: dict[str, Any]) -> bytes:
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    return _HEADER.pack(len(body)) + body
-
-
-class _Reader:
-    """Collects one length-prefixed message from a socket's bytes."""
-
-    def __init__(self) -> None:
-        self.buffer = bytearray()
-
-    def feed(self, data: bytes) -> dict[str, Any] | None:
-        self.buffer += data
-        if len(self.buffer) < _HEADER.size:
-            return None
-        (length,) = _HEADER.unpack_from(self.buffer)
-        if length > MAX_MESSAGE:
-            raise ValueError("message too large")
-        if len(self.buffer) < _HEADER.size + length:
-            return None
-        body = bytes(self.buffer[_HEADER.size : _HEADER.size + length])
-        del self.buffer[: _HEADER.size + length]
-        data_obj = json.loads(body.decode("utf-8"))
-        if not isinstance(data_obj, dict):
-            raise ValueError("message is not an object")
-        return data_obj
-
-
 def server_answers(name: str, timeout_ms: int = 500) -> bool:
     """True when a server accepts a connection on ``name``."""
     if _POSIX:
@@ -89,7 +55,7 @@ def server_answers(name: str, timeout_ms: int = 500) -> bool:
             return True
         except OSError:
             return False
-    from companion.replies.ipc import qt_server_answers
+    from companion.replies.ipc_qt_client import qt_server_answers
 
     return qt_server_answers(name, timeout_ms)
 
@@ -104,9 +70,9 @@ def send_request(
     name = name or server_name()
     if _POSIX:
         return _send_posix(payload, name, timeout_ms / 1000)
-    from companion.replies.ipc import _send_qt
+    from companion.replies.ipc_qt_client import send_qt
 
-    return _send_qt(payload, name, timeout_ms)
+    return send_qt(payload, name, timeout_ms)
 
 
 def _send_posix(payload: dict[str, Any], name: str, timeout_s: float) -> dict[str, Any]:

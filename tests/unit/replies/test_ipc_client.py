@@ -19,7 +19,7 @@ def test_say_starts_without_qt(tmp_path: Path) -> None:
     code = textwrap.dedent(
         """
         import subprocess, sys
-        from companion.replies import say
+        from companion.commands import say
         # No mascot runs under this config dir; the one "started" exits at once, so the
         # command fails fast (exit 1, one line) and only what it imported matters.
         say.start_mascot = lambda: subprocess.Popen([sys.executable, "-c", "pass"])
@@ -43,19 +43,6 @@ def test_say_starts_without_qt(tmp_path: Path) -> None:
     if sys.platform == "win32":
         pytest.skip("Windows uses Qt's named pipes")
     assert line == "QT:"
-
-
-def test_messages_round_trip_and_split_reads() -> None:
-    data = ipc_client.encode_message({"cmd": "say", "text": "héllo"})
-    reader = ipc_client._Reader()
-    assert reader.feed(data[:3]) is None
-    assert reader.feed(data[3:]) == {"cmd": "say", "text": "héllo"}
-
-
-def test_a_message_over_the_limit_is_refused() -> None:
-    reader = ipc_client._Reader()
-    with pytest.raises(ValueError):
-        reader.feed(ipc_client._HEADER.pack(ipc_client.MAX_MESSAGE + 1))
 
 
 def test_the_server_module_re_exports_the_client() -> None:

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from companion.backend.client import env_seconds
+from companion.commands.say import START_TIMEOUT_S, _read_text, reach_mascot
 from companion.replies import ipc
-from companion.replies.say import START_TIMEOUT_S, _read_text, reach_mascot
 from companion.textinput import TextInputError
 
 #: How long ``--print`` waits for the next event (a model may think for a while; a signed-out

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from companion import speak as speak_mod
 from companion.cli import build_parser
-from companion.speak import (
+from companion.commands import speak as speak_mod
+from companion.commands.speak import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_SIGNED_OUT,

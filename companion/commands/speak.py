@@ -22,53 +22,38 @@ server does; ``COMPANION_REQUEST_DEADLINE``, ``COMPANION_CONNECT_TIMEOUT`` and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
-import json
 import logging
 import os
 import sys
-import tempfile
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from companion import config
-from companion.speech.types import Cancelled, CancelToken, FloatArray, SpeechEngine
-from companion.speech.visemes import VisemeTimeline
-from companion.textinput import TextInputError, decode_text
+from companion.commands.speak_io import (
+    MAX_INPUT_CHARS,
+    SpeakError,
+    read_text,
+    write_visemes,
+    write_wav,
+)
+from companion.commands.speak_synthesis import SAMPLE_RATE, THREAD_NAME, speak
+from companion.speech.types import CancelToken, SpeechEngine
+from companion.vocab import ExitCode
 
 if TYPE_CHECKING:
     from companion.audio.player import Player
     from companion.backend.client import BackendClient
-    from companion.speech.pipeline import Utterance
+
+__all__ = ["MAX_INPUT_CHARS", "SAMPLE_RATE", "SpeakError", "read_text", "run_speak", "speak"]
 
 log = logging.getLogger("companion.speak")
 
-SAMPLE_RATE = 22050
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_SIGNED_OUT = 3
-EXIT_INTERRUPTED = 130
-MAX_INPUT_CHARS = 100_000
-#: Playback may run this much longer than the audio before we give up waiting.
-_DRAIN_SLACK_S = 10.0
-#: How long an interrupted synthesis may take to reach its next cancel check.
-_STOP_WAIT_S = 10.0
-_THREAD_NAME = "speak-synthesis"
-
-
-class SpeakError(Exception):
-    """An expected failure: its message is the one line shown to the user."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.code = code
+EXIT_OK = ExitCode.OK
+EXIT_FAILED = ExitCode.FAILED
+EXIT_SIGNED_OUT = ExitCode.SIGNED_OUT
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def _say(line: str) -> None:
@@ -90,95 +75,11 @@ def _setup_logging() -> None:
         root.addHandler(logging.NullHandler())
 
 
-# -- input ---------------------------------------------------------------------------------
-
-
-def read_text(arg: str, stdin: Any = None) -> str:
-    """The text to speak: ``arg`` itself, or standard input for ``-``."""
-    if arg == "-":
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        raw: bytes = stream.read(MAX_INPUT_CHARS * 4 + 1)
-        if len(raw) > MAX_INPUT_CHARS * 4:
-            raise SpeakError(f"standard input is too long (more than {MAX_INPUT_CHARS} characters)")
-        try:
-            text = decode_text(raw)
-        except TextInputError as exc:
-            raise SpeakError(str(exc)) from None
-        source = "standard input"
-    else:
-        text = arg
-        source = "the text"
-    if len(text) > MAX_INPUT_CHARS:
-        raise SpeakError(f"{source} is too long (more than {MAX_INPUT_CHARS} characters)")
-    if not text.strip():
-        raise SpeakError(f"nothing to speak: {source} is empty")
-    return text
-
-
 def _speed(args: argparse.Namespace, settings: config.Settings) -> float:
     speed = args.speed if args.speed is not None else settings.speed
     if not 0.5 <= speed <= 2.0:
         raise SpeakError("--speed must be between 0.5 and 2.0")
     return float(speed)
-
-
-# -- results ---------------------------------------------------------------------------------
-
-
-@dataclass
-class SpokenReply:
-    """What was spoken: pieces, the whole timeline, and (for --output) the audio."""
-
-    sample_rate: int
-    keep_audio: bool
-    pieces: int = 0
-    frames: int = 0
-    timeline: VisemeTimeline = field(default_factory=lambda: VisemeTimeline([]))
-    audio: list[FloatArray] = field(default_factory=list)
-    first_audio_at: float | None = None
-
-    def add(self, utterance: Utterance) -> None:
-        offset_ms = 1000.0 * self.frames / self.sample_rate
-        self.timeline = self.timeline.extended(utterance.timeline, offset_ms)
-        self.frames += len(utterance.samples)
-        self.pieces += 1
-        if self.keep_audio:
-            self.audio.append(utterance.samples)
-
-    @property
-    def duration_s(self) -> float:
-        return self.frames / self.sample_rate
-
-
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    path = path.expanduser()
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def write_wav(path: Path, reply: SpokenReply) -> None:
-    import soundfile
-
-    audio = np.concatenate(reply.audio) if reply.audio else np.zeros(0, np.float32)
-
-    def write(tmp: Path) -> None:
-        soundfile.write(str(tmp), audio, reply.sample_rate, format="WAV", subtype="PCM_16")
-
-    _write_atomically(path, write)
-
-
-def write_visemes(path: Path, reply: SpokenReply) -> None:
-    def write(tmp: Path) -> None:
-        tmp.write_text(json.dumps(reply.timeline.to_json(), indent=1) + "\n", encoding="utf-8")
-
-    _write_atomically(path, write)
 
 
 # -- the voice -------------------------------------------------------------------------------
@@ -207,129 +108,6 @@ def make_engine(
     if choice.notice:
         _say(choice.notice)
     return choice.engine
-
-
-# -- speaking --------------------------------------------------------------------------------
-
-
-class _Synthesis(threading.Thread):
-    """Runs the pipeline and hands each piece to ``on_piece`` as soon as it is ready."""
-
-    def __init__(
-        self,
-        *,
-        engine: SpeechEngine,
-        text: str,
-        voice: str | None,
-        speed: float,
-        cancel: CancelToken,
-        on_piece: Callable[[Utterance], None],
-        sample_rate: int,
-    ) -> None:
-        super().__init__(name=_THREAD_NAME, daemon=True)
-        self._engine = engine
-        self._text = text
-        self._voice = voice
-        self._speed = speed
-        self._cancel = cancel
-        self._on_piece = on_piece
-        self._rate = sample_rate
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        from companion.speech.pipeline import SpeechPipeline
-
-        pipeline = SpeechPipeline(engine=self._engine, sample_rate=self._rate)
-        try:
-            for utterance in pipeline.utterances(
-                1, self._text, voice=self._voice, speed=self._speed, cancel=self._cancel
-            ):
-                self._on_piece(utterance)
-        except Cancelled:
-            pass
-        except BaseException as exc:  # handed to the main thread, which decides
-            self.error = exc
-        finally:
-            self.done.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once :meth:`run` has ended.
-
-        WORKAROUND for https://github.com/python/cpython/issues/90882: a ``join()``
-        interrupted by Ctrl-C can mark a running thread as stopped (Python < 3.13), and
-        the interpreter then finalises under onnxruntime, which aborts the process. An
-        event the thread sets itself cannot be fooled that way.
-        """
-        return self.done.wait(timeout)
-
-
-def speak(
-    *,
-    engine: SpeechEngine,
-    text: str,
-    voice: str | None,
-    speed: float,
-    cancel: CancelToken,
-    player: Player | None,
-    sample_rate: int = SAMPLE_RATE,
-    on_first_piece: Callable[[], None] | None = None,
-) -> SpokenReply:
-    """Speak ``text`` (into ``player``, or only into the returned reply when None).
-
-    The player's stream starts with the first piece (an output stream started earlier
-    would only play silence, and ALSA reports every empty period as an underrun).
-    ``on_first_piece`` runs once, just before the first piece is handed over.
-    """
-    reply = SpokenReply(sample_rate=sample_rate, keep_audio=player is None)
-    lock = threading.Lock()
-
-    def on_piece(utterance: Utterance) -> None:
-        with lock:
-            first = reply.pieces == 0
-            if first and on_first_piece is not None:
-                on_first_piece()
-            if player is not None:
-                if first:
-                    player.begin()
-                player.enqueue(utterance.samples)
-            if first:
-                reply.first_audio_at = time.monotonic()
-            reply.add(utterance)
-
-    worker = _Synthesis(
-        engine=engine,
-        text=text,
-        voice=voice,
-        speed=speed,
-        cancel=cancel,
-        on_piece=on_piece,
-        sample_rate=sample_rate,
-    )
-    worker.start()
-    try:
-        while not worker.wait(0.1):  # short waits keep the main thread responsive to Ctrl-C
-            pass
-    except BaseException:
-        cancel.cancel()
-        if player is not None:
-            player.stop()
-        # The engine stops at its next cancel check (Piper: the end of the sentence it is
-        # making); a second Ctrl-C ends the wait early.
-        if worker.wait(_STOP_WAIT_S):
-            worker.join()
-        raise
-    if worker.error is not None:
-        if player is not None:
-            player.stop()
-        raise worker.error
-    if player is not None and reply.pieces:
-        player.end()
-        deadline = time.monotonic() + reply.duration_s + _DRAIN_SLACK_S
-        while not player.wait_finished(0.1):
-            if time.monotonic() > deadline:
-                raise SpeakError("playback did not finish (the audio device stopped)")
-    return reply
 
 
 def _open_player(sample_rate: int) -> tuple[Player, str | None]:
@@ -434,7 +212,7 @@ def run_speak(args: argparse.Namespace) -> int:
         if player is not None:
             player.stop()
         _say("interrupted")
-        if any(t.name == _THREAD_NAME and t.is_alive() for t in threading.enumerate()):
+        if any(t.name == THREAD_NAME and t.is_alive() for t in threading.enumerate()):
             # Synthesis did not stop in time (a second Ctrl-C): onnxruntime aborts the
             # process ("terminate called without an active exception") if the interpreter
             # finalises while a session runs in another thread, so leave without finalising.

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
+from companion.commands.ask import ask
 from companion.replies import ipc
-from companion.replies.ask import ask
 
 
 @pytest.fixture
