@@ -33,23 +33,16 @@ This module logs requests at debug level and retries at info; the final error is
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
 import json as jsonlib
 import logging
-import math
-import os
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 import requests
 import requests.adapters
-import urllib3.exceptions
 
 from companion import __version__
 from companion.backend import policy
@@ -60,297 +53,31 @@ from companion.backend.errors import (
     Unauthorized,
     clean_path,
 )
+from companion.backend.stream import (
+    Attempt,
+    SpeechResponse,
+    as_backend_error,
+    model_of,
+    read_body,
+)
+from companion.backend.stream import StreamResponse as StreamResponse
+from companion.backend.timing import (
+    ENV_CONNECT_TIMEOUT,
+    ENV_DEADLINE,
+    ENV_READ_TIMEOUT,
+    JSON_DEADLINE_S,
+    env_seconds,
+    retry_after_of,
+)
 from companion.tasks import Cancelled, CancelToken, backoff_delay
+
+__all__ = ["BackendClient", "SpeechResponse", "StreamResponse", "unwrap_envelope"]
 
 log = logging.getLogger("companion.backend")
 
 USER_AGENT = f"companion/{__version__}"
 _READ_SIZE = 16 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
-#: How long one JSON request may take in all (connect, headers and the whole body).
-JSON_DEADLINE_S = 30.0
-ENV_CONNECT_TIMEOUT = "COMPANION_CONNECT_TIMEOUT"
-ENV_READ_TIMEOUT = "COMPANION_READ_TIMEOUT"
-ENV_DEADLINE = "COMPANION_REQUEST_DEADLINE"
-
-
-def env_seconds(name: str) -> float | None:
-    """A positive number of seconds from the environment variable ``name``, or None."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        log.warning("[backend_api] ignoring %s: not a number of seconds", name)
-        return None
-    if not math.isfinite(value) or value <= 0:
-        log.warning("[backend_api] ignoring %s: not a positive number of seconds", name)
-        return None
-    return value
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        current = datetime.now(UTC).timestamp() if now is None else now
-        seconds = when.timestamp() - current
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-#: Where servers put the wait they ask for: the standard header, OpenAI's milliseconds, and
-#: LiteLLM's copies of its upstream's (it forwards ``Retry-After`` as ``llm_provider-…``).
-RETRY_AFTER_HEADERS: tuple[tuple[str, float], ...] = (
-    ("Retry-After", 1.0),
-    ("retry-after-ms", 0.001),
-    ("llm_provider-retry-after", 1.0),
-    ("llm_provider-retry-after-ms", 0.001),
-)
-
-
-def retry_after_of(headers: Mapping[str, str]) -> float | None:
-    """Seconds a response asks us to wait, from the first of :data:`RETRY_AFTER_HEADERS`."""
-    for name, scale in RETRY_AFTER_HEADERS:
-        value = (headers.get(name) or "").strip()
-        if not value:
-            continue
-        if scale == 1.0:
-            seconds = parse_retry_after(value)
-            if seconds is not None:
-                return seconds
-            continue
-        try:
-            number = float(value)  # milliseconds: a number, never a date
-        except ValueError:
-            continue
-        if math.isfinite(number) and number >= 0:
-            return number * scale
-    return None
-
-
-def _mime(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower() or "application/octet-stream"
-
-
-class _Attempt:
-    """One streamed request (speech, chat), run by a reader thread that feeds a queue.
-
-    Events on the queue: ``("head", response)``, ``("data", bytes)``, ``("end", None)``,
-    ``("error", exception)``. The thread ends on its own (its socket reads time out after
-    ``read_timeout``); :meth:`abandon` makes it end at once when a response exists.
-    """
-
-    def __init__(
-        self,
-        *,
-        client: BackendClient,
-        path: str,
-        payload: dict[str, Any],
-        cancel: CancelToken,
-        deadline: float,
-        operation: str = "speech",
-        accept: str | None = None,
-    ) -> None:
-        self.client = client
-        self.operation = operation
-        self._accept = accept
-        self.path = path
-        self.model = _model_of(payload)  # named by ModelNotFound (the user's own setting)
-        self.cancel = cancel
-        self.deadline = deadline
-        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.response: requests.Response | None = None
-        self.last_activity = time.monotonic()
-        self.received = 0
-        self._lock = threading.Lock()
-        self._abandoned = False
-        self._finished = False
-        remaining = max(0.05, deadline - time.monotonic())
-        self._timeout = (min(client.connect_timeout, remaining), client.read_timeout)
-        self._thread = threading.Thread(
-            target=self._run, args=(payload,), name=f"companion-backend-{operation}", daemon=True
-        )
-        client._track(self)
-        self._thread.start()
-
-    # --- reader thread -------------------------------------------------------------
-    def _run(self, payload: dict[str, Any]) -> None:
-        try:
-            headers = self.client.headers("POST", self.path)
-            if self._accept:
-                headers["Accept"] = self._accept
-            resp = self.client._session.post(
-                self.client.url(self.path),
-                json=payload,
-                headers=headers,
-                timeout=self._timeout,
-                stream=True,
-            )
-        except BaseException as exc:
-            self.events.put(("error", exc))
-            return
-        self.last_activity = time.monotonic()
-        with self._lock:
-            self.response = resp
-            if self._abandoned:
-                resp.close()
-                return
-        self.events.put(("head", resp))
-        try:
-            while not self._abandoned:
-                data = resp.raw.read1(_READ_SIZE)
-                if not data:
-                    self._finish(resp, complete=True)
-                    self.events.put(("end", None))
-                    return
-                self.last_activity = time.monotonic()
-                self.events.put(("data", data))
-        except BaseException as exc:
-            self.events.put(("error", exc))
-        self._finish(resp, complete=False)
-
-    def _finish(self, resp: requests.Response, *, complete: bool) -> None:
-        with self._lock:
-            if self._finished:
-                return
-            self._finished = True
-            if complete and not self._abandoned:
-                # Body read to its end: hand the connection back to the pool for reuse.
-                resp.raw.release_conn()
-            resp.close()
-
-    # --- caller side ---------------------------------------------------------------
-    def next_event(self) -> tuple[str, Any]:
-        """The next event; raises Cancelled, or Transient on a stall or the deadline."""
-        poll = self.client.poll_interval
-        stall = self.client.read_timeout
-        while True:
-            try:
-                return self.events.get_nowait()
-            except queue.Empty:
-                pass
-            if self.cancel.cancelled:
-                self.abandon()
-                raise Cancelled()
-            now = time.monotonic()
-            if now >= self.deadline:
-                self.abandon()
-                raise Transient("POST", self.path, self._status(), "deadline")
-            if now - self.last_activity >= stall:
-                self.abandon()
-                raise Transient("POST", self.path, self._status(), "stall")
-            wait = min(poll, self.deadline - now, stall - (now - self.last_activity))
-            try:
-                return self.events.get(timeout=max(0.001, wait))
-            except queue.Empty:
-                continue
-
-    def _status(self) -> int | None:
-        resp = self.response
-        return None if resp is None else resp.status_code
-
-    def abandon(self) -> None:
-        """Stop the reader: shut its socket so a blocked read returns now."""
-        with self._lock:
-            self._abandoned = True
-            resp = self.response
-            if resp is None or self._finished:
-                return
-            self._finished = True
-            with contextlib.suppress(OSError, ValueError, RuntimeError, AttributeError):
-                resp.raw.shutdown()
-            resp.close()
-
-    def join(self, timeout: float) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-
-class SpeechResponse:
-    """A 2xx streamed response (speech audio, chat events) whose body is still arriving.
-
-    Attributes:
-        content_type: the mime type, lower-case, without parameters.
-        content_type_header: the whole ``Content-Type`` (parameters such as ``rate=`` kept).
-        headers: the response headers (case-insensitive; a PCM body's rate may be there).
-        status: the HTTP status.
-        content_length: the announced length, if any.
-    """
-
-    def __init__(self, attempt: _Attempt, response: requests.Response) -> None:
-        self._attempt = attempt
-        self.status = response.status_code
-        self.headers = response.headers
-        self.content_type_header = response.headers.get("Content-Type") or ""
-        self.content_type = _mime(self.content_type_header)
-        length = response.headers.get("Content-Length")
-        self.content_length = int(length) if length and length.isdigit() else None
-        self._done = False
-
-    def iter_bytes(self) -> Iterator[bytes]:
-        """Body bytes as they arrive. Raises Transient (stall, deadline, cut short, reset)
-        or Cancelled mid-body."""
-        attempt = self._attempt
-        while not self._done:
-            kind, value = attempt.next_event()
-            if kind == "data":
-                attempt.received += len(value)
-                yield value
-            elif kind == "end":
-                self._done = True
-            else:  # "error"
-                self._done = True
-                raise _as_backend_error("POST", attempt.path, value, status=self.status)
-
-    def read(self) -> bytes:
-        """The whole body."""
-        return b"".join(self.iter_bytes())
-
-    def close(self) -> None:
-        self._done = True
-        self._attempt.abandon()
-
-    def __enter__(self) -> SpeechResponse:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def _as_backend_error(
-    method: str, path: str, exc: BaseException, *, status: int | None = None
-) -> BaseException:
-    """A connection failure as ``Transient``; anything else (a bug) unchanged."""
-    if isinstance(exc, BackendApiError | Cancelled):
-        return exc
-    err = policy.classify_exception(method, path, exc)
-    if err is None:
-        return exc
-    if status is not None:
-        err = Transient(method, path, status, err.reason)
-    return err
 
 
 class BackendClient:
@@ -398,7 +125,7 @@ class BackendClient:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
         self._session = session
-        self._attempts: list[_Attempt] = []
+        self._attempts: list[Attempt] = []
         self._attempts_lock = threading.Lock()
         self._closed = False
 
@@ -428,7 +155,7 @@ class BackendClient:
             out["Authorization"] = f"Bearer {token}"
         return out
 
-    def _track(self, attempt: _Attempt) -> None:
+    def _track(self, attempt: Attempt) -> None:
         with self._attempts_lock:
             self._attempts = [a for a in self._attempts if a.alive]
             self._attempts.append(attempt)
@@ -457,10 +184,10 @@ class BackendClient:
                 stream=True,
             )
         except requests.RequestException as exc:
-            err = _as_backend_error(method, path, exc)
+            err = as_backend_error(method, path, exc)
             raise err from None
         with resp:
-            body = _read_body(resp, method, path, deadline)
+            body = read_body(resp, method, path, deadline)
             self._log_request(op, method, path, resp.status_code, len(body), started)
             if not resp.ok:
                 raise policy.classify(
@@ -469,7 +196,7 @@ class BackendClient:
                     resp.status_code,
                     _text(body, resp.encoding),
                     retry_after=retry_after_of(resp.headers),
-                    model=_model_of(json),
+                    model=model_of(json),
                 )
             if resp.status_code == 204 or not body.strip():
                 return None
@@ -523,7 +250,7 @@ class BackendClient:
             attempt_no += 1
             cancel.raise_if_cancelled()
             started = time.monotonic()
-            attempt = _Attempt(
+            attempt = Attempt(
                 client=self,
                 path=path,
                 payload=payload,
@@ -553,10 +280,10 @@ class BackendClient:
             if cancel.wait(delay):
                 raise Cancelled()
 
-    def _first_answer(self, attempt: _Attempt, started: float) -> SpeechResponse | BackendApiError:
+    def _first_answer(self, attempt: Attempt, started: float) -> SpeechResponse | BackendApiError:
         kind, value = attempt.next_event()
         if kind == "error":
-            err = _as_backend_error("POST", attempt.path, value)
+            err = as_backend_error("POST", attempt.path, value)
             if isinstance(err, BackendApiError):
                 return err
             raise err
@@ -582,7 +309,7 @@ class BackendClient:
         )
 
     @staticmethod
-    def _error_body(attempt: _Attempt) -> bytes:
+    def _error_body(attempt: Attempt) -> bytes:
         """Up to 64 KiB of an error answer's body; what arrived if it breaks off."""
         parts: list[bytes] = []
         size = 0
@@ -647,32 +374,6 @@ class BackendClient:
 
 
 #: The name of a streamed response whatever it carries (speech audio or chat events).
-StreamResponse = SpeechResponse
-
-
-def _read_body(resp: requests.Response, method: str, path: str, deadline: float) -> bytes:
-    """The whole body of a streamed response, read in pieces as they arrive, within
-    ``deadline`` (``time.monotonic()``); connection failures become ``Transient``."""
-    parts: list[bytes] = []
-    try:
-        while True:
-            if time.monotonic() >= deadline:
-                raise Transient(method, path, resp.status_code, "deadline")
-            data = resp.raw.read1(_READ_SIZE, decode_content=True)
-            if not data:
-                resp.raw.release_conn()  # read to its end: the connection can be reused
-                return b"".join(parts)
-            parts.append(data)
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        err = _as_backend_error(method, path, exc)
-        raise err from None
-
-
-def _model_of(payload: Any) -> str | None:
-    model = payload.get("model") if isinstance(payload, dict) else None
-    return model if isinstance(model, str) and model else None
-
-
 def _text(body: bytes, encoding: str | None) -> str:
     try:
         return body.decode(encoding or "utf-8", errors="replace")

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from companion.backend.client import env_seconds
+from companion.backend.timing import env_seconds
 from companion.commands.say import START_TIMEOUT_S, _read_text, reach_mascot
 from companion.replies import ipc
 from companion.textinput import TextInputError

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from companion.backend import openai_errors, policy
-from companion.backend.client import BackendClient, SpeechResponse, unwrap_envelope
+from companion.backend.client import BackendClient, unwrap_envelope
 from companion.backend.errors import (
     BackendApiError,
     FormatRefused,
@@ -40,6 +40,7 @@ from companion.backend.errors import (
     ProtocolError,
     UnsupportedAudio,
 )
+from companion.backend.stream import SpeechResponse
 from companion.speech import audio_labels
 from companion.speech.decode import (
     DecodeError,

@@ -13,7 +13,7 @@ from email.utils import formatdate
 import pytest
 
 from companion import __version__
-from companion.backend.client import BackendClient, SpeechResponse, parse_retry_after
+from companion.backend.client import BackendClient
 from companion.backend.errors import (
     BackendApiError,
     BudgetExhausted,
@@ -23,6 +23,8 @@ from companion.backend.errors import (
     Transient,
     Unauthorized,
 )
+from companion.backend.stream import SpeechResponse
+from companion.backend.timing import parse_retry_after
 from companion.speech.types import Cancelled, CancelToken
 from tests.support.reference_backend import ReferenceBackend, encode
 
@@ -434,7 +436,7 @@ def test_parse_retry_after_http_date() -> None:
 def test_retry_after_from_every_header_servers_use() -> None:
     from requests.structures import CaseInsensitiveDict
 
-    from companion.backend.client import retry_after_of
+    from companion.backend.timing import retry_after_of
 
     def of(**headers: str) -> float | None:
         return retry_after_of(CaseInsensitiveDict(headers))
