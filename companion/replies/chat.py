@@ -4,8 +4,8 @@
 ``POST {base}/openai/v1/chat/completions`` (``/v1/chat/completions`` when the base URL ends
 in ``/v1``: OpenAI, Ollama, llama.cpp, vLLM, LM Studio…) with ``stream: true``; the body is
 read through :meth:`BackendClient.post_stream` (bounded, cancellable waiting; typed errors
-from the one status table) and parsed with sseclient-py. What can go wrong, and what it
-becomes:
+from the one status table) and parsed with sseclient-py (:mod:`~companion.replies.chat_stream`).
+What can go wrong, and what it becomes:
 
 - a status before the stream (401, 402 budget, 429, 503…): the table's typed error; the
   client retries ``Transient`` ones with backoff, honouring ``Retry-After``;
@@ -22,14 +22,12 @@ synthesising) and sends each delta back as it arrives, then one :class:`ChatResu
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import sseclient
 from PySide6.QtCore import QObject, Signal, Slot
 
 from companion import telemetry
@@ -43,13 +41,13 @@ from companion.backend.errors import (
     Transient,
     Unauthorized,
 )
-from companion.backend.openai_errors import STATUS_WORDS as _ERROR_WORDS
-from companion.backend.openai_errors import from_json as _error_body
+from companion.replies.chat_stream import error_from_event as error_from_event
+from companion.replies.chat_stream import read_deltas as read_deltas
 from companion.tasks import Cancelled, CancelRegistry, CancelToken, backoff_delay
 from companion.vocab import ChatOutcome
 
 if TYPE_CHECKING:  # requests: imported once a backend is configured, not by every mascot
-    from companion.backend.client import BackendClient, StreamResponse
+    from companion.backend.client import BackendClient
 
 log = logging.getLogger("companion.chat")
 
@@ -143,144 +141,6 @@ def chat_user_message(error: BaseException, *, chars: int = 0) -> str:
     if isinstance(error, ProtocolError):
         return "The assistant sent a reply Companion could not understand."
     return "The chat failed. Try again."
-
-
-def _status_of(error: dict[str, Any]) -> int:
-    """The HTTP status an error object stands for (502 when it names none: the upstream)."""
-    for key in ("status", "code", "status_code"):
-        value = error.get(key)
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int) and 400 <= value < 600:
-            return value
-        if isinstance(value, str) and value.isdigit() and 400 <= int(value) < 600:
-            return int(value)
-    words = " ".join(str(error.get(k, "")) for k in ("type", "code")).lower()
-    for word, status in _ERROR_WORDS:
-        if word in words:
-            return status
-    return 502
-
-
-def error_from_event(path: str, data: Any) -> BackendApiError:
-    """The typed error for an SSE error event (``data`` parsed, or raw text).
-
-    The message is only searched for budget words by the table; it is never kept.
-    """
-    error: Any = data.get("error", data) if isinstance(data, dict) else data
-    if not isinstance(error, dict):
-        error = {"message": str(error)}
-    message = error.get("message", "")
-    text = message if isinstance(message, str) else json.dumps(message)
-    kind = " ".join(str(error.get(k, "")) for k in ("type", "code")).lower()
-    if any(word in kind for word, status in _ERROR_WORDS if status == 402):
-        text += " (budget)"  # OpenAI's insufficient_quota says "quota" and "billing"
-    from companion.backend import policy  # requests, only once a backend is talked to
-
-    return policy.classify(
-        "POST",
-        path,
-        _status_of(error),
-        text,
-        reason="error event",
-        error=_error_body({"error": error}, text),
-    )
-
-
-class _Source:
-    """The response body as sseclient-py wants it (iterable bytes with ``close``), noting
-    whether it ended on an event boundary (a cut connection may look like a clean end)."""
-
-    def __init__(self, resp: StreamResponse) -> None:
-        self._resp = resp
-        self._body = resp.iter_bytes()
-        self.ended = False
-        self.tail = b""
-        self.bytes = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        try:
-            data = next(self._body)
-        except StopIteration:
-            self.ended = True
-            raise
-        self.bytes += len(data)
-        self.tail = (self.tail + data)[-4:]
-        return data
-
-    @property
-    def on_boundary(self) -> bool:
-        return self.tail.endswith((b"\n\n", b"\r\r", b"\r\n\r\n")) or not self.tail
-
-    def close(self) -> None:
-        self._resp.close()
-
-
-def _choice_delta(doc: dict[str, Any]) -> tuple[str, bool]:
-    """(content delta, finished) of a ``chat.completion.chunk`` (or a whole completion)."""
-    choices = doc.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        return "", False
-    choice = choices[0]
-    part = choice.get("delta")
-    if not isinstance(part, dict):
-        part = choice.get("message")  # a server that ignored ``stream``
-    content = part.get("content") if isinstance(part, dict) else None
-    text = content if isinstance(content, str) else ""
-    return text, bool(choice.get("finish_reason"))
-
-
-def read_deltas(resp: StreamResponse, path: str) -> Iterator[str]:
-    """Text deltas of a streamed chat completion, until ``[DONE]`` (or the end of a
-    complete stream). Raises the typed errors, or ``Cancelled``."""
-    status = resp.status
-    if resp.content_type == "application/json":
-        # Some servers answer ``stream: true`` with one whole completion.
-        body = resp.read()
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            raise ProtocolError(
-                "POST", path, "not JSON", status=status, body_chars=len(body)
-            ) from None
-        if isinstance(doc, dict) and "error" in doc:
-            raise error_from_event(path, doc)
-        text, _ = _choice_delta(doc) if isinstance(doc, dict) else ("", False)
-        if not isinstance(doc, dict) or "choices" not in doc:
-            raise ProtocolError("POST", path, "no choices", status=status, body_chars=len(body))
-        if text:
-            yield text
-        return
-    source = _Source(resp)
-    finished = False
-    for event in sseclient.SSEClient(source).events():
-        data = event.data.strip()
-        if data == "[DONE]":
-            return
-        try:
-            doc = json.loads(data)
-        except ValueError:
-            if event.event == "error":
-                raise error_from_event(path, data) from None
-            if source.ended and not source.on_boundary:
-                raise Transient("POST", path, status, "cut_short") from None
-            raise ProtocolError(
-                "POST", path, "event not JSON", status=status, body_chars=source.bytes
-            ) from None
-        if event.event == "error" or (isinstance(doc, dict) and "error" in doc):
-            raise error_from_event(path, doc)
-        if not isinstance(doc, dict):
-            raise ProtocolError("POST", path, "event not an object", status=status)
-        text, done = _choice_delta(doc)
-        finished = finished or done
-        if text:
-            yield text
-    if not finished:
-        # Neither [DONE] nor a finish_reason: the stream broke off.
-        raise Transient("POST", path, status, "cut_short")
 
 
 def stream_chat(
