@@ -60,8 +60,8 @@ class Graph:
     lines: dict[str, int] = field(default_factory=dict)
 
 
-def module_name(path: Path) -> str:
-    rel = path.relative_to(ROOT).with_suffix("")
+def module_name(path: Path, root: Path = ROOT) -> str:
+    rel = path.relative_to(root).with_suffix("")
     parts = list(rel.parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -105,10 +105,11 @@ def _targets(node: ast.AST, current: str, modules: set[str]) -> set[str]:
 
 def build(package: Path = PACKAGE) -> Graph:
     files = sorted(package.rglob("*.py"))
-    modules = {module_name(f) for f in files}
+    root = package.parent
+    modules = {module_name(f, root) for f in files}
     graph = Graph()
     for f in files:
-        name = module_name(f)
+        name = module_name(f, root)
         tree = ast.parse(f.read_text(encoding="utf-8"))
         graph.lines[name] = len(f.read_text(encoding="utf-8").splitlines())
         runtime: set[str] = set()
