@@ -136,6 +136,11 @@ class SpeechBubble(QWidget):
     def word_timer_active(self) -> bool:
         return self._word_timer.isActive()
 
+    @classmethod
+    def max_width(cls) -> int:
+        """The widest the bubble gets (the longest line, padding and shadow), logical px."""
+        return cls.MAX_TEXT_WIDTH + 2 * (cls.PAD_X + cls.SHADOW)
+
     def text(self) -> str:
         """The plain text shown."""
         return self._text

@@ -17,8 +17,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeyEvent
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QKeyEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -141,7 +141,8 @@ class ChatPanel(QFrame):
         self._open_url = open_url
         self._speaking = speaking
         self._cache: dict[int, tuple[tuple[str, str, str], str]] = {}
-        self.setWindowFlags(Qt.WindowType.Tool | Qt.WindowType.WindowStaysOnTopHint)
+        # An ordinary tool window beside the mascot: only the mascot stays above the others.
+        self.setWindowFlags(Qt.WindowType.Tool)
         self.setWindowTitle("Companion chat")
         self.setObjectName("chat-panel")
 
@@ -204,28 +205,15 @@ class ChatPanel(QFrame):
         self.notice_label.setText(text)
         self.notice_label.setVisible(bool(text))
 
-    def open_near(self, anchor: QWidget) -> None:
-        """Show beside ``anchor`` (the mascot) on its screen, the focus in the input line."""
-        self.follow(anchor)
+    def present(self) -> None:
+        """Show (placed by the desktop's layout) at the newest message, the focus in the input."""
         self.show()
-        if QGuiApplication.platformName() not in ("offscreen", "minimal"):
-            self.raise_()  # headless platforms warn that they cannot
-            self.activateWindow()
+        self.scroll_to_newest()
         self.input.setFocus()
 
-    def follow(self, anchor: QWidget) -> None:
-        """Sit to the left of ``anchor`` (to its right when there is no room), tops aligned."""
-        geo = anchor.frameGeometry()
-        frame = self.frameGeometry()
-        pos = QPoint(geo.left() - frame.width() - 8, geo.top())
-        screen = anchor.screen()
-        if screen is not None:
-            avail = screen.availableGeometry()
-            if pos.x() < avail.left():
-                pos.setX(geo.right() + 8)
-            pos.setX(min(max(pos.x(), avail.left()), avail.right() - frame.width()))
-            pos.setY(min(max(pos.y(), avail.top()), avail.bottom() - frame.height()))
-        self.move(pos)
+    def scroll_to_newest(self) -> None:
+        bar = self.browser.verticalScrollBar()
+        bar.setValue(bar.maximum())
 
     @Slot()
     def submit(self) -> None:

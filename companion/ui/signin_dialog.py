@@ -185,9 +185,7 @@ class SignInDialog(QDialog):
     # --- for the session coordinator -------------------------------------------------------
 
     def open_dialog(self) -> None:
-        """Show it in front (the mascot stays on top of other windows; the dialog must not
-        open behind it)."""
-        self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
+        """Show it in front (placed beside the mascot by the desktop's layout, never under it)."""
         self.show()
         self.bring_to_front()
 

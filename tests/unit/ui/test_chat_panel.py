@@ -52,7 +52,7 @@ def _panel(qtbot: QtBot, r: ChatRig, opened: list[QUrl] | None = None) -> ChatPa
     )
     qtbot.add_widget(panel)
     panel.escape_pressed.connect(r.router.stop)
-    panel.open_near(r.window)
+    panel.present()
     return panel
 
 
