@@ -186,6 +186,7 @@ class ChatPanel(QFrame):
         layout.addLayout(buttons)
         layout.addLayout(row)
         self.resize(380, 460)
+        self.setMinimumSize(300, 300)  # the layout may shrink it this far on a small screen
 
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)

@@ -60,14 +60,13 @@ class Desktop(QObject):
         self.chat_panel = chat_panel
         self.read_aloud = read_aloud
         self.menu = menu
-        self.layout = WindowLayout(
-            scene=window.layout_scene, mascot_window=window.frameGeometry, parent=self
-        )
+        self.layout = WindowLayout(scene=window.layout_scene, parent=self)
         self.layout.add_panel(chat_panel)
         self.layout.add_panel(read_aloud)
         window.moved.connect(self.layout.apply)
         window.scale_changed.connect(self.layout.apply)
         window.view.art_changed.connect(self.layout.apply)
+        window.bubble.layout_changed.connect(self.layout.apply)  # after the window's own
 
     @Slot()
     def show_window(self) -> None:

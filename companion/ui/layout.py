@@ -101,12 +101,32 @@ def _candidates(size: QSize, near: QRect, avoid: Sequence[QRect], screen: QRect)
     return list(out.values())
 
 
+def _sizes(size: QSize, minimum: QSize | None, steps: int = 4) -> list[QSize]:
+    """``size``, then smaller ones down to ``minimum`` (a panel may shrink to find room)."""
+    if minimum is None:
+        return [size]
+    low = minimum.boundedTo(size)
+    return [
+        QSize(
+            size.width() - (size.width() - low.width()) * i // steps,
+            size.height() - (size.height() - low.height()) * i // steps,
+        )
+        for i in range(steps + 1)
+    ]
+
+
 def place_window(
-    size: QSize, *, near: QRect, tiers: Sequence[Sequence[QRect]], screen: QRect
+    size: QSize,
+    *,
+    near: QRect,
+    tiers: Sequence[Sequence[QRect]],
+    screen: QRect,
+    minimum: QSize | None = None,
 ) -> QRect:
-    """A rectangle of ``size`` on ``screen`` (shrunk to it if larger), as close to ``near``
-    (the mascot) as it can be while it overlaps nothing in the first tier of rectangles to
-    avoid that leaves room; with no room in any tier, the place that overlaps the last least."""
+    """A rectangle on ``screen`` as close to ``near`` (the mascot) as it can be while it
+    overlaps nothing in the first tier of rectangles to avoid that leaves room: of ``size``, or
+    smaller down to ``minimum`` where that makes room. With no room in any tier, ``size`` (fitted
+    to the screen) where it overlaps the last tier least."""
     if not tiers:
         tiers = [[]]
     centre = near.center()
@@ -115,13 +135,14 @@ def place_window(
         return (r.center() - centre).manhattanLength()
 
     for avoid in tiers:
-        free = [
-            r
-            for r in _candidates(size, near, avoid, screen)
-            if not any(r.intersects(o) for o in avoid)
-        ]
-        if free:
-            return min(free, key=distance)
+        for each in _sizes(size, minimum):
+            free = [
+                r
+                for r in _candidates(each, near, avoid, screen)
+                if not any(r.intersects(o) for o in avoid)
+            ]
+            if free:
+                return min(free, key=distance)
     last = tiers[-1]
     options = _candidates(size, near, last, screen)
     return min(options, key=lambda r: (sum(_area(r, o) for o in last), distance(r)))
@@ -130,12 +151,14 @@ def place_window(
 @dataclass(frozen=True)
 class Scene:
     """What the layout knows of the mascot: its rectangle, where the bubble's tail points, the
-    widest bubble, and the screens' available geometries."""
+    widest bubble, the screens' available geometries, and the mascot's window as it is now
+    (the mascot and the bubble it shows, if any)."""
 
     mascot: QRect
     tip_x: int
     bubble_width: int
     screens: tuple[QRect, ...]
+    shown: QRect
 
     @property
     def screen(self) -> QRect:
@@ -143,26 +166,37 @@ class Scene:
 
     @property
     def column(self) -> QRect:
-        return bubble_column(self.mascot, self.tip_x, self.bubble_width, self.screen)
+        """The column, widened to the bubble as it is shown (a dragged window keeps the place
+        its bubble had, which may lie further out than the column's)."""
+        column = bubble_column(self.mascot, self.tip_x, self.bubble_width, self.screen)
+        left = min(column.left(), self.shown.left())
+        right = max(column.right(), self.shown.right())
+        return QRect(QPoint(left, column.top()), QPoint(right, column.bottom()))
 
 
-def place_panels(scene: Scene, sizes: Sequence[QSize]) -> list[QRect]:
+def place_panels(
+    scene: Scene, sizes: Sequence[QSize], minimums: Sequence[QSize | None] = ()
+) -> list[QRect]:
     """The panels (chat, then read-aloud), in order, each beside the column and clear of the
-    ones before it."""
+    ones before it; on a screen too narrow for that, clear of the mascot and the bubble as they
+    are now (the desktop places them again whenever the bubble changes), smaller if need be."""
     placed: list[QRect] = []
-    for size in sizes:
-        avoid = [scene.column, *placed]
-        placed.append(place_window(size, near=scene.mascot, tiers=[avoid], screen=scene.screen))
+    for i, size in enumerate(sizes):
+        tiers = [[scene.column, *placed], [scene.shown, *placed]]
+        minimum = minimums[i] if i < len(minimums) else None
+        placed.append(
+            place_window(
+                size, near=scene.mascot, tiers=tiers, screen=scene.screen, minimum=minimum
+            )
+        )
     return placed
 
 
-def place_dialog(
-    scene: Scene, size: QSize, *, panels: Sequence[QRect], mascot_window: QRect
-) -> QRect:
+def place_dialog(scene: Scene, size: QSize, *, panels: Sequence[QRect]) -> QRect:
     """A dialog clear of the column and the panels; if it cannot be, clear of the column; if
-    not even that, clear of the mascot and the bubble as they are now (``mascot_window``)."""
-    column = scene.column
-    tiers = [[column, *panels], [column], [mascot_window, *panels], [mascot_window]]
+    not even that, clear of the mascot and the bubble as they are now (and the panels)."""
+    column, shown = scene.column, scene.shown
+    tiers = [[column, *panels], [column], [shown, *panels], [shown]]
     return place_window(size, near=scene.mascot, tiers=tiers, screen=scene.screen)
 
 
@@ -190,15 +224,14 @@ class WindowLayout(QObject):
         self,
         *,
         scene: Callable[[], Scene],
-        mascot_window: Callable[[], QRect],
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._scene = scene
-        self._mascot_window = mascot_window
         self.panels: list[QWidget] = []
         self.dialogs: list[QWidget] = []
         self._planned: dict[int, QSize] = {}
+        self._preferred: dict[int, QSize] = {}  # a panel's own size, before any shrinking
         self._margins: dict[int, QSize] = {}  # frame size minus client size, once known
         self._settling: dict[int, QTimer] = {}
         self._again = QTimer(self)
@@ -258,12 +291,28 @@ class WindowLayout(QObject):
             return w is extra or w.isVisible()
 
         panels = [w for w in self.panels if wanted(w)]
-        rects = place_panels(scene, [self._fit_size(w, screen) for w in panels])
+        for w in panels:  # back to its own size; shrunk again below only if it must be
+            preferred = self._preferred.get(id(w))
+            if preferred is not None and w.size() != preferred:
+                w.resize(preferred)
+        sizes = [self._fit_size(w, screen) for w in panels]
+        minimums = [
+            w.minimumSize() + (self._frame_size(w) - w.size()) if not w.minimumSize().isEmpty()
+            else None
+            for w in panels
+        ]  # fmt: skip
+        rects = place_panels(scene, sizes, minimums)
         for widget, rect in zip(panels, rects, strict=True):
+            frame = self._frame_size(widget) - widget.size()
+            if rect.size() != self._frame_size(widget):
+                self._preferred.setdefault(id(widget), widget.size())
+                widget.resize(rect.size() - frame)
+            else:
+                self._preferred.pop(id(widget), None)
             self._move(widget, rect)
         for widget in (w for w in self.dialogs if wanted(w)):
             size = self._fit_size(widget, screen)
-            rect = place_dialog(scene, size, panels=rects, mascot_window=self._mascot_window())
+            rect = place_dialog(scene, size, panels=rects)
             self._move(widget, rect)
 
     def _move(self, widget: QWidget, rect: QRect) -> None:

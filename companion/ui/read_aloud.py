@@ -39,6 +39,7 @@ class ReadAloudBox(QFrame):
         layout.addWidget(self.editor)
         layout.addWidget(hint)
         self.resize(320, 140)
+        self.setMinimumSize(240, 110)
 
     def present(self) -> None:
         """Show (placed by the desktop's layout) with the focus in the field."""

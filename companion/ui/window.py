@@ -125,6 +125,7 @@ class MascotWindow(QWidget):
             tip_x=round(mascot.left() + self.view.bubble_anchor().x()),
             bubble_width=self.bubble.max_width(),
             screens=layout.available_geometries(),
+            shown=self.frameGeometry() if self.isVisible() else mascot,
         )
 
     def set_always_on_top(self, on: bool) -> None:
