@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from companion.replies.chat_controller import ChatController
 from companion.replies.conversation import ChatMessage
+from companion.ui.bubble_card import BORDER, FILL, TEXT_COLOR
 
 log = logging.getLogger("companion.ui")
 
@@ -70,16 +71,21 @@ def render_markdown(text: str) -> str:
     return str(_MD.render(text))
 
 
-_STYLE = """
+#: Colours of the speech bubble (``ui/bubble_card.py``): the same card, text and error red.
+_STYLE = f"""
 <style>
-  td.user { background-color: #e9e4fb; }
-  td.assistant { background-color: #fffdf8; }
-  p.note { color: #7a6f8f; font-style: italic; font-size: small; margin: 0; }
-  p.who { color: #5b3fd0; font-weight: 600; font-size: small; margin: 0; }
-  pre { background-color: #f2eff7; }
-  code { background-color: #f2eff7; }
+  td.user {{ background-color: #e9e4fb; color: {TEXT_COLOR}; }}
+  td.assistant {{ background-color: {FILL["speech"]}; color: {TEXT_COLOR}; }}
+  td.error {{ background-color: {FILL["error"]}; color: {TEXT_COLOR}; }}
+  p.note {{ color: #4a3b7a; margin: 4px 0 0 0; }}
+  p.error {{ color: {BORDER["error"]}; font-weight: 600; margin: 4px 0 0 0; }}
+  p.who {{ color: #5b3fd0; font-weight: 600; margin: 0; }}
+  pre {{ background-color: #f2eff7; }}
+  code {{ background-color: #f2eff7; }}
 </style>
 """
+#: Message states whose note says what went wrong (shown in the bubble's error red).
+_FAILED_STATES = ("error", "partial")
 
 
 def message_html(message: ChatMessage) -> str:
@@ -92,10 +98,13 @@ def message_html(message: ChatMessage) -> str:
             body = f"{body[: -len(end)]} {CURSOR}{end}"
         else:
             body += f"<p>{CURSOR}</p>"
-    note = f'<p class="note">{html.escape(message.note)}</p>' if message.note else ""
+    failed = str(message.state) in _FAILED_STATES
+    note_class = "error" if failed else "note"
+    note = f'<p class="{note_class}">{html.escape(message.note)}</p>' if message.note else ""
+    cell = "error" if failed and not body else message.role
     return (
-        '<table width="100%" cellspacing="0" cellpadding="6" style="margin-bottom: 6px;">'
-        f'<tr><td class="{message.role}"><p class="who">{who}</p>{body}{note}</td></tr></table>'
+        '<table width="100%" cellspacing="0" cellpadding="8" style="margin-bottom: 6px;">'
+        f'<tr><td class="{cell}"><p class="who">{who}</p>{body}{note}</td></tr></table>'
     )
 
 
@@ -145,6 +154,12 @@ class ChatPanel(QFrame):
         self.setWindowFlags(Qt.WindowType.Tool)
         self.setWindowTitle("Companion chat")
         self.setObjectName("chat-panel")
+        # The bubble's card: light fill, dark text (the same on light and dark desktops).
+        self.setStyleSheet(
+            f"#chat-panel {{ background: {FILL['speech']}; }}"
+            f" QTextBrowser {{ background: {FILL['speech']}; color: {TEXT_COLOR};"
+            f" border: 1px solid {BORDER['speech']}; border-radius: 6px; }}"
+        )
 
         self.notice_label = QLabel()
         self.notice_label.setWordWrap(True)
@@ -208,8 +223,10 @@ class ChatPanel(QFrame):
 
     def present(self) -> None:
         """Show (placed by the desktop's layout) at the newest message, the focus in the input."""
+        self.redraw()
         self.show()
         self.scroll_to_newest()
+        QTimer.singleShot(0, self.scroll_to_newest)  # once the shown text is laid out
         self.input.setFocus()
 
     def scroll_to_newest(self) -> None:
