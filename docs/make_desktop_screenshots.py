@@ -39,10 +39,10 @@ STATES = ("idle", "speaking", "error", "signed-out")
 HISTORY = [
     ("user", "What can you do?"),
     ("assistant", "I read replies aloud, with my mouth in time with the words. "
-                  "Ask me anything, or paste text into the read-aloud box."),  # fmt: skip
+                  "Ask me anything, or paste text into the read-aloud box."),
     ("user", "Tell me a fact about owls."),
     ("assistant", "An owl cannot move its eyes, so it turns its whole head, "
-                  "up to 270 degrees."),  # fmt: skip
+                  "up to 270 degrees."),
 ]
 SPOKEN = "Good morning! Here is the weather: sunny spells, a light breeze, and no rain today."
 
@@ -110,8 +110,9 @@ def _shoot(state: str, wm: str, display: str, backend: ReferenceBackend, out: Pa
     conversation = {"messages": [{"role": r, "content": c, "state": "done"} for r, c in HISTORY]}
     (folder / "state" / "conversation.json").write_text(json.dumps(conversation))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QT_", "COMPANION_"))}
+    token = "not-the-token" if state == "signed-out" else backend.token
     env |= {"DISPLAY": display, "COMPANION_CONFIG_DIR": str(folder), "PYTHONPATH": str(ROOT),
-            "COMPANION_TOKEN": "not-the-token" if state == "signed-out" else backend.token}  # fmt: skip
+            "COMPANION_TOKEN": token}  # fmt: skip
     backend.clear_faults()
     with _mascot(env, folder):
         _open_chat(env)
@@ -122,11 +123,16 @@ def _shoot(state: str, wm: str, display: str, backend: ReferenceBackend, out: Pa
             backend.inject(Fault(status=500, path="/openai/v1/chat/completions", times=5))
             _companion(env, "ask", "Will it rain tomorrow?")
             time.sleep(3.0)
-        elif state == "signed-out":
-            _companion(env, "ask", "Will it rain tomorrow?")
-            time.sleep(3.0)
+        elif state == "signed-out":  # the ask waits for a sign-in: left running, then ended
+            asking = subprocess.Popen([sys.executable, "-m", "companion", "ask", "Rain?"], env=env,
+                                      cwd=ROOT, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)  # fmt: skip
+            time.sleep(4.0)
         target = out / f"desktop-{wm}-{state}.png"
         _run("import", "-window", "root", str(target), env=env)
+        if state == "signed-out":
+            asking.kill()
+            asking.wait()
     shutil.rmtree(folder, ignore_errors=True)
     return target
 
