@@ -177,7 +177,7 @@ class Companion(QObject):
             session=self.session,
             router=self.router,
             presenter=self.presenter,
-            dialog_factory=sign_in_dialog,
+            dialog_factory=lambda *args: self.desktop.adopt_dialog(sign_in_dialog(*args)),
             parent=self,
         )
         self.worker.unauthorized.connect(self.session_flow.on_speech_unauthorized)
@@ -261,6 +261,8 @@ class Companion(QObject):
         m.reset_position_requested.connect(w.reset_position)
         m.settings_requested.connect(self.open_settings)
         self.settings_flow.notice.connect(self.presenter.notice_when_idle)
+        self.settings_flow.opened.connect(self.desktop.adopt_dialog)
+        self.desktop.follow_activity(router=r, chat=self.chat)
         m.read_aloud_requested.connect(self.desktop.open_read_aloud)
         m.quit_requested.connect(self.quit)
         self.read_aloud.submitted.connect(self._on_read_aloud)

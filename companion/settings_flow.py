@@ -46,12 +46,14 @@ class SettingsFlow(QObject):
 
     Signals:
         notice(str): one line for the bubble (a character that could not be shown).
+        opened(SettingsDialog): a dialog is about to be shown (the desktop places it).
 
     Attributes:
         dialog: the open dialog, or None.
     """
 
     notice = Signal(str)
+    opened = Signal(object)
 
     def __init__(
         self,
@@ -103,6 +105,7 @@ class SettingsFlow(QObject):
 
         dialog.finished.connect(done)
         self.dialog = dialog
+        self.opened.emit(dialog)
         dialog.show()
 
     @Slot(object)

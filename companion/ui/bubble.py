@@ -35,6 +35,7 @@ log = logging.getLogger("companion.ui")
 ACTION_LABELS: dict[str, str] = {"retry": "Retry", "sign_in": "Sign in", "settings": "Settings"}
 KINDS = ("info", "error", "speech")
 
+QWIDGETSIZE_MAX = 16777215  # Qt's QWIDGETSIZE_MAX (not exported by PySide6)
 _MARK_BG = "#ffe27a"
 _MARK_FG = "#1b1530"
 
@@ -135,6 +136,11 @@ class SpeechBubble(QWidget):
     @property
     def word_timer_active(self) -> bool:
         return self._word_timer.isActive()
+
+    @classmethod
+    def max_width(cls) -> int:
+        """The widest the bubble gets (the longest line, padding and shadow), logical px."""
+        return cls.MAX_TEXT_WIDTH + 2 * (cls.PAD_X + cls.SHADOW)
 
     def text(self) -> str:
         """The plain text shown."""
@@ -288,6 +294,10 @@ class SpeechBubble(QWidget):
         if not self._inline_button:
             size, _lines = self._text_size(self.MAX_TEXT_WIDTH)
         text_w = size.width()
+        # The last message's fixed size would be the label's minimum: measure it free of that,
+        # so each message is as tall as it needs and no taller.
+        self._label.setMinimumSize(0, 0)
+        self._label.setMaximumSize(QWIDGETSIZE_MAX, QWIDGETSIZE_MAX)
         label_h = max(size.height(), self._label.heightForWidth(text_w))
         if button is None:
             content_w, content_h = text_w, label_h

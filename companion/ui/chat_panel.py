@@ -17,8 +17,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeyEvent
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QKeyEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from companion.replies.chat_controller import ChatController
 from companion.replies.conversation import ChatMessage
+from companion.ui.bubble_card import BORDER, FILL, TEXT_COLOR
 
 log = logging.getLogger("companion.ui")
 
@@ -70,16 +71,21 @@ def render_markdown(text: str) -> str:
     return str(_MD.render(text))
 
 
-_STYLE = """
+#: Colours of the speech bubble (``ui/bubble_card.py``): the same card, text and error red.
+_STYLE = f"""
 <style>
-  td.user { background-color: #e9e4fb; }
-  td.assistant { background-color: #fffdf8; }
-  p.note { color: #7a6f8f; font-style: italic; font-size: small; margin: 0; }
-  p.who { color: #5b3fd0; font-weight: 600; font-size: small; margin: 0; }
-  pre { background-color: #f2eff7; }
-  code { background-color: #f2eff7; }
+  td.user {{ background-color: #e9e4fb; color: {TEXT_COLOR}; }}
+  td.assistant {{ background-color: {FILL["speech"]}; color: {TEXT_COLOR}; }}
+  td.error {{ background-color: {FILL["error"]}; color: {TEXT_COLOR}; }}
+  p.note {{ color: #4a3b7a; margin: 4px 0 0 0; }}
+  p.error {{ color: {BORDER["error"]}; font-weight: 600; margin: 4px 0 0 0; }}
+  p.who {{ color: #5b3fd0; font-weight: 600; margin: 0; }}
+  pre {{ background-color: #f2eff7; }}
+  code {{ background-color: #f2eff7; }}
 </style>
 """
+#: Message states whose note says what went wrong (shown in the bubble's error red).
+_FAILED_STATES = ("error", "partial")
 
 
 def message_html(message: ChatMessage) -> str:
@@ -92,10 +98,13 @@ def message_html(message: ChatMessage) -> str:
             body = f"{body[: -len(end)]} {CURSOR}{end}"
         else:
             body += f"<p>{CURSOR}</p>"
-    note = f'<p class="note">{html.escape(message.note)}</p>' if message.note else ""
+    failed = str(message.state) in _FAILED_STATES
+    note_class = "error" if failed else "note"
+    note = f'<p class="{note_class}">{html.escape(message.note)}</p>' if message.note else ""
+    cell = "error" if failed and not body else message.role
     return (
-        '<table width="100%" cellspacing="0" cellpadding="6" style="margin-bottom: 6px;">'
-        f'<tr><td class="{message.role}"><p class="who">{who}</p>{body}{note}</td></tr></table>'
+        '<table width="100%" cellspacing="0" cellpadding="8" style="margin-bottom: 6px;">'
+        f'<tr><td class="{cell}"><p class="who">{who}</p>{body}{note}</td></tr></table>'
     )
 
 
@@ -141,9 +150,16 @@ class ChatPanel(QFrame):
         self._open_url = open_url
         self._speaking = speaking
         self._cache: dict[int, tuple[tuple[str, str, str], str]] = {}
-        self.setWindowFlags(Qt.WindowType.Tool | Qt.WindowType.WindowStaysOnTopHint)
+        # An ordinary tool window beside the mascot: only the mascot stays above the others.
+        self.setWindowFlags(Qt.WindowType.Tool)
         self.setWindowTitle("Companion chat")
         self.setObjectName("chat-panel")
+        # The bubble's card: light fill, dark text (the same on light and dark desktops).
+        self.setStyleSheet(
+            f"#chat-panel {{ background: {FILL['speech']}; }}"
+            f" QTextBrowser {{ background: {FILL['speech']}; color: {TEXT_COLOR};"
+            f" border: 1px solid {BORDER['speech']}; border-radius: 6px; }}"
+        )
 
         self.notice_label = QLabel()
         self.notice_label.setWordWrap(True)
@@ -185,6 +201,7 @@ class ChatPanel(QFrame):
         layout.addLayout(buttons)
         layout.addLayout(row)
         self.resize(380, 460)
+        self.setMinimumSize(300, 300)  # the layout may shrink it this far on a small screen
 
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
@@ -204,28 +221,17 @@ class ChatPanel(QFrame):
         self.notice_label.setText(text)
         self.notice_label.setVisible(bool(text))
 
-    def open_near(self, anchor: QWidget) -> None:
-        """Show beside ``anchor`` (the mascot) on its screen, the focus in the input line."""
-        self.follow(anchor)
+    def present(self) -> None:
+        """Show (placed by the desktop's layout) at the newest message, the focus in the input."""
+        self.redraw()
         self.show()
-        if QGuiApplication.platformName() not in ("offscreen", "minimal"):
-            self.raise_()  # headless platforms warn that they cannot
-            self.activateWindow()
+        self.scroll_to_newest()
+        QTimer.singleShot(0, self.scroll_to_newest)  # once the shown text is laid out
         self.input.setFocus()
 
-    def follow(self, anchor: QWidget) -> None:
-        """Sit to the left of ``anchor`` (to its right when there is no room), tops aligned."""
-        geo = anchor.frameGeometry()
-        frame = self.frameGeometry()
-        pos = QPoint(geo.left() - frame.width() - 8, geo.top())
-        screen = anchor.screen()
-        if screen is not None:
-            avail = screen.availableGeometry()
-            if pos.x() < avail.left():
-                pos.setX(geo.right() + 8)
-            pos.setX(min(max(pos.x(), avail.left()), avail.right() - frame.width()))
-            pos.setY(min(max(pos.y(), avail.top()), avail.bottom() - frame.height()))
-        self.move(pos)
+    def scroll_to_newest(self) -> None:
+        bar = self.browser.verticalScrollBar()
+        bar.setValue(bar.maximum())
 
     @Slot()
     def submit(self) -> None:

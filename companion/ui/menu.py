@@ -78,7 +78,7 @@ class MascotMenu(QObject):
         mute.setCheckable(True)
         mute.setChecked(settings.muted)
         mute.toggled.connect(self.mute_toggled)
-        add("stop", "Stop speaking", self.stop_requested)
+        add("stop", "Stop speaking", self.stop_requested).setEnabled(False)  # nothing speaks yet
         add("replay", "Replay last", self.replay_requested)
         add("chat", "Chat…", self.chat_requested)
         add("read_aloud", "Read aloud…", self.read_aloud_requested)
@@ -114,6 +114,10 @@ class MascotMenu(QObject):
     def set_window_visible(self, visible: bool) -> None:
         """Keep the Show/Hide item's text in step with the window."""
         self.actions["show_hide"].setText("Hide" if visible else "Show")
+
+    def set_stop_enabled(self, enabled: bool) -> None:
+        """"Stop speaking" applies only while something speaks or a reply is being written."""
+        self.actions["stop"].setEnabled(enabled)
 
     def set_account(self, text: str, signed_in: bool) -> None:
         """The account line (from ``/auth/me``) and whether Sign out applies."""

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QFrame, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 
@@ -19,11 +19,8 @@ class ReadAloudBox(QFrame):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowFlags(
-            Qt.WindowType.Tool
-            | Qt.WindowType.FramelessWindowHint
-            | Qt.WindowType.WindowStaysOnTopHint
-        )
+        # A tool window beside the mascot: only the mascot stays above the others.
+        self.setWindowFlags(Qt.WindowType.Tool | Qt.WindowType.FramelessWindowHint)
         self.setWindowTitle("Read aloud")
         self.setObjectName("read-aloud")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -42,23 +39,11 @@ class ReadAloudBox(QFrame):
         layout.addWidget(self.editor)
         layout.addWidget(hint)
         self.resize(320, 140)
+        self.setMinimumSize(240, 110)
 
-    def open_near(self, anchor: QWidget) -> None:
-        """Show next to ``anchor`` (the mascot), on its screen, with the focus in the field."""
-        geo = anchor.frameGeometry()
-        pos = QPoint(geo.left(), geo.top() - self.height() - 8)
-        screen = anchor.screen()
-        if screen is not None:
-            avail = screen.availableGeometry()
-            if pos.y() < avail.top():
-                pos.setY(geo.bottom() + 8)
-            pos.setX(min(max(pos.x(), avail.left()), avail.right() - self.width()))
-            pos.setY(min(max(pos.y(), avail.top()), avail.bottom() - self.height()))
-        self.move(pos)
+    def present(self) -> None:
+        """Show (placed by the desktop's layout) with the focus in the field."""
         self.show()
-        if QGuiApplication.platformName() not in ("offscreen", "minimal"):
-            self.raise_()  # headless platforms warn that they cannot
-            self.activateWindow()
         self.editor.setFocus()
 
     def submit(self) -> None:

@@ -31,6 +31,11 @@ from companion.replies.signin_controller import SignInController
 log = logging.getLogger("companion.ui")
 
 TITLE = "Sign in to Companion"
+#: Signing in is for a server that asks for it; the built-in voice needs none.
+INTRO = (
+    "Sign in to use your server's chat and voice. Without signing in, Companion still speaks "
+    "with its built-in voice."
+)
 _STATUS_STYLE = {"info": "", "error": "color: #b3261e;", "ok": "color: #1b6e2e;"}
 
 
@@ -63,7 +68,8 @@ class SignInDialog(QDialog):
         self._status_kind = "info"
         server = controller.base_url
 
-        intro = QLabel(reason or "Sign in so Companion can speak your replies.")
+        intro = QLabel(reason or INTRO)
+        intro.setObjectName("intro")
         intro.setWordWrap(True)
         where = QLabel(f"Server: {server}" if server else "No server is set (see Settings).")
         where.setObjectName("server")
@@ -185,9 +191,7 @@ class SignInDialog(QDialog):
     # --- for the session coordinator -------------------------------------------------------
 
     def open_dialog(self) -> None:
-        """Show it in front (the mascot stays on top of other windows; the dialog must not
-        open behind it)."""
-        self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
+        """Show it in front (placed beside the mascot by the desktop's layout, never under it)."""
         self.show()
         self.bring_to_front()
 

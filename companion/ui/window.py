@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QPoint, QPointF, QRect, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QContextMenuEvent,
     QGuiApplication,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from companion import paths
 from companion.config import Settings
+from companion.ui import layout
 from companion.ui.art import SCALE_SIZES, MascotArt, check_scale
 from companion.ui.bubble import SpeechBubble
 from companion.ui.mascot_view import MascotView
@@ -116,6 +117,17 @@ class MascotWindow(QWidget):
     def mascot_geometry(self) -> QRect:
         return QRect(self._anchor, self.view.size())
 
+    def layout_scene(self) -> layout.Scene:
+        """What the layout places the other windows around (``companion.ui.layout``)."""
+        mascot = self.mascot_geometry()
+        return layout.Scene(
+            mascot=mascot,
+            tip_x=round(mascot.left() + self.view.bubble_anchor().x()),
+            bubble_width=self.bubble.max_width(),
+            screens=layout.available_geometries(),
+            shown=self.frameGeometry() if self.isVisible() else mascot,
+        )
+
     def set_always_on_top(self, on: bool) -> None:
         self._settings.always_on_top = on
         current = bool(self.windowFlags() & Qt.WindowType.WindowStaysOnTopHint)
@@ -171,7 +183,7 @@ class MascotWindow(QWidget):
         mascot = self.mascot_geometry()
         if any(s.availableGeometry().contains(mascot) for s in screens):
             return
-        target = self._best_screen(mascot, screens).availableGeometry()
+        target = layout.screen_for(mascot, layout.available_geometries())
         x = max(target.left(), min(mascot.left(), target.right() + 1 - mascot.width()))
         y = max(target.top(), min(mascot.top(), target.bottom() + 1 - mascot.height()))
         log.info("[window] mascot brought back onto a screen")
@@ -181,22 +193,6 @@ class MascotWindow(QWidget):
         self.moved.emit(QPoint(self._anchor))
 
     # -- placement ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _best_screen(rect: QRect, screens: list[QScreen]) -> QScreen:
-        def overlap(s: QScreen) -> int:
-            r = s.availableGeometry().intersected(rect)
-            return r.width() * r.height() if r.isValid() else 0
-
-        best = max(screens, key=overlap)
-        if overlap(best) > 0:
-            return best
-        centre = rect.center()
-
-        def distance(s: QScreen) -> int:
-            return (s.availableGeometry().center() - centre).manhattanLength()
-
-        return min(screens, key=distance)
 
     def _default_anchor(self) -> QPoint:
         side = self.view.width()
@@ -217,11 +213,9 @@ class MascotWindow(QWidget):
         self._placed = True
         self._settings.position = [self._anchor.x(), self._anchor.y()]
 
-    def _screen_rect_for(self, rect: QRect) -> QRect:
-        screens = QGuiApplication.screens()
-        if not screens:
-            return QRect(rect)
-        return self._best_screen(rect, screens).availableGeometry()
+    @staticmethod
+    def _screen_rect_for(rect: QRect) -> QRect:
+        return layout.screen_for(rect, layout.available_geometries())
 
     @Slot()
     def _relayout(self) -> None:
@@ -230,24 +224,20 @@ class MascotWindow(QWidget):
         whole = QRect(mascot)
         bubble_rect: QRect | None = None
         if not self.bubble.isHidden():
-            size = self.bubble.size()
-            side = mascot.height()
-            screen = self._screen_rect_for(mascot)
             # The character says where the tail points (its manifest's bubble anchor).
             anchor = self.view.bubble_anchor()
-            tip_x = mascot.left() + anchor.x()
-            tip_y = mascot.top() + int(anchor.y())
-            above = tip_y - size.height() + self.bubble.SHADOW
-            if above >= screen.top():
-                edge, top = "bottom", above
-            else:
-                edge = "top"
-                top = mascot.bottom() - int(side * self.BELOW_TUCK) - self.bubble.SHADOW
-            left = round(tip_x) - size.width() // 2
-            left = max(screen.left(), min(left, screen.right() + 1 - size.width()))
-            bubble_rect = QRect(QPoint(left, top), size)
+            tip = QPointF(mascot.left() + anchor.x(), mascot.top() + anchor.y())
+            place = layout.place_bubble(
+                mascot=mascot,
+                tip=tip.toPoint(),
+                size=self.bubble.size(),
+                screen=self._screen_rect_for(mascot),
+                shadow=self.bubble.SHADOW,
+                tuck=int(mascot.height() * self.BELOW_TUCK),
+            )
+            bubble_rect = place.rect
             whole = whole.united(bubble_rect)
-            self.bubble.set_tail(edge, tip_x - left)
+            self.bubble.set_tail(place.edge, tip.x() - bubble_rect.left())
         origin = whole.topLeft()
         self.view.move(mascot.topLeft() - origin)
         if bubble_rect is not None:

@@ -184,3 +184,15 @@ def test_the_card_is_opaque_and_light_with_dark_text(qtbot: QtBot, bubble: Speec
         for x in range(label.left(), label.right())
     )
     assert darkest < 90
+
+
+def test_each_message_is_as_tall_as_it_needs(qtbot: QtBot) -> None:
+    bubble = SpeechBubble()
+    qtbot.add_widget(bubble)
+    bubble.show_message(" ".join(["A long message that wraps over many lines."] * 10))
+    tall = bubble.height()
+    bubble.show_message("Short.")
+    short = bubble.height()
+    assert short < tall / 2
+    bubble.show_message(" ".join(["A long message that wraps over many lines."] * 10))
+    assert bubble.height() == tall

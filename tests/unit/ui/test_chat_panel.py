@@ -19,7 +19,8 @@ from companion.replies.conversation import (
     conversation_path,
     load_conversation,
 )
-from companion.ui.chat_panel import CURSOR, ChatPanel, render_markdown
+from companion.ui.bubble_card import BORDER
+from companion.ui.chat_panel import _STYLE, CURSOR, ChatPanel, message_html, render_markdown
 from tests.support.chat_rig import ChatRig, make_chat_rig
 from tests.support.reference_backend import ReferenceBackend
 from tests.support.reference_chat import DEFAULT_REPLY, install_chat
@@ -52,7 +53,7 @@ def _panel(qtbot: QtBot, r: ChatRig, opened: list[QUrl] | None = None) -> ChatPa
     )
     qtbot.add_widget(panel)
     panel.escape_pressed.connect(r.router.stop)
-    panel.open_near(r.window)
+    panel.present()
     return panel
 
 
@@ -288,3 +289,41 @@ def test_in_the_app_a_401_mid_stream_opens_the_sign_in_dialog(
         assert companion.chat.conversation.messages[-1].note == SIGN_IN_CANCELLED_NOTE
     finally:
         companion.shutdown()
+
+
+# -- opening at the newest message, readable notes, the menu's Stop ------------------------------
+
+
+def test_the_panel_opens_at_the_newest_message(qtbot: QtBot, app: Companion) -> None:
+    messages = app.chat.conversation.messages
+    for i in range(40):
+        messages.append(ChatMessage("user", f"Question {i}"))
+        messages.append(ChatMessage("assistant", f"Answer number {i}, a line or two long."))
+    app.desktop.toggle_chat()
+    bar = app.chat_panel.browser.verticalScrollBar()
+    qtbot.wait_until(lambda: bar.maximum() > 0 and bar.value() == bar.maximum())
+    app.desktop.toggle_chat()
+    bar.setValue(0)
+    app.desktop.toggle_chat()  # opened again: at the newest again
+    qtbot.wait_until(lambda: bar.value() == bar.maximum())
+
+
+def test_a_failed_reply_says_why_in_the_bubbles_error_red_not_small_grey_italics() -> None:
+    failed = message_html(ChatMessage("assistant", "", "error", "The server did not answer."))
+    assert 'class="error"' in failed and "The server did not answer." in failed
+    assert "font-style: italic" not in _STYLE and "font-size: small" not in _STYLE
+    assert f"p.error {{ color: {BORDER['error']}" in _STYLE
+    kept = message_html(ChatMessage("assistant", "Hello", "done", ""))
+    assert 'class="assistant"' in kept
+
+
+def test_stop_speaking_is_offered_only_while_something_speaks(
+    qtbot: QtBot, app: Companion
+) -> None:
+    stop = app.menu.actions["stop"]
+    assert not stop.isEnabled()
+    with qtbot.wait_signal(app.router.current_changed):
+        app.router.say("Hello there, this takes a moment to say out loud.")
+    assert stop.isEnabled()
+    app.menu.actions["stop"].trigger()
+    assert not stop.isEnabled()

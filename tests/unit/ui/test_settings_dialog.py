@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtWidgets import QDialogButtonBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from companion import config
@@ -142,3 +142,89 @@ def test_voice_precision_row(qtbot: QtBot) -> None:
     qtbot.add_widget(only)
     assert only.voice_precision.count() == 1
     assert only.edited().voice_precision == "int8"
+
+
+# -- pages, the backend address, the environment, crash reports ------------------------------------
+
+
+def test_the_settings_are_grouped_into_pages(qtbot: QtBot) -> None:
+    d = _dialog(qtbot, Settings())
+    assert d.pages.names == [
+        "Voice", "Backend and account", "Chat", "Appearance", "Character", "Privacy",
+    ]  # fmt: skip
+    where = {
+        "Voice": [d.engine, d.voice_picker, d.voice_precision, d.speed, d.volume, d.device],
+        "Backend and account": [d.backend_url, d.voice, d.response_format],
+        "Chat": [d.chat_model, d.system_prompt, d.autoplay, d.queue_mode],
+        "Appearance": [d.always_on_top, d.scale],
+        "Privacy": [d.crash_reports],
+    }
+    for name, widgets in where.items():
+        page = d.pages.page(name)
+        assert all(page.isAncestorOf(w) for w in widgets), name
+    d.pages.show_page("Chat")
+    assert d.pages.current() == "Chat"
+
+
+def _ok(d: SettingsDialog) -> QPushButton:
+    button = d.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert button is not None
+    return button
+
+
+@pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints")
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("htp://127.0.0.1:8000", "must start with http:// or https://"),
+        ("127.0.0.1:8000", "must start with http:// or https://"),
+        ("http://", "has no server name"),
+        ("http://127.0.0.1:99999", "port that is not a number from 1 to 65535"),
+        ("http://my server", "has a space"),
+    ],
+)
+def test_a_bad_backend_address_is_named_as_it_is_typed_and_ok_waits(
+    qtbot: QtBot, typed: str, says: str
+) -> None:
+    d = _dialog(qtbot, Settings())
+    d.show()
+    d.pages.show_page("Backend and account")
+    qtbot.keyClicks(d.backend_url, typed)
+    message = d.backend_url_field.message
+    assert says in message.text() and f"“{typed}”" in message.text()
+    assert message.isVisible() and not _ok(d).isEnabled()
+    d.accept()  # Enter, whatever the button says: refused
+    assert d.isVisible() and d.result() != SettingsDialog.DialogCode.Accepted
+    d.backend_url.clear()
+    qtbot.keyClicks(d.backend_url, "https://api.example.com/v1")
+    assert _ok(d).isEnabled() and message.text() == ""
+    d.backend_url.clear()
+    assert "built into Companion" in message.text() and _ok(d).isEnabled()
+
+
+def test_an_address_set_by_the_environment_is_shown_as_such(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPANION_BACKEND_URL", "http://127.0.0.1:11434/v1")
+    d = _dialog(qtbot, Settings(backend_url="https://saved.example"))
+    assert d.backend_url.text() == "http://127.0.0.1:11434/v1" and d.backend_url.isReadOnly()
+    assert "Set by COMPANION_BACKEND_URL" in d.backend_url_field.message.text()
+    assert "built into" not in d.backend_url_field.message.text()
+    assert d.edited().backend_url == "https://saved.example"  # the file keeps its own
+
+
+def test_crash_reports_are_off_and_say_why_without_a_dsn(qtbot: QtBot) -> None:
+    d = _dialog(qtbot, Settings(crash_reports=True))
+    assert not d.crash_reports.isChecked() and not d.crash_reports.isEnabled()
+    assert "COMPANION_SENTRY_DSN" in d.crash_reports_note.text()
+    assert d.edited().crash_reports is True  # the choice waits for a DSN
+
+
+def test_with_a_dsn_crash_reports_can_be_switched(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPANION_SENTRY_DSN", "https://key@127.0.0.1:9/1")
+    d = _dialog(qtbot, Settings(crash_reports=True))
+    assert d.crash_reports.isEnabled() and d.crash_reports.isChecked()
+    d.crash_reports.setChecked(False)
+    assert d.edited().crash_reports is False

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from companion.backend.auth import API_KEY_ACCOUNT
@@ -83,6 +84,19 @@ def test_the_dialog_offers_both_ways_and_cancel(qtbot: QtBot, backend: Reference
     with qtbot.wait_signal(dialog.rejected):
         dialog.cancel_button.click()
     assert dialog.token_edit.text() == ""  # the pasted key is dropped
+
+
+def test_the_dialog_never_says_signing_in_is_needed_to_speak(
+    qtbot: QtBot, backend: ReferenceBackend
+) -> None:
+    dialog = SignInDialog(controller=SignInController(base_url=backend.url))  # from the menu
+    qtbot.add_widget(dialog)
+    intro = dialog.findChild(QLabel, "intro")
+    assert intro is not None and "built-in voice" in intro.text()
+    assert "so Companion can speak" not in intro.text()
+    dialog.open_dialog()  # beside the mascot, an ordinary dialog: only the mascot stays on top
+    assert not dialog.windowFlags() & Qt.WindowType.WindowStaysOnTopHint
+    dialog.reject()
 
 
 def test_browser_sign_in_through_the_dialog(
