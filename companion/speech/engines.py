@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from companion.config import Settings
-from companion.speech.types import SpeechEngine
+from companion.speech.types import PLAYER_RATE, SpeechEngine
 
 if TYPE_CHECKING:
     from companion.backend.client import BackendClient
 
 log = logging.getLogger("companion.speech")
 
-DEFAULT_SAMPLE_RATE = 22050
+DEFAULT_SAMPLE_RATE = PLAYER_RATE
 DEFAULT_REMOTE_MODEL = "tts-1"
 DEFAULT_REMOTE_VOICE = "alloy"
 

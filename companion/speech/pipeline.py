@@ -32,6 +32,7 @@ from companion.speech.decode import resample
 from companion.speech.language import DEFAULT, family
 from companion.speech.text import prepare_for_speech
 from companion.speech.types import (
+    PLAYER_RATE,
     AudioChunk,
     CancelToken,
     CharAlignment,
@@ -106,7 +107,7 @@ def _espeak_for(lang: str) -> EspeakEngine:
     """An espeak-ng engine speaking ``lang`` (the aligner's reference voice)."""
     from companion.speech.espeak_engine import EspeakEngine
 
-    return EspeakEngine(sample_rate=22050, voice=lang)
+    return EspeakEngine(sample_rate=PLAYER_RATE, voice=lang)
 
 
 def language_of(engine: SpeechEngine, voice: str | None) -> str:

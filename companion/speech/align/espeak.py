@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 
 from companion.speech.espeak_engine import EspeakEngine
+from companion.speech.types import PLAYER_RATE
 
 
 @functools.lru_cache(maxsize=1)
 def default_engine() -> EspeakEngine:
     """One engine per process (espeak-ng itself is one global state)."""
-    return EspeakEngine(sample_rate=22050)
+    return EspeakEngine(sample_rate=PLAYER_RATE)
