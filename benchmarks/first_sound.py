@@ -84,12 +84,12 @@ class Rig:
             self.env["DISPLAY"] = stack.enter_context(Xvfb())
         self.trace = Path(tempfile.mkdtemp(prefix="companion-trace-")) / "trace.log"
 
-    def env_for(self, side: Side) -> dict[str, str]:
+    def env_for(self, side: Side, *, cli: bool = False) -> dict[str, str]:
         env = dict(self.env, COMPANION_CONFIG_DIR=str(side.config))
         if side.traced:
             env["COMPANION_TRACE_FILE"] = str(self.trace)
-        if side.undo:
-            env["COMPANION_UNDO"] = side.undo  # applied by _trace.py
+        if side.undo and not cli:  # the program's changes (applied by _trace.py), not the CLI's
+            env["COMPANION_UNDO"] = side.undo
         return env
 
     def events_since(self, t: float) -> dict[str, float]:
@@ -162,7 +162,7 @@ def one_run(rig: Rig, start: Callable[[], object], *, quiet_s: float = 0.8) -> t
 
 def spawn(rig: Rig, side: Side, *args: str) -> None:
     subprocess.Popen(
-        side.command(*args), env=rig.env_for(side), cwd=side.tree,
+        side.command(*args), env=rig.env_for(side, cli=True), cwd=side.tree,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
