@@ -38,11 +38,15 @@ def mascot_env(platform: str, **settings: object) -> tuple[dict[str, str], Path]
     return env, cfg
 
 
-def start_mascot(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], float]:
+def start_mascot(
+    env: dict[str, str], log: Path, *, command: list[str] | None = None, cwd: Path = REPO
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Start the mascot (``python -m companion`` from ``cwd``, or ``command``), its stderr to
+    ``log``; the process and when it was started."""
     started = time.monotonic()
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "companion"], env=env, cwd=REPO,
+            command or [sys.executable, "-m", "companion"], env=env, cwd=cwd,
             stdout=subprocess.DEVNULL, stderr=err,
         )  # fmt: skip
     return proc, started

@@ -2,13 +2,14 @@
 """First sound at the sound card: a command → the first audible sample at the sink.
 
 Run: ``.venv/bin/python benchmarks/first_sound.py [--runs 5] [--cases say,chat,speak]
-[--platform xcb|offscreen] [--no-breakdown] [--base REV]``
+[--platform xcb|offscreen] [--no-breakdown] [--base REV] [--undo arena,trim,...]``
 
 Measured as a user meets it: the mascot runs as its own process (``python -m companion``) on a
 real X server (a private ``Xvfb``; ``--platform offscreen`` to skip it), with the embedded Piper
 voice, playing into a PulseAudio null sink whose monitor is recorded with ``parec``
-(``benchmarks/_sink.py``). The sink belongs to a PulseAudio daemon started for this run only, so
-no other test's sound lands in the recording. A sample counts as sound from about -54 dBFS.
+(``tests/support/private_pulse.py``). The sink belongs to a PulseAudio daemon started for this
+run only, so no other test's sound lands in the recording. A sample counts as sound from about
+-54 dBFS.
 
 - ``say``: ``companion say TEXT`` (a new process, as typed in a terminal) → first sound;
 - ``chat``: the mascot asked through ``companion ask``; a chat server on 127.0.0.1 (the tests'
@@ -25,7 +26,10 @@ into a WAV file (the sound server's own floor for command → sound).
 
 A third side, this program with ``benchmarks/_trace.py`` in front of every process, gives the
 breakdown from time stamps at each step (CLI start, IPC, text preparation, synthesis of the first
-piece, to the player, stream start, device), as medians over its runs.
+piece, to the player, stream start, device), as medians over its runs. With ``--undo``, a fourth
+side, traced too, runs this program with those changes undone (``benchmarks/_variant.py``:
+``arena``, ``trim``, ``imports``, ``int8``; or ``threads1``), to see what each costs or saves in
+time.
 """
 
 from __future__ import annotations
@@ -80,10 +84,12 @@ class Rig:
             self.env["DISPLAY"] = stack.enter_context(Xvfb())
         self.trace = Path(tempfile.mkdtemp(prefix="companion-trace-")) / "trace.log"
 
-    def env_for(self, side: Side) -> dict[str, str]:
+    def env_for(self, side: Side, *, cli: bool = False) -> dict[str, str]:
         env = dict(self.env, COMPANION_CONFIG_DIR=str(side.config))
         if side.traced:
             env["COMPANION_TRACE_FILE"] = str(self.trace)
+        if side.undo and not cli:  # the program's changes (applied by _trace.py), not the CLI's
+            env["COMPANION_UNDO"] = side.undo
         return env
 
     def events_since(self, t: float) -> dict[str, float]:
@@ -108,6 +114,7 @@ class Side:
     tree: Path
     traced: bool = False
     config: Path = Path()
+    undo: str = ""  # changes undone (benchmarks/_variant.py); traced sides only
 
     def command(self, *args: str) -> list[str]:
         if self.traced:
@@ -155,7 +162,7 @@ def one_run(rig: Rig, start: Callable[[], object], *, quiet_s: float = 0.8) -> t
 
 def spawn(rig: Rig, side: Side, *args: str) -> None:
     subprocess.Popen(
-        side.command(*args), env=rig.env_for(side), cwd=side.tree,
+        side.command(*args), env=rig.env_for(side, cli=True), cwd=side.tree,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -253,6 +260,7 @@ def main() -> int:
     parser.add_argument("--token-ms", type=float, default=30.0)
     parser.add_argument("--no-breakdown", action="store_true")
     parser.add_argument("--base", default=None, help="revision for the 'before' baseline")
+    parser.add_argument("--undo", default="", help="also a traced side with these undone")
     args = parser.parse_args()
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     steps = {"say": SAY_STEPS, "chat": CHAT_STEPS, "speak": SPEAK_STEPS}
@@ -271,6 +279,8 @@ def main() -> int:
                 sides.insert(0, Side("before", base))
             if not args.no_breakdown:
                 sides.append(Side("now, traced", REPO, traced=True))
+            if args.undo:
+                sides.append(Side(f"now without {args.undo}, traced", REPO, True, undo=args.undo))
             if case == "say":
                 results[case] = case_say(rig, sides, args.runs)
             elif case == "chat":
@@ -279,8 +289,10 @@ def main() -> int:
                 results[case] = case_speak(rig, sides, args.runs)
             for label, samples in results[case].items():
                 report(f"{case} ({label})", samples)
-            if "now, traced" in results[case]:
-                breakdown(results[case]["now, traced"], steps[case])
+            for label in results[case]:
+                if label.endswith("traced"):
+                    print(f"  {label}:")
+                    breakdown(results[case][label], steps[case])
     what = {
         "say": ("first_sound_say", "companion say → first sound at the sink (mascot running)",
                 "<= 250 ms (must <= 400)"),

