@@ -253,6 +253,7 @@ def speaking_language(settings: Settings) -> str:
 def check_voice(info: VoiceInfo) -> None:
     """Load the voice with Piper and speak a test sentence in its language; VoiceError."""
     from companion.speech.piper_engine import PiperEngine, PiperUnavailable
+    from companion.speech.piper_models import Unusable
     from companion.tasks import CancelToken
 
     engine = PiperEngine(
@@ -267,6 +268,11 @@ def check_voice(info: VoiceInfo) -> None:
         chunks = list(engine.synthesize(sentence, voice=None, speed=1.0, cancel=CancelToken()))
     except PiperUnavailable as exc:
         raise VoiceError(f"{info.model.name} could not be loaded: {exc}.") from None
+    except Unusable:
+        raise VoiceError(
+            f"{info.model.name} could not be loaded: it is not a Piper voice model that "
+            "onnxruntime can open."
+        ) from None
     except Exception as exc:  # onnxruntime raises its own types for a model that does not fit
         raise VoiceError(
             f"{info.model.name} could not speak a test sentence ({type(exc).__name__})."
