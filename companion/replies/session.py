@@ -263,9 +263,11 @@ class SessionCoordinator(QObject):
             return
         dialog.close_dialog()
         if dialog.result_value is None:
+            was_holding = self.holding
             self.release_held()
-            if not self.session.signed_in:
+            if was_holding and not self.session.signed_in:
                 self._presenter.show_signed_out(PROMPT_CANCELLED)
+            # Opened from the menu with no 401: nothing changes (the built-in voice needs none).
             log.info("[session] sign-in cancelled")
             self.sign_in_cancelled.emit()
 

@@ -101,7 +101,7 @@ def _espeak(sample_rate: int, voice: str = "") -> SpeechEngine:
     except (ImportError, OSError) as exc:
         raise EngineUnavailable(
             "No voice can speak: neither Piper nor espeak-ng can be loaded "
-            f"({_why(exc)}). Reinstall Companion with its voices (pip install companion)."
+            f"({_why(exc)}). Reinstall Companion with its voices."
         ) from exc
     if voice:
         return EspeakEngine(sample_rate=sample_rate, voice=voice)
@@ -131,7 +131,7 @@ def choose_engine(
     if wanted == "auto" and client is not None:
         try:
             return EngineChoice(_remote(settings, client, sample_rate), "remote")
-        except ImportError as exc:
+        except ImportError:
             log.info("[engines] the backend's voice cannot load", exc_info=True)
             notice = (
                 "The backend's voice cannot be used in this installation (a library is "

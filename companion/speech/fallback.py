@@ -57,9 +57,10 @@ def notice_for(err: BaseException, embedded: str, url: str = "") -> str:
     """The one line the user sees when the embedded voice takes over."""
     voice = _voice_name(embedded)
     at = f" at {shown_url(url)}" if url else ""
+    server = f"The server{at}" if url else "This server"
     if isinstance(err, ModelNotFound) and err.model:
         return (
-            f"The server{at} has no voice model \u201c{err.model}\u201d, so {voice} speaks "
+            f"{server} has no voice model \u201c{err.model}\u201d, so {voice} speaks "
             "instead. Choose another model or a built-in voice in Settings."
         )
     if isinstance(err, Transient) and err.reason == "dns":
@@ -75,7 +76,7 @@ def notice_for(err: BaseException, embedded: str, url: str = "") -> str:
         )
     if isinstance(err, BackendApiError):
         status = f" (HTTP {err.status})" if err.status else ""
-        return f"The server{at} has no voice{status}, so {voice} speaks instead."
+        return f"{server} has no voice{status}, so {voice} speaks instead."
     return invalid_url_notice(url, embedded)
 
 
@@ -91,7 +92,7 @@ def invalid_url_notice(url: str, embedded: str, problem: str | None = None) -> s
 
 def takes_over(err: BaseException) -> bool:
     """Whether the embedded voice speaks instead of failing on ``err``."""
-    if isinstance(err, NO_VOICE_HERE | INVALID_URL):
+    if isinstance(err, (*NO_VOICE_HERE, *INVALID_URL)):
         return True
     return isinstance(err, Transient) and err.reason in UNREACHABLE
 
