@@ -76,7 +76,10 @@ def notice_for(err: BaseException, embedded: str, url: str = "") -> str:
         )
     if isinstance(err, BackendApiError):
         status = f" (HTTP {err.status})" if err.status else ""
-        return f"{server} has no voice{status}, so {voice} speaks instead."
+        return (
+            f"{server} has no voice{status}, so {voice} speaks instead "
+            "(choose it under Settings → Voice engine to stop asking the server)."
+        )
     return invalid_url_notice(url, embedded)
 
 

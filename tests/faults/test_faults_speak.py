@@ -22,7 +22,7 @@ import pytest
 from tests.faults.conftest import (
     CONNECTION_FAULTS,
     EVIDENCE,
-    FAULTS,
+    SPEECH_FAULTS,
     SHORT_TIMEOUTS,
     SPEECH,
     bad_url,
@@ -82,7 +82,7 @@ def run_speak(
     return done, took
 
 
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("fault", SPEECH_FAULTS)
 def test_speak_ends_in_time_with_one_line(
     fault: str,
     reference_backend: ReferenceBackend,

@@ -22,7 +22,7 @@ from companion.speech.worker import SpeechFailure
 from tests.faults.conftest import (
     CONNECTION_FAULTS,
     EXPECTED_ERROR,
-    FAULTS,
+    SPEECH_FAULTS,
     MAX_LOOP_GAP_MS,
     QT_OFFSCREEN_NOISE,
     SPEECH,
@@ -59,7 +59,7 @@ def speech_fault(fault: str) -> Fault:
     return table[fault]
 
 
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("fault", SPEECH_FAULTS)
 def test_a_speech_fault_fails_one_reply_and_the_next_plays(
     fault: str,
     qtbot: QtBot,
