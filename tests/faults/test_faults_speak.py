@@ -22,9 +22,9 @@ import pytest
 from tests.faults.conftest import (
     CONNECTION_FAULTS,
     EVIDENCE,
-    SPEECH_FAULTS,
     SHORT_TIMEOUTS,
     SPEECH,
+    SPEECH_FAULTS,
     bad_url,
     env_without_companion,
     expected_reports,

@@ -22,10 +22,10 @@ from companion.speech.worker import SpeechFailure
 from tests.faults.conftest import (
     CONNECTION_FAULTS,
     EXPECTED_ERROR,
-    SPEECH_FAULTS,
     MAX_LOOP_GAP_MS,
     QT_OFFSCREEN_NOISE,
     SPEECH,
+    SPEECH_FAULTS,
     LoopWatch,
     Mascot,
     _AllLines,

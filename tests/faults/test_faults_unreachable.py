@@ -51,7 +51,7 @@ def test_the_mascot_speaks_with_the_built_in_voice_and_says_why_once(
     for n in range(2):
         count = len(m.finished)
         assert m.app.router.say(f"{TEXT} Number {n}.") is not None
-        qtbot.wait_until(lambda: len(m.finished) > count or bool(m.failed), timeout=30000)
+        qtbot.wait_until(lambda c=count: len(m.finished) > c or bool(m.failed), timeout=30000)
         assert m.failed == []
     qtbot.wait_until(lambda: any(named in t for t, _, _ in m.bubble.messages), timeout=5000)
     notices = [t for t, _, _ in m.bubble.messages if "built-in voice" in t or "espeak" in t]
