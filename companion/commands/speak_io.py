@@ -18,13 +18,13 @@ import numpy as np
 
 from companion.speech.types import FloatArray
 from companion.speech.visemes import VisemeTimeline
-from companion.textinput import TextInputError, decode_text
+from companion.textinput import MAX_TEXT_CHARS, TextInputError, check_length, read_stream
 from companion.vocab import ExitCode
 
 if TYPE_CHECKING:
     from companion.speech.pipeline import Utterance
 
-MAX_INPUT_CHARS = 100_000
+MAX_INPUT_CHARS = MAX_TEXT_CHARS
 
 
 class SpeakError(Exception):
@@ -40,21 +40,14 @@ class SpeakError(Exception):
 
 def read_text(arg: str, stdin: Any = None) -> str:
     """The text to speak: ``arg`` itself, or standard input for ``-``."""
-    if arg == "-":
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        raw: bytes = stream.read(MAX_INPUT_CHARS * 4 + 1)
-        if len(raw) > MAX_INPUT_CHARS * 4:
-            raise SpeakError(f"standard input is too long (more than {MAX_INPUT_CHARS} characters)")
-        try:
-            text = decode_text(raw)
-        except TextInputError as exc:
-            raise SpeakError(str(exc)) from None
-        source = "standard input"
-    else:
-        text = arg
-        source = "the text"
-    if len(text) > MAX_INPUT_CHARS:
-        raise SpeakError(f"{source} is too long (more than {MAX_INPUT_CHARS} characters)")
+    source = "standard input" if arg == "-" else "the text"
+    try:
+        if arg == "-":
+            text = read_stream(stdin if stdin is not None else sys.stdin.buffer)
+        else:
+            text = check_length(arg)
+    except TextInputError as exc:
+        raise SpeakError(str(exc)) from None
     if not text.strip():
         raise SpeakError(f"nothing to speak: {source} is empty")
     return text
