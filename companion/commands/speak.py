@@ -11,8 +11,8 @@ instead of playing; ``--visemes FILE.json`` writes the whole reply's viseme time
 Exit status: 0 done; 1 one line on stderr for any failure (bad input, no voice, the
 backend failing, a file that cannot be written); 3 signed out (the backend answered
 401, or the stored sign-in has expired: then no request is made); 130 interrupted
-(Ctrl-C). Expected states never print a traceback. Set ``COMPANION_LOG_LEVEL=info``
-(or ``debug``) to see log lines on stderr.
+(Ctrl-C). Expected states never print a traceback. Standard error shows warnings only;
+``COMPANION_LOG_LEVEL=info`` (or ``debug``) shows more (``commands/logs.py``).
 
 Bound: each utterance from the backend ends within 60 s (retries included) whatever the
 server does; ``COMPANION_REQUEST_DEADLINE``, ``COMPANION_CONNECT_TIMEOUT`` and
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from companion import config
+from companion.commands.logs import setup_logging
 from companion.commands.speak_io import (
     MAX_INPUT_CHARS,
     SpeakError,
@@ -58,21 +59,6 @@ EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 def _say(line: str) -> None:
     print(f"companion speak: {line}", file=sys.stderr, flush=True)
-
-
-def _setup_logging() -> None:
-    level_name = os.environ.get("COMPANION_LOG_LEVEL", "").strip().upper()
-    root = logging.getLogger()
-    if level_name and isinstance(logging.getLevelName(level_name), int):
-        if not root.handlers:
-            logging.basicConfig(
-                level=level_name,
-                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                stream=sys.stderr,
-            )
-    elif not root.handlers:
-        # Quiet by default: without a handler Python would print warnings to stderr.
-        root.addHandler(logging.NullHandler())
 
 
 def _speed(args: argparse.Namespace, settings: config.Settings) -> float:
@@ -166,7 +152,7 @@ def _backend_failure(exc: BaseException, telemetry: Any) -> SpeakError | None:
 
 def run_speak(args: argparse.Namespace) -> int:
     """``companion speak``; returns the exit status."""
-    _setup_logging()
+    setup_logging()
     telemetry: Any = None
     client: BackendClient | None = None
     player: Player | None = None
