@@ -22,7 +22,7 @@ CLASS_NAME = re.compile(r"\b[A-Z][a-z]+[A-Z]\w*\b")  # InvalidURL, ConnectionErr
     [
         (ChatUnavailable(), ["No chat server is set", "COMPANION_BACKEND_URL"], "settings"),
         (ChatUnavailable("htp//x", "it does not start with http:// or https://"),
-         ["\u201chtp//x\u201d", "Settings"], "settings"),  # fmt: skip
+         ["\u201chtp//x\u201d", "Settings"], "settings"),
         (Transient("POST", CHAT, None, "refused"), [URL, "start the chat server"], "retry_chat"),
         (Transient("POST", CHAT, None, "dns"), [URL, "does not resolve"], "settings"),
         (Transient("POST", CHAT, None, "tls"), [URL, "https://"], "settings"),
