@@ -94,13 +94,49 @@ def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
             os.unlink(tmp)
 
 
+#: What ``--output`` writes, by the file's extension: (libsndfile format, subtype).
+OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
+    ".wav": ("WAV", "PCM_16"),
+    ".flac": ("FLAC", "PCM_16"),
+    ".ogg": ("OGG", "VORBIS"),
+    ".oga": ("OGG", "VORBIS"),
+}
+
+
+def output_format(path: Path) -> tuple[str, str]:
+    """The format ``path``'s extension names; :class:`SpeakError` (before anything is
+    synthesised) for one Companion does not write."""
+    suffix = path.suffix.lower()
+    found = OUTPUT_FORMATS.get(suffix)
+    if found is None:
+        named = f"“{suffix}” files" if suffix else "a file without an extension"
+        raise SpeakError(
+            f"cannot write {path}: Companion does not write {named}; "
+            "name a .wav, .flac or .ogg file"
+        )
+    return found
+
+
+def check_target(path: Path, what: str) -> None:
+    """A file can be written at ``path`` (its folder exists): else one line naming it."""
+    folder = path.expanduser().parent
+    if path.expanduser().is_dir():
+        raise SpeakError(f"cannot write the {what} {path}: it is a folder")
+    if not folder.is_dir():
+        raise SpeakError(f"cannot write the {what} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise SpeakError(f"cannot write the {what} {path}: the folder {folder} is not writable")
+
+
 def write_wav(path: Path, reply: SpokenReply) -> None:
+    """The reply's audio in the format ``path``'s extension names (WAV, FLAC, Ogg Vorbis)."""
     import soundfile
 
     audio = np.concatenate(reply.audio) if reply.audio else np.zeros(0, np.float32)
+    fmt, subtype = output_format(path)
 
     def write(tmp: Path) -> None:
-        soundfile.write(str(tmp), audio, reply.sample_rate, format="WAV", subtype="PCM_16")
+        soundfile.write(str(tmp), audio, reply.sample_rate, format=fmt, subtype=subtype)
 
     _write_atomically(path, write)
 
