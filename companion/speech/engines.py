@@ -100,7 +100,7 @@ def _espeak(sample_rate: int, voice: str = "") -> SpeechEngine:
         from companion.speech.espeak_engine import EspeakEngine
     except (ImportError, OSError) as exc:
         raise EngineUnavailable(
-            "No voice can speak: neither Piper nor espeak-ng can be loaded "
+            "No voice available: neither Piper nor espeak-ng can be loaded "
             f"({_why(exc)}). Reinstall Companion with its voices."
         ) from exc
     if voice:
@@ -143,7 +143,7 @@ def choose_engine(
             return EngineChoice(engine, "piper", notice or voice_notice)
         except Exception as exc:  # PiperUnavailable, ImportError, onnxruntime errors
             notice = (
-                f"The built-in voice could not be loaded ({_why(exc)}), so espeak-ng speaks "
+                f"The built-in voice could not be loaded ({_why(exc)}); using espeak-ng "
                 "instead."
             )
             log.debug("[engines] Piper unavailable", exc_info=True)

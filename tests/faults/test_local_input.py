@@ -45,7 +45,8 @@ JUNK = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00\x0
 
 def _env(cfg: Path, **extra: str) -> dict[str, str]:
     return env_without_companion(
-        COMPANION_CONFIG_DIR=str(cfg), QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT), **extra
+        COMPANION_CONFIG_DIR=str(cfg), QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
+        COMPANION_LOG_LEVEL="info", **extra
     )
 
 
