@@ -47,8 +47,7 @@ JUNK = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00\x0
 
 def _env(cfg: Path, **extra: str) -> dict[str, str]:
     return env_without_companion(
-        COMPANION_CONFIG_DIR=str(cfg), QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
-        COMPANION_LOG_LEVEL="info", **extra
+        COMPANION_CONFIG_DIR=str(cfg), QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT), **extra
     )
 
 
@@ -194,7 +193,8 @@ def test_an_unwritable_config_folder_is_said_and_the_mascot_works(
 ) -> None:
     cfg, home = unwritable_config
     before = (cfg / "settings.json").read_bytes()
-    env = _env(cfg, HOME=str(home), XDG_RUNTIME_DIR=str(home.parent / "run"))
+    run = str(home.parent / "run")
+    env = _env(cfg, HOME=str(home), XDG_RUNTIME_DIR=run, COMPANION_LOG_LEVEL="info")
     env.pop("PULSE_SERVER", None)  # root's sound server is not nobody's: the silent clock
     log = home.parent / "mascot.log"
     with log.open("w") as err:
