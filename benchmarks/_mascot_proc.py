@@ -34,6 +34,7 @@ def mascot_env(platform: str, **settings: object) -> tuple[dict[str, str], Path]
     cfg = Path(tempfile.mkdtemp(prefix="companion-bench-"))
     (cfg / "settings.json").write_text(json.dumps({"greeted": True, **settings}))
     env = dict(os.environ, COMPANION_CONFIG_DIR=str(cfg), QT_QPA_PLATFORM=platform)
+    env["COMPANION_LOG_LEVEL"] = "info"  # the mascot's info lines are what is waited for
     env.pop("COMPANION_BACKEND_URL", None)
     return env, cfg
 

@@ -80,6 +80,7 @@ class Rig:
             if key != "COMPANION_TEST_PULSE":
                 del self.env[key]
         self.env["QT_QPA_PLATFORM"] = platform
+        self.env["COMPANION_LOG_LEVEL"] = "info"  # the lines it waits for
         if platform == "xcb":
             self.env["DISPLAY"] = stack.enter_context(Xvfb())
         self.trace = Path(tempfile.mkdtemp(prefix="companion-trace-")) / "trace.log"

@@ -121,6 +121,7 @@ def main() -> int:
         stack.callback(recorder.stop)
         env = {k: v for k, v in pulse.env.items() if not k.startswith(("COMPANION_", "QT_"))}
         env["QT_QPA_PLATFORM"] = args.platform
+        env["COMPANION_LOG_LEVEL"] = "info"  # the lines it waits for
         if args.platform == "xcb":
             env["DISPLAY"] = stack.enter_context(Xvfb())
         rows = [

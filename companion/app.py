@@ -33,6 +33,7 @@ from companion.replies.session import SessionCoordinator, SignInDialogLike
 from companion.replies.signin_controller import SignInController
 from companion.settings_flow import SettingsFlow
 from companion.speech.types import PLAYER_RATE
+from companion.textinput import MAX_TEXT_CHARS, too_long
 from companion.ui.art import art_for
 from companion.ui.chat_panel import ChatPanel
 from companion.ui.desktop import Desktop
@@ -326,6 +327,9 @@ class Companion(QObject):
 
     @Slot(str)
     def _on_read_aloud(self, text: str) -> None:
+        if len(text) > MAX_TEXT_CHARS:  # the one limit, as for every other entry point
+            self.presenter.show_message(too_long("The text").capitalize() + ".")
+            return
         self.router.say(text, source=ReplySource.READ_ALOUD, force=True)
 
     @Slot(bool)

@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     speak = sub.add_parser("speak", help="speak TEXT (or - for stdin) without the mascot window")
     speak.add_argument("text", help="the text to speak, or - to read standard input")
-    speak.add_argument("--output", metavar="FILE.wav", help="write a WAV file instead of playing")
+    speak.add_argument(
+        "--output", metavar="FILE", help="write FILE (.wav, .flac or .ogg) instead of playing"
+    )
     speak.add_argument("--visemes", metavar="FILE.json", help="write the viseme timeline as JSON")
     speak.add_argument("--voice", help="voice name (backend voice, or the embedded voice)")
     speak.add_argument("--speed", type=float, default=None, help="speaking rate, 0.5 to 2.0")

@@ -20,9 +20,11 @@ from PySide6.QtCore import QObject, QThread, Signal
 from companion import config
 from companion.backend.auth import SessionStore
 from companion.backend.client import BackendClient
+from companion.backend.urls import url_problem
 from companion.config import Settings
 from companion.replies.chat import STALL_S as CHAT_STALL_S
 from companion.replies.chat import ChatWorker, ClientFactory
+from companion.replies.chat_messages import ChatUnavailable
 from companion.speech.types import PLAYER_RATE, SpeechEngine
 from companion.speech.worker import SpeechWorker
 
@@ -95,6 +97,9 @@ class Workers(QObject):
         def factory() -> BackendClient | None:
             if not url:
                 return None
+            problem = url_problem(url)
+            if problem:  # no request to an address that is not one: a line, no crash report
+                raise ChatUnavailable(url, problem)
             return BackendClient(base_url=url, token=session.token, read_timeout=CHAT_STALL_S)
 
         return factory

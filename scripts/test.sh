@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 . scripts/pulse.sh
+trap companion_pulse_stop EXIT  # what pulse.sh started (not a server running before)
 .venv/bin/ruff check companion tests benchmarks packaging
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from companion.replies import ipc_client as ipc
-from companion.textinput import TextInputError, decode_text
+from companion.textinput import TextInputError, check_length, read_stream
 
 T = TypeVar("T")
 
@@ -25,10 +25,11 @@ START_TIMEOUT_S = float(os.environ.get("COMPANION_SAY_START_TIMEOUT", "20"))
 
 
 def _read_text(arg: str) -> str:
-    """``arg``, or standard input for ``-``; raises ``TextInputError`` for binary junk."""
+    """``arg``, or standard input for ``-``; raises ``TextInputError`` for binary junk and
+    for text over the one limit (``textinput.MAX_TEXT_CHARS``)."""
     if arg == "-":
-        return decode_text(sys.stdin.buffer.read())
-    return arg
+        return read_stream(sys.stdin.buffer)
+    return check_length(arg)
 
 
 def mascot_command() -> list[str]:

@@ -11,8 +11,8 @@ instead of playing; ``--visemes FILE.json`` writes the whole reply's viseme time
 Exit status: 0 done; 1 one line on stderr for any failure (bad input, no voice, the
 backend failing, a file that cannot be written); 3 signed out (the backend answered
 401, or the stored sign-in has expired: then no request is made); 130 interrupted
-(Ctrl-C). Expected states never print a traceback. Set ``COMPANION_LOG_LEVEL=info``
-(or ``debug``) to see log lines on stderr.
+(Ctrl-C). Expected states never print a traceback. Standard error shows warnings only;
+``COMPANION_LOG_LEVEL=info`` (or ``debug``) shows more (``commands/logs.py``).
 
 Bound: each utterance from the backend ends within 60 s (retries included) whatever the
 server does; ``COMPANION_REQUEST_DEADLINE``, ``COMPANION_CONNECT_TIMEOUT`` and
@@ -25,15 +25,19 @@ import argparse
 import functools
 import logging
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from companion import config
+from companion.commands.logs import setup_logging
 from companion.commands.speak_io import (
     MAX_INPUT_CHARS,
     SpeakError,
+    check_target,
+    output_format,
     read_text,
     write_visemes,
     write_wav,
@@ -58,21 +62,6 @@ EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 def _say(line: str) -> None:
     print(f"companion speak: {line}", file=sys.stderr, flush=True)
-
-
-def _setup_logging() -> None:
-    level_name = os.environ.get("COMPANION_LOG_LEVEL", "").strip().upper()
-    root = logging.getLogger()
-    if level_name and isinstance(logging.getLevelName(level_name), int):
-        if not root.handlers:
-            logging.basicConfig(
-                level=level_name,
-                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                stream=sys.stderr,
-            )
-    elif not root.handlers:
-        # Quiet by default: without a handler Python would print warnings to stderr.
-        root.addHandler(logging.NullHandler())
 
 
 def _speed(args: argparse.Namespace, settings: config.Settings) -> float:
@@ -114,8 +103,11 @@ def _open_player(sample_rate: int) -> tuple[Player, str | None]:
     """The player and the notice to show when it starts (silent playback, device trouble)."""
     try:
         from companion.audio.player import Player
-    except ImportError as exc:
-        raise SpeakError(f"audio playback is not available ({type(exc).__name__})") from None
+    except ImportError:
+        raise SpeakError(
+            "audio playback is not available here (sounddevice/PortAudio cannot load); "
+            "--output FILE.wav writes the speech to a file"
+        ) from None
     player = Player(sample_rate=sample_rate)
     notice = player.notice
     if player.silent and not notice:
@@ -166,7 +158,8 @@ def _backend_failure(exc: BaseException, telemetry: Any) -> SpeakError | None:
 
 def run_speak(args: argparse.Namespace) -> int:
     """``companion speak``; returns the exit status."""
-    _setup_logging()
+    setup_logging()
+    _interruptible()
     telemetry: Any = None
     client: BackendClient | None = None
     player: Player | None = None
@@ -179,9 +172,12 @@ def run_speak(args: argparse.Namespace) -> int:
         telemetry = _init_telemetry(settings)
         text = read_text(args.text)
         speed = _speed(args, settings)
+        _check_files(args)  # before anything is synthesised
         voice = args.voice or settings.voice or None
         client = make_client(settings)
         engine = make_engine(settings, client, SAMPLE_RATE)
+        if args.voice:
+            _require_voice(engine, args.voice)
         notice: str | None = None
         if args.output is None:
             player, notice = _open_player(SAMPLE_RATE)
@@ -196,15 +192,17 @@ def run_speak(args: argparse.Namespace) -> int:
             on_first_piece=functools.partial(_say_notices, notice, engine),
         )
         _say_notices(None, engine)  # a notice that came after the first piece
-        try:
-            if args.output is not None:
-                write_wav(Path(args.output), reply)
-            if args.visemes is not None:
-                write_visemes(Path(args.visemes), reply)
-        except OSError as exc:
-            raise SpeakError(
-                f"cannot write the output file ({exc.strerror or type(exc).__name__})"
-            ) from None
+        for name, what, write in (
+            (args.output, "audio file", write_wav),
+            (args.visemes, "viseme file", write_visemes),
+        ):
+            if name is None:
+                continue
+            try:
+                write(Path(name), reply)
+            except OSError as exc:
+                why = exc.strerror or "it cannot be written"
+                raise SpeakError(f"cannot write the {what} {name} ({why})") from None
         log.info("[speak] %d pieces, %.1f s of audio", reply.pieces, reply.duration_s)
         return EXIT_OK
     except KeyboardInterrupt:
@@ -235,10 +233,39 @@ def run_speak(args: argparse.Namespace) -> int:
         if telemetry is not None:
             telemetry.report_exception(exc, tags={"operation": "speak"})
         # Only the type: an unexpected exception's text could quote the reply.
-        _say(f"speech failed ({type(exc).__name__}); COMPANION_LOG_LEVEL=debug shows details")
+        _say("speech failed unexpectedly (a bug); COMPANION_LOG_LEVEL=debug shows details")
         return EXIT_FAILED
     finally:
         _cleanup(player, client, telemetry)
+
+
+def _interruptible() -> None:
+    """Ctrl-C (SIGINT) interrupts, even when this process was started with SIGINT ignored (a
+    background job of a non-interactive shell, ``nohup``): Python then installs no
+    KeyboardInterrupt handler, and speech would play on to the end and exit 0."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _check_files(args: argparse.Namespace) -> None:
+    if args.output is not None:
+        output_format(Path(args.output))
+        check_target(Path(args.output), "audio file")
+    if args.visemes is not None:
+        check_target(Path(args.visemes), "viseme file")
+
+
+def _require_voice(engine: SpeechEngine, voice: str) -> None:
+    """``--voice`` names a local voice that is installed and loads (the backend's voices are
+    the backend's to check)."""
+    from companion.speech.voice_engine import VoiceEngine
+    from companion.speech.voices import VoiceError
+
+    if isinstance(engine, VoiceEngine):
+        try:
+            engine.require(voice)
+        except VoiceError as exc:
+            raise SpeakError(str(exc)) from None
 
 
 def _say_notices(notice: str | None, engine: SpeechEngine) -> None:

@@ -18,13 +18,13 @@ import numpy as np
 
 from companion.speech.types import FloatArray
 from companion.speech.visemes import VisemeTimeline
-from companion.textinput import TextInputError, decode_text
+from companion.textinput import MAX_TEXT_CHARS, TextInputError, check_length, read_stream
 from companion.vocab import ExitCode
 
 if TYPE_CHECKING:
     from companion.speech.pipeline import Utterance
 
-MAX_INPUT_CHARS = 100_000
+MAX_INPUT_CHARS = MAX_TEXT_CHARS
 
 
 class SpeakError(Exception):
@@ -40,21 +40,14 @@ class SpeakError(Exception):
 
 def read_text(arg: str, stdin: Any = None) -> str:
     """The text to speak: ``arg`` itself, or standard input for ``-``."""
-    if arg == "-":
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        raw: bytes = stream.read(MAX_INPUT_CHARS * 4 + 1)
-        if len(raw) > MAX_INPUT_CHARS * 4:
-            raise SpeakError(f"standard input is too long (more than {MAX_INPUT_CHARS} characters)")
-        try:
-            text = decode_text(raw)
-        except TextInputError as exc:
-            raise SpeakError(str(exc)) from None
-        source = "standard input"
-    else:
-        text = arg
-        source = "the text"
-    if len(text) > MAX_INPUT_CHARS:
-        raise SpeakError(f"{source} is too long (more than {MAX_INPUT_CHARS} characters)")
+    source = "standard input" if arg == "-" else "the text"
+    try:
+        if arg == "-":
+            text = read_stream(stdin if stdin is not None else sys.stdin.buffer)
+        else:
+            text = check_length(arg)
+    except TextInputError as exc:
+        raise SpeakError(str(exc)) from None
     if not text.strip():
         raise SpeakError(f"nothing to speak: {source} is empty")
     return text
@@ -101,13 +94,49 @@ def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
             os.unlink(tmp)
 
 
+#: What ``--output`` writes, by the file's extension: (libsndfile format, subtype).
+OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
+    ".wav": ("WAV", "PCM_16"),
+    ".flac": ("FLAC", "PCM_16"),
+    ".ogg": ("OGG", "VORBIS"),
+    ".oga": ("OGG", "VORBIS"),
+}
+
+
+def output_format(path: Path) -> tuple[str, str]:
+    """The format ``path``'s extension names; :class:`SpeakError` (before anything is
+    synthesised) for one Companion does not write."""
+    suffix = path.suffix.lower()
+    found = OUTPUT_FORMATS.get(suffix)
+    if found is None:
+        named = f"“{suffix}” files" if suffix else "a file without an extension"
+        raise SpeakError(
+            f"cannot write {path}: Companion does not write {named}; "
+            "name a .wav, .flac or .ogg file"
+        )
+    return found
+
+
+def check_target(path: Path, what: str) -> None:
+    """A file can be written at ``path`` (its folder exists): else one line naming it."""
+    folder = path.expanduser().parent
+    if path.expanduser().is_dir():
+        raise SpeakError(f"cannot write the {what} {path}: it is a folder")
+    if not folder.is_dir():
+        raise SpeakError(f"cannot write the {what} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise SpeakError(f"cannot write the {what} {path}: the folder {folder} is not writable")
+
+
 def write_wav(path: Path, reply: SpokenReply) -> None:
+    """The reply's audio in the format ``path``'s extension names (WAV, FLAC, Ogg Vorbis)."""
     import soundfile
 
     audio = np.concatenate(reply.audio) if reply.audio else np.zeros(0, np.float32)
+    fmt, subtype = output_format(path)
 
     def write(tmp: Path) -> None:
-        soundfile.write(str(tmp), audio, reply.sample_rate, format="WAV", subtype="PCM_16")
+        soundfile.write(str(tmp), audio, reply.sample_rate, format=fmt, subtype=subtype)
 
     _write_atomically(path, write)
 

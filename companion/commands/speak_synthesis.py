@@ -4,6 +4,7 @@ to the player as soon as it is ready, so piece n plays while piece n+1 is being 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ _DRAIN_SLACK_S = 10.0
 #: How long an interrupted synthesis may take to reach its next cancel check.
 _STOP_WAIT_S = 10.0
 THREAD_NAME = "speak-synthesis"
+
+log = logging.getLogger("companion.speak")
 
 
 class _Synthesis(threading.Thread):
@@ -105,6 +108,8 @@ def speak(
                 if first:
                     player.begin()
                 player.enqueue(utterance.samples)
+                if first:
+                    log.info("[speak] playing")
             if first:
                 reply.first_audio_at = time.monotonic()
             reply.add(utterance)

@@ -33,14 +33,11 @@ from PySide6.QtCore import QObject, Signal, Slot
 from companion import telemetry
 from companion.backend.errors import (
     BackendApiError,
-    BudgetExhausted,
-    HttpError,
-    ModelNotFound,
-    NoChatRoute,
-    ProtocolError,
     Transient,
     Unauthorized,
 )
+from companion.replies.chat_messages import ChatUnavailable as ChatUnavailable
+from companion.replies.chat_messages import chat_user_message
 from companion.replies.chat_stream import error_from_event as error_from_event
 from companion.replies.chat_stream import read_deltas as read_deltas
 from companion.tasks import Cancelled, CancelRegistry, CancelToken, backoff_delay
@@ -59,18 +56,6 @@ STREAM_DEADLINE_S = 900.0
 STALL_S = 60.0
 _BACKOFF_BASE = 0.5
 _BACKOFF_MAX = 8.0
-
-
-class ChatUnavailable(Exception):
-    """No chat server is configured (an expected state: a notice, never a report)."""
-
-    user_message = (
-        "Chat needs a server: set the backend URL in Settings "
-        "(an OpenAI-compatible one such as http://localhost:11434/v1 works)."
-    )
-
-    def __str__(self) -> str:
-        return "ChatUnavailable: no backend URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,31 +101,6 @@ class ChatResult:
         if self.error is None:
             return ""
         return chat_user_message(self.error, chars=self.chars)
-
-
-def chat_user_message(error: BaseException, *, chars: int = 0) -> str:
-    """One short line about a failed chat reply (the backend's lines speak of the voice);
-    ``chars`` of reply text had arrived (a reply is only "cut short" when some had)."""
-    if isinstance(error, ChatUnavailable):
-        return error.user_message
-    if isinstance(error, Unauthorized):
-        return "Signed out: sign in to get the reply."
-    if isinstance(error, BudgetExhausted):
-        return "The assistant's budget is used up for now, so it cannot answer."
-    if isinstance(error, ModelNotFound):
-        named = f" “{error.model}”" if error.model else ""
-        return f"The server has no chat model{named}: choose another in Settings."
-    if isinstance(error, NoChatRoute):
-        return error.user_message
-    if isinstance(error, Transient):
-        if chars:
-            return "The connection failed and the reply was cut short. Try again."
-        return "The assistant could not be reached. Try again."
-    if isinstance(error, HttpError):
-        return f"The assistant answered with an error (HTTP {error.status})."
-    if isinstance(error, ProtocolError):
-        return "The assistant sent a reply Companion could not understand."
-    return "The chat failed. Try again."
 
 
 def stream_chat(

@@ -29,9 +29,11 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from companion import config
 from companion.backend.errors import BudgetExhausted, Unauthorized
 from companion.config import Settings
 from companion.replies.chat import ChatRequest, ChatResult, ChatWorker, build_request
+from companion.replies.chat_messages import chat_action, chat_user_message
 from companion.replies.conversation import ChatMessage, Conversation
 from companion.replies.presenter import ReplyPresenter
 from companion.replies.router import ReplyRouter
@@ -353,19 +355,17 @@ class ChatController(QObject):
         self._tell(turn, {"event": "done"}, close=True)
 
     def _failed(self, turn: Turn, msg: ChatMessage, result: ChatResult) -> None:
-        message = result.user_message
+        url = config.backend_url(self._settings)
+        error = result.error
+        message = chat_user_message(error, chars=result.chars, url=url) if error else ""
         msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
         msg.note = message
         if turn.reply_id is not None:
             self._router.cancel(turn.reply_id)
-        if isinstance(result.error, BudgetExhausted):
+        if isinstance(error, BudgetExhausted):
             self._presenter.show_message(message, expression=Expression.CONCERNED)
-        elif getattr(result.error, "action", None) == BubbleAction.SETTINGS:  # no such model
-            self._presenter.show_message(
-                message, kind=BubbleKind.ERROR, action=BubbleAction.SETTINGS
-            )
-        else:
-            self._presenter.show_message(message, kind=BubbleKind.ERROR, action=RETRY_ACTION)
+        else:  # Retry chat only where asking again can help; else Settings
+            self._presenter.show_message(message, kind=BubbleKind.ERROR, action=chat_action(error))
         self._tell(turn, {"event": "error", "message": message}, close=True)
 
     def _signed_out(self, turn: Turn, msg: ChatMessage, err: Unauthorized) -> None:

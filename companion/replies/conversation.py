@@ -100,8 +100,21 @@ class Conversation:
             pairs.pop(0)
         return pairs
 
+    def kept(self) -> list[ChatMessage]:
+        """What is saved: every exchange but the failed ones (a question whose reply failed
+        before any text arrived is shown in the panel, not kept in the history)."""
+        out: list[ChatMessage] = []
+        for msg in self.messages:
+            failed = msg.role == "assistant" and msg.state == MessageState.ERROR
+            if failed and not msg.content.strip():
+                if out and out[-1].role == "user":
+                    out.pop()
+                continue
+            out.append(msg)
+        return out
+
     def to_json(self) -> dict[str, Any]:
-        kept = self.messages[-MAX_STORED:]
+        kept = self.kept()[-MAX_STORED:]
         return {"version": FORMAT_VERSION, "messages": [m.to_json() for m in kept]}
 
     @classmethod
@@ -141,9 +154,11 @@ def load_conversation(path: Path | None = None) -> LoadedConversation:
 
 def save_conversation(conversation: Conversation, path: Path | None = None) -> str | None:
     """Write atomically. Returns a notice instead of raising when it cannot."""
+    target = path or conversation_path()
     try:
-        jsonfile.write_json(path or conversation_path(), conversation.to_json(), indent=1)
+        jsonfile.write_json(target, conversation.to_json(), indent=1)
     except OSError as exc:
         log.warning("[chat] cannot save the conversation: %s", type(exc).__name__)
-        return f"The chat could not be saved ({type(exc).__name__})."
+        why = exc.strerror or "it cannot be written"
+        return f"The chat could not be saved to {target} ({why})."
     return None

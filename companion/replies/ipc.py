@@ -34,6 +34,7 @@ from companion.replies.ipc_wire import MAX_MESSAGE as MAX_MESSAGE
 from companion.replies.ipc_wire import IpcError as IpcError
 from companion.replies.ipc_wire import _Reader as _Reader
 from companion.replies.ipc_wire import encode_message as encode_message
+from companion.textinput import MAX_TEXT_CHARS, too_long
 
 log = logging.getLogger("companion.ipc")
 
@@ -160,6 +161,10 @@ class IpcServer(QObject):
         if not isinstance(text, str) or not text.strip():
             self._reply(sock, {"ok": False, "error": "nothing to ask"})
             return
+        if len(text) > MAX_TEXT_CHARS:
+            log.info("[ipc] ask refused: %d chars", len(text))
+            self._reply(sock, {"ok": False, "error": too_long()})
+            return
         log.info(
             "[ipc] ask: %d chars%s", len(text), " (streamed back)" if message.get("stream") else ""
         )
@@ -177,6 +182,9 @@ class IpcServer(QObject):
             text = message.get("text")
             if not isinstance(text, str) or not text.strip():
                 return {"ok": False, "error": "nothing to say"}
+            if len(text) > MAX_TEXT_CHARS:
+                log.info("[ipc] say refused: %d chars", len(text))
+                return {"ok": False, "error": too_long()}
             log.info("[ipc] say: %d chars", len(text))
             self.say_requested.emit(text)
             return {"ok": True, "pid": os.getpid()}

@@ -10,7 +10,8 @@ the one place that sets the mascot's face and the speech bubble:
   sound, mouth and subtitles read the same clock);
 - muted (the player's clock runs on without sound): subtitles still appear, the mouth rests;
 - the last reply done: the happy face, back to idle after :data:`HAPPY_MS`; if a reply failed
-  before it, the bubble says so again, with Retry;
+  while this one waited behind it (one run of the queue), the bubble says so again, with
+  Retry; a failure from before the queue last ran dry is never shown again;
 - a failure: the concerned face and the failure in the bubble, with Retry;
 - messages from other owners (the session's sign-in prompts, chat failures, notices) go
   through :meth:`show_message` / :meth:`show_signed_out`, and a notice that should wait for
@@ -214,10 +215,10 @@ class ReplyPresenter(QObject):
             self._set(Expression.IDLE, MascotState.IDLE)
         elif ending == Ending.FAILED:
             pass  # _on_failed said it
-        elif self._router.failed_replies:
-            # Something failed before this one: say so again, with Retry.
+        elif self._router.failures.to_remind:
+            # A reply failed while this one waited behind it: say so again, with Retry.
             self.show_message(
-                self._router.failure_message, kind=BubbleKind.ERROR, action=BubbleAction.RETRY
+                self._router.failures.to_remind, kind=BubbleKind.ERROR, action=BubbleAction.RETRY
             )
         else:
             self._bubble.finish()

@@ -63,6 +63,59 @@ class Reply:
         return Reply(reply_id, self.text, source, voice=self.voice, speed=self.speed)
 
 
+#: Failed replies kept for Retry (the oldest go first).
+MAX_FAILED = 10
+
+
+@dataclass
+class Failures:
+    """Replies that failed, kept for Retry, and the run of the queue they failed in.
+
+    A run starts when a reply becomes current while nothing was current or queued, and ends
+    when the queue runs dry. A failure is shown again at the end of its own run (it happened
+    while other replies were waiting); a reply of a later run that plays to its end makes
+    the older failures stale, and they are dropped.
+
+    Attributes:
+        replies: what failed and was not retried yet, oldest first (at most MAX_FAILED).
+        message: the newest failure's line for the bubble.
+    """
+
+    replies: list[Reply] = field(default_factory=list)
+    message: str = ""
+    _run: int = 0
+    _idle: bool = True
+    _failed_run: int = -1
+
+    def run_starts(self) -> None:
+        """A reply became current (a new run when the queue was dry)."""
+        if self._idle:
+            self._idle = False
+            self._run += 1
+
+    def run_ends(self) -> None:
+        self._idle = True
+
+    def add(self, reply: Reply, message: str) -> None:
+        self.replies = [*self.replies, reply][-MAX_FAILED:]
+        self.message = message
+        self._failed_run = self._run
+
+    def played(self) -> None:
+        """A reply played to its end: failures of an earlier run are stale."""
+        if self._failed_run < self._run:
+            self.replies = []
+
+    def take(self) -> list[Reply]:
+        taken, self.replies = self.replies, []
+        return taken
+
+    @property
+    def to_remind(self) -> str:
+        """The line to show again at the end of this run ("" for none)."""
+        return self.message if self.replies and self._failed_run == self._run else ""
+
+
 class Ending(enum.StrEnum):
     """Why nothing is current any more (``drained``)."""
 

@@ -1,25 +1,21 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The reply router: the queue of replies, what speaks now, and the audio it hands the player.
 
-Every reply gets an id. Results for an id that is no longer current or queued are stale and
-dropped. A reply's pieces are appended to one player utterance, so the player's clock runs from
-the start of the reply to its end; each piece is announced with the offset it starts at
-(``audio_queued``), and the presenter (:mod:`companion.replies.presenter`) shows subtitles, the
-mouth and the face from that and the player's clock. The router itself never touches a widget.
+Every reply gets an id; results for an id no longer current or queued are dropped. A reply's
+pieces go into one player utterance (one clock from its start to its end), each announced with
+its offset (``audio_queued``) for the presenter (:mod:`companion.replies.presenter`), which
+shows subtitles, mouth and face. The router never touches a widget; mute is the player's.
 
 - A new reply interrupts the current one, or waits behind it (``queue_mode``).
 - Autoplay off: a reply is only shown (``notice``) and kept in the replay slot; "Replay last"
   speaks it. Requests the user makes directly (read-aloud box, test voice, replay) always speak.
-- A reply that fails (the network, the server) is kept until Retry: the queue goes on with the
-  next reply; Retry speaks every failed reply again, in order. Nothing that failed is lost
-  because something else played after it.
+- A reply that fails (the network, the server) is kept for Retry (``Failures``): the queue
+  goes on; Retry speaks every failed reply again, in order, all of a stream's text included.
 - Streamed replies (a chat reply still being written): ``begin_stream()`` gives an id,
-  ``feed(id, piece)`` hands over each speakable piece (the worker synthesises them in order,
-  each while the one before plays), ``end_stream(id)`` says no more will come.
+  ``feed(id, piece)`` hands over each speakable piece (synthesised in order, each while the
+  one before plays), ``end_stream(id)`` says no more will come.
 - :meth:`stop_all` stops everything and returns what was playing or queued (the session
   coordinator holds those while the user signs in): the router keeps no sign-in state.
-
-Mute is the player's (:meth:`~companion.audio.player.Player.set_muted`): its clock runs on.
 """
 
 from __future__ import annotations
@@ -30,7 +26,7 @@ from collections import deque
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from companion.config import Settings
-from companion.replies.reply import Ending, Reply, Sink
+from companion.replies.reply import Ending, Failures, Reply, Sink
 from companion.speech.pipeline import Utterance
 from companion.speech.worker import SpeechFailure, SpeechWorker
 from companion.vocab import QueueMode, ReplySource
@@ -39,8 +35,6 @@ log = logging.getLogger("companion.replies")
 
 #: Poll interval while waiting for the player to drain (only while a reply ends).
 DRAIN_POLL_MS = 30
-#: Failed replies kept for Retry (the oldest go first).
-MAX_FAILED = 10
 NOTHING_TO_REPLAY = "Nothing to replay yet."
 
 
@@ -62,8 +56,8 @@ class ReplyRouter(QObject):
 
     Attributes:
         last_reply: the replay slot.
-        failed_replies: replies that failed and were not retried yet (Retry speaks them).
-        failure_message: the newest failure's line for the bubble.
+        failures: replies that failed and were not retried yet (Retry speaks them), the
+            newest failure's line, and the one to show again as the queue runs dry.
     """
 
     speech_requested = Signal(int, str, object, float)
@@ -94,8 +88,7 @@ class ReplyRouter(QObject):
         self._pending: deque[Reply] = deque()
         self._stopped_streams: dict[int, Reply] = {}
         self.last_reply: Reply | None = None
-        self.failed_replies: list[Reply] = []
-        self.failure_message = ""
+        self.failures = Failures()
         self._closed = False
 
         self._drain = QTimer(self)
@@ -193,7 +186,7 @@ class ReplyRouter(QObject):
         if not piece:
             return
         stopped = self._stopped_streams.get(reply_id)
-        if stopped is not None:  # taken away by stop_all: keep the text, synthesise nothing
+        if stopped is not None:  # stopped or failed: keep the text for a replay, speak nothing
             stopped.text = f"{stopped.text} {piece}".strip()
             return
         reply = self.find(reply_id)
@@ -239,8 +232,7 @@ class ReplyRouter(QObject):
         self._next_or_drained(Ending.STOPPED)
 
     @Slot()
-    def stop(self) -> None:
-        """Stop speaking and drop the queue (Esc, the Stop item)."""
+    def stop(self) -> None:  # Esc, the Stop item
         self.stop_all()
 
     def stop_all(self) -> list[Reply]:
@@ -256,7 +248,7 @@ class ReplyRouter(QObject):
                 self._stopped_streams[reply.id] = reply
         if current is not None:
             self.reply_cancelled.emit(current.id)
-        self.drained.emit(Ending.STOPPED)
+        self._emit_drained(Ending.STOPPED)
         return replies
 
     def close(self) -> None:
@@ -264,6 +256,7 @@ class ReplyRouter(QObject):
         self._closed = True
         self._cancel_all()
         self._stopped_streams.clear()
+
 
     # -- replay and retry ----------------------------------------------------------------------
 
@@ -294,7 +287,7 @@ class ReplyRouter(QObject):
         """The bubble's Retry button: every reply that failed, again and in order (the first
         interrupts or queues like any reply, the rest queue behind it); with none, the last
         reply again."""
-        failed, self.failed_replies = self.failed_replies, []
+        failed = self.failures.take()
         if not failed or self._closed:
             return self.replay_last()
         log.info("[router] retrying %d failed replies", len(failed))
@@ -334,6 +327,7 @@ class ReplyRouter(QObject):
         self.speech_requested.emit(reply.id, reply.text, voice or None, float(speed))
 
     def _make_current(self, reply: Reply) -> None:
+        self.failures.run_starts()
         self._current = reply
         self._player.begin()
         self.current_changed.emit(reply)
@@ -343,7 +337,11 @@ class ReplyRouter(QObject):
         if self._pending:
             self._make_current(self._pending.popleft())
         else:
-            self.drained.emit(ending)
+            self._emit_drained(ending)
+
+    def _emit_drained(self, ending: Ending) -> None:
+        self.failures.run_ends()
+        self.drained.emit(ending)
 
     @Slot(object)
     def _on_utterance(self, utterance: Utterance) -> None:
@@ -404,6 +402,7 @@ class ReplyRouter(QObject):
         self._current = None
         if reply.utterances and not reply.from_store:
             self.last_reply = reply
+        self.failures.played()
         log.info("[router] reply %d done (%d pieces)", reply.id, len(reply.utterances))
         self.reply_finished.emit(reply.id)
         self._next_or_drained(Ending.FINISHED)
@@ -415,11 +414,14 @@ class ReplyRouter(QObject):
             return
         reply.failure = failure
         reply.synth_done = True
-        self.last_reply = reply.again(reply.id, reply.source)  # retry / replay re-synthesises
+        # Retry and replay re-synthesise; a stream still being written keeps collecting its
+        # text into the kept reply (feed), so Retry speaks all of it.
+        kept = reply.again(reply.id, reply.source)
+        self.last_reply = kept
+        if reply.streaming and not reply.stream_ended:
+            self._stopped_streams[reply.id] = kept
         if reply.text:
-            kept = reply.again(reply.id, reply.source)
-            self.failed_replies = [*self.failed_replies, kept][-MAX_FAILED:]
-            self.failure_message = failure.user_message
+            self.failures.add(kept, failure.user_message)
         current = reply is self._current
         if not current:
             self._pending.remove(reply)

@@ -37,6 +37,7 @@ from companion import telemetry
 from companion.backend.auth import EXPIRY_MARGIN_S, Account, SessionStore, SignedOut
 from companion.backend.errors import BackendApiError, Unauthorized
 from companion.backend.signin import fetch_account
+from companion.backend.urls import url_problem
 from companion.replies.presenter import ReplyPresenter
 from companion.replies.reply import Reply
 from companion.replies.router import ReplyRouter
@@ -263,9 +264,11 @@ class SessionCoordinator(QObject):
             return
         dialog.close_dialog()
         if dialog.result_value is None:
+            was_holding = self.holding
             self.release_held()
-            if not self.session.signed_in:
+            if was_holding and not self.session.signed_in:
                 self._presenter.show_signed_out(PROMPT_CANCELLED)
+            # Opened from the menu with no 401: nothing changes (the built-in voice needs none).
             log.info("[session] sign-in cancelled")
             self.sign_in_cancelled.emit()
 
@@ -283,8 +286,8 @@ class SessionCoordinator(QObject):
         """``GET /auth/me`` in the background; the account goes to the menu. A 401 there is
         the session lapsing: ``quiet`` (at start) only prompts, else it asks like any 401."""
         base = self.session.base_url
-        if not base or not self.session.signed_in:
-            return
+        if not base or not self.session.signed_in or url_problem(base):
+            return  # no request to an address that is not one (the voice's notice says so)
         try:
             token = self.session.token()
         except SignedOut:

@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from companion.backend.urls import url_problem
 from companion.config import Settings
 from companion.speech.types import PLAYER_RATE, SpeechEngine
 
@@ -60,7 +61,9 @@ def _remote(settings: Settings, client: BackendClient, sample_rate: int) -> Spee
         response_format=settings.response_format,
         memory=FormatMemory(),
     )
-    return SessionFallback(primary=remote, embedded=lambda: _embedded(settings, sample_rate))
+    return SessionFallback(
+        primary=remote, embedded=lambda: _embedded(settings, sample_rate), url=client.base_url
+    )
 
 
 def _embedded(settings: Settings, sample_rate: int) -> SpeechEngine:
@@ -97,7 +100,8 @@ def _espeak(sample_rate: int, voice: str = "") -> SpeechEngine:
         from companion.speech.espeak_engine import EspeakEngine
     except (ImportError, OSError) as exc:
         raise EngineUnavailable(
-            f"No voice available: espeak-ng cannot be loaded ({type(exc).__name__})."
+            "No voice available: neither Piper nor espeak-ng can be loaded "
+            f"({_why(exc)}). Reinstall Companion with its voices."
         ) from exc
     if voice:
         return EspeakEngine(sample_rate=sample_rate, voice=voice)
@@ -119,20 +123,29 @@ def choose_engine(
     """Pick and load the engine; raises :class:`EngineUnavailable` only when none works."""
     wanted = settings.engine if settings.engine in ("piper", "espeak") else "auto"
     notice: str | None = None
+    if wanted == "auto" and client is not None and url_problem(client.base_url):
+        from companion.speech.fallback import invalid_url_notice
+
+        notice = invalid_url_notice(client.base_url, "piper")
+        client = None  # no request to an address that is not one
     if wanted == "auto" and client is not None:
         try:
             return EngineChoice(_remote(settings, client, sample_rate), "remote")
-        except ImportError as exc:
+        except ImportError:
+            log.info("[engines] the backend's voice cannot load", exc_info=True)
             notice = (
-                f"The backend voice is not available ({type(exc).__name__}); "
-                "using the embedded voice."
+                "The backend's voice cannot be used in this installation (a library is "
+                "missing), so the built-in voice speaks instead."
             )
     if wanted in ("auto", "piper"):
         try:
             engine, voice_notice = _piper(settings, sample_rate)
             return EngineChoice(engine, "piper", notice or voice_notice)
         except Exception as exc:  # PiperUnavailable, ImportError, onnxruntime errors
-            notice = f"The embedded voice could not be loaded ({_why(exc)}); using espeak-ng."
+            notice = (
+                f"The built-in voice could not be loaded ({_why(exc)}); using espeak-ng "
+                "instead."
+            )
             log.debug("[engines] Piper unavailable", exc_info=True)
     return EngineChoice(_espeak(sample_rate, _espeak_voice(settings)), "espeak", notice)
 

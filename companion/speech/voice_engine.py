@@ -22,7 +22,13 @@ from pathlib import Path
 
 from companion.speech.piper_engine import PiperEngine, PiperUnavailable
 from companion.speech.types import AudioChunk, CancelToken
-from companion.speech.voices import VoiceInfo, builtin_voice, find_voices, voices_dir
+from companion.speech.voices import (
+    VoiceError,
+    VoiceInfo,
+    builtin_voice,
+    find_voices,
+    voices_dir,
+)
 
 log = logging.getLogger("companion.speech")
 
@@ -123,6 +129,29 @@ class VoiceEngine:
         self.notice = self.notice or engine.notice  # the other precision had to be loaded
         if self.notice:
             log.info("[voices] %s", self.notice)
+
+    def require(self, voice_id: str) -> VoiceInfo:
+        """The voice ``voice_id``, loaded; raises :class:`VoiceError` with one line naming it
+        when it is not installed or its files do not load (``companion speak --voice``)."""
+        self.load()
+        assert self.voice is not None
+        if voice_id == self.voice.id:
+            return self.voice
+        info = self._lookup(voice_id)
+        if info is None:
+            known = ", ".join(sorted(self._known)) or "none"
+            raise VoiceError(
+                f"no voice “{voice_id}” is installed (installed: {known}); "
+                "Settings → Voice adds one"
+            )
+        try:
+            self._engine(info)
+        except Exception as exc:  # PiperUnavailable, onnx and onnxruntime errors
+            raise VoiceError(
+                f"the voice “{voice_id}” cannot be loaded from {info.model} "
+                f"({_why(exc)})"
+            ) from None
+        return info
 
     def warm(self) -> None:
         """Load the default voice and run one short synthesis (the speech thread's warm-up)."""

@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _env(cfg: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
+    # The tests read the mascot's info lines (the terminal shows warnings only by default).
     env.update(COMPANION_CONFIG_DIR=str(cfg), QT_QPA_PLATFORM="offscreen")
+    env.update(COMPANION_LOG_LEVEL="info")
     env.update(extra)
     env.pop("COMPANION_BACKEND_URL", None)
     return env

@@ -35,6 +35,8 @@ def _check(result: subprocess.CompletedProcess[str], output: str) -> None:
     assert output in lines[0]
     assert "mouth moved" in lines[0] and "came back to rest" in lines[0]
     assert "0 warnings" in lines[0]
+    # Nothing Qt said is printed and then not counted (a warning, then "0 warnings").
+    assert "qt:" not in result.stderr and "This plugin does not support" not in result.stderr
 
 
 def test_self_test_to_the_default_output(_private_config_dir: Path, pulse: None) -> None:

@@ -62,11 +62,12 @@ def test_a_voice_added_in_settings_speaks_with_companion_speak(
     assert float(np.max(np.abs(german))) > 0.1
 
 
-def test_an_unknown_voice_name_leaves_the_default_voice(
-    tmp_path: Path, _private_config_dir: Path
-) -> None:
-    audio, _cues = _spoken(_private_config_dir, tmp_path / "x", "--voice", "xx_XX-nobody-low")
-    assert float(np.max(np.abs(audio))) > 0.1
+def test_an_unknown_voice_name_exits_1_naming_it(tmp_path: Path, _private_config_dir: Path) -> None:
+    wav = tmp_path / "x.wav"
+    result = _speak(_private_config_dir, TEXT, "--output", str(wav), "--voice", "xx_XX-nobody-low")
+    lines = [line for line in result.stderr.decode().splitlines() if line.strip()]
+    assert result.returncode == 1 and len(lines) == 1, result.stderr.decode()
+    assert "\u201cxx_XX-nobody-low\u201d" in lines[0] and not wav.exists()
 
 
 @pytest.mark.parametrize("engine", ["espeak"])

@@ -22,9 +22,9 @@ import pytest
 from tests.faults.conftest import (
     CONNECTION_FAULTS,
     EVIDENCE,
-    FAULTS,
     SHORT_TIMEOUTS,
     SPEECH,
+    SPEECH_FAULTS,
     bad_url,
     env_without_companion,
     expected_reports,
@@ -82,7 +82,7 @@ def run_speak(
     return done, took
 
 
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("fault", SPEECH_FAULTS)
 def test_speak_ends_in_time_with_one_line(
     fault: str,
     reference_backend: ReferenceBackend,

@@ -22,10 +22,10 @@ from companion.speech.worker import SpeechFailure
 from tests.faults.conftest import (
     CONNECTION_FAULTS,
     EXPECTED_ERROR,
-    FAULTS,
     MAX_LOOP_GAP_MS,
     QT_OFFSCREEN_NOISE,
     SPEECH,
+    SPEECH_FAULTS,
     LoopWatch,
     Mascot,
     _AllLines,
@@ -59,7 +59,7 @@ def speech_fault(fault: str) -> Fault:
     return table[fault]
 
 
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("fault", SPEECH_FAULTS)
 def test_a_speech_fault_fails_one_reply_and_the_next_plays(
     fault: str,
     qtbot: QtBot,
@@ -112,7 +112,7 @@ def test_a_speech_fault_fails_one_reply_and_the_next_plays(
         m.app.apply_settings(edited)
     else:
         backend.clear_faults()
-    assert [r.text for r in router.failed_replies] == [FIRST, SECOND][: len(failures)]
+    assert [r.text for r in router.failures.replies] == [FIRST, SECOND][: len(failures)]
     assert m.bubble.errors()[-1] == (failures[-1].user_message, "retry")  # said again at the end
     heard: list[str] = []
 
@@ -125,7 +125,7 @@ def test_a_speech_fault_fails_one_reply_and_the_next_plays(
     assert retried is not None
     qtbot.wait_until(lambda: len(heard) == len(failures), timeout=30000)
     assert heard == [FIRST, SECOND][: len(failures)]
-    assert router.failed_replies == []
+    assert router.failures.replies == []
 
     gap = loop_watch.stop()
     result_line("speech", fault, reports=len(sentry_transport.events), gap_ms=gap)

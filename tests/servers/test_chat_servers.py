@@ -69,7 +69,7 @@ def test_litellm_429_without_retry_after(
     result("litellm", "chat_429_no_retry_after", error=type(err).__name__, status=err.status,
            retry_after=err.retry_after, reports=telemetry_events)  # fmt: skip
     assert (err.status, err.retry_after) == (429, None)
-    assert "could not be reached" in chat_user_message(err) and telemetry_events == 0
+    assert "busy (HTTP 429)" in chat_user_message(err) and telemetry_events == 0
 
 
 def test_litellm_429_with_retry_after_is_honoured(

@@ -531,6 +531,7 @@ def test_sigterm_at_a_random_moment_ends_cleanly_within_a_second(
         COMPANION_CONFIG_DIR=str(cfg),
         COMPANION_TOKEN=reference_backend.token,
         QT_QPA_PLATFORM="offscreen",
+        COMPANION_LOG_LEVEL="info",  # the soak reads the mascot's info lines
         PYTHONPATH=str(ROOT),
         **TIMEOUTS,
     )

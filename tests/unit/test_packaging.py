@@ -427,3 +427,18 @@ def test_bundle_size_parts(tmp_path: Path) -> None:
         ("companion (program)", 100),
     ]
     assert largest[0] == ("_internal/PySide6/Qt/lib/libQt6Core.so.6", 300)
+
+
+def test_every_resource_folder_is_a_declared_package() -> None:
+    """setuptools warns ("Package would be ignored") for each data folder not declared."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    setup = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {
+        "companion.resources" + "".join(f".{p}" for p in d.relative_to(root / "resources").parts)
+        for d in [root / "resources", *(root / "resources").rglob("*")]
+        if d.is_dir() and d.name != "__pycache__"
+    }
+    assert folders <= set(setup["packages"])
+    assert folders <= set(setup["package-data"])

@@ -111,9 +111,10 @@ def test_slower_speech_is_longer(tmp_path: Path) -> None:
 
 
 def test_unwritable_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run("Hi.", "--output", str(tmp_path / "missing" / "out.wav")) == EXIT_FAILED
+    target = tmp_path / "missing" / "out.wav"
+    assert _run("Hi.", "--output", str(target)) == EXIT_FAILED
     (line,) = _stderr_lines(capsys)
-    assert line.startswith("companion speak: cannot write the output file")
+    assert line.startswith("companion speak: cannot write the audio file") and str(target) in line
 
 
 def test_settings_notice_does_not_stop_speech(

@@ -42,8 +42,8 @@ def test_cut_short_only_when_text_had_arrived() -> None:
     err = Transient("POST", CHAT, None, "reset")
     before = ChatResult(1, "failed", err, chars=0).user_message
     after = ChatResult(1, "failed", err, chars=42).user_message
-    assert "could not be reached" in before and "cut short" not in before
-    assert "cut short" in after and "could not be reached" not in after
+    assert "broke before any reply arrived" in before and "cut short" not in before
+    assert "cut short" in after and "before any reply" not in after
 
 
 def test_an_unknown_model_names_itself_and_offers_settings(chat_backend: ReferenceBackend) -> None:

@@ -100,3 +100,31 @@ def test_history_starts_with_a_question_and_alternates(
     assert all(text.strip() for _role, text in pairs)
     assert not pairs or pairs[0][0] == "user"
     assert all(a[0] != b[0] for a, b in itertools.pairwise(pairs))
+
+
+def test_failed_questions_are_not_kept_in_the_saved_history(tmp_path: Path) -> None:
+    path = tmp_path / "conversation.json"
+    c = Conversation(
+        [
+            ChatMessage("user", "First question"),
+            ChatMessage("assistant", "First answer"),
+            ChatMessage("user", "Failed question"),
+            ChatMessage("assistant", "", "error", "Nothing answers at http://h:1/v1."),
+            ChatMessage("user", "Cut question"),
+            ChatMessage("assistant", "Half an ans", "partial", "cut short"),
+            ChatMessage("user", "Failed again"),
+            ChatMessage("assistant", "", "error", "The assistant did not answer in time."),
+        ]
+    )
+    assert save_conversation(c, path) is None
+    saved = [m.content for m in load_conversation(path).conversation.messages]
+    assert saved == ["First question", "First answer", "Cut question", "Half an ans"]
+    assert len(c.messages) == 8  # the panel still shows them until the app quits
+
+
+def test_a_notice_for_an_unwritable_file_names_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    notice = save_conversation(Conversation([ChatMessage("user", "q")]), blocker / "c.json")
+    assert notice is not None and str(blocker / "c.json") in notice
+    assert "Error" not in notice

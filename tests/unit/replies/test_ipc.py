@@ -14,6 +14,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from companion.replies import ipc
+from companion.textinput import MAX_TEXT_CHARS, too_long
 
 
 @pytest.fixture
@@ -55,13 +56,27 @@ def test_say_reaches_the_server(qtbot: QtBot, server: ipc.IpcServer) -> None:
     assert out == [{"ok": True, "pid": os.getpid()}]
 
 
-def test_a_megabyte_of_text_arrives_whole(qtbot: QtBot, server: ipc.IpcServer) -> None:
-    text = ("Ünïcode sentence number one. " * 40000)[:1_000_000]
+def test_text_up_to_the_limit_arrives_whole(qtbot: QtBot, server: ipc.IpcServer) -> None:
+    text = ("Ünïcode sentence number one. " * 4000)[:MAX_TEXT_CHARS]
     with qtbot.wait_signal(server.say_requested, timeout=20000) as blocker:
         thread, out = _send_in_thread({"cmd": "say", "text": text}, server.name)
     qtbot.wait_until(lambda: not thread.is_alive(), timeout=20000)
     assert blocker.args == [text]
     assert out == [{"ok": True, "pid": os.getpid()}]
+
+
+@pytest.mark.parametrize("cmd", ["say", "ask"])
+def test_text_over_the_limit_is_refused_with_a_line(
+    qtbot: QtBot, server: ipc.IpcServer, cmd: str
+) -> None:
+    """The one limit holds in the mascot too (a client that skips the command line's check)."""
+    heard: list[object] = []
+    server.say_requested.connect(heard.append)
+    server.ask_requested.connect(lambda text, _stream: heard.append(text))
+    text = "x" * (MAX_TEXT_CHARS + 1)
+    thread, out = _send_in_thread({"cmd": cmd, "text": text, "stream": False}, server.name)
+    qtbot.wait_until(lambda: not thread.is_alive(), timeout=20000)
+    assert out == [{"ok": False, "error": too_long()}] and heard == []
 
 
 def test_show_and_bad_requests(qtbot: QtBot, server: ipc.IpcServer) -> None:

@@ -61,7 +61,10 @@ def test_no_speech_route_hands_over_for_the_session(
     assert float(np.max(np.abs(samples))) > 0.05  # the embedded voice said it
     assert engine.switched and engine.name == "espeak-ng"
     notice = take_notice(engine)
-    assert notice == "This server has no voice (HTTP 404), so espeak-ng speaks instead."
+    assert notice == (
+        "This server has no voice (HTTP 404), so espeak-ng speaks instead "
+        "(choose it under Settings → Voice engine to stop asking the server)."
+    )
     assert take_notice(engine) is None  # once
     _speak(engine, "And again.")
     assert len(reference_backend.speech_requests()) == 1  # the server is not asked again
