@@ -78,7 +78,7 @@ def notice_for(err: BaseException, embedded: str, url: str = "") -> str:
         status = f" (HTTP {err.status})" if err.status else ""
         return (
             f"{server} has no voice{status}, so {voice} speaks instead "
-            "(choose it under Settings → Voice engine to stop asking the server)."
+            "(choose it under Settings → Voice → Voice engine to stop asking the server)."
         )
     return invalid_url_notice(url, embedded)
 

@@ -63,7 +63,7 @@ def test_no_speech_route_hands_over_for_the_session(
     notice = take_notice(engine)
     assert notice == (
         "This server has no voice (HTTP 404), so espeak-ng speaks instead "
-        "(choose it under Settings → Voice engine to stop asking the server)."
+        "(choose it under Settings → Voice → Voice engine to stop asking the server)."
     )
     assert take_notice(engine) is None  # once
     _speak(engine, "And again.")
