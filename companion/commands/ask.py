@@ -23,9 +23,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from companion.backend.timing import env_seconds
-from companion.commands.say import START_TIMEOUT_S, _read_text, reach_mascot
+from companion.commands.say import START_TIMEOUT_S, reach_mascot, read_command_text
 from companion.replies import ipc
-from companion.textinput import TextInputError
 
 #: How long ``--print`` waits for the next event (a model may think for a while; a signed-out
 #: mascot waits for the user to sign in).
@@ -259,13 +258,8 @@ def ask(text: str, *, stream: bool, out: Any = None, err: Any = None) -> int:
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    try:
-        text = _read_text(str(args.text))
-    except TextInputError as exc:
-        print(f"companion ask: {exc}", file=sys.stderr)
-        return 1
-    if not text.strip():
-        print("companion ask: nothing to ask", file=sys.stderr)
+    text = read_command_text("ask", str(args.text), "nothing to ask")
+    if text is None:
         return 1
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]

@@ -95,14 +95,22 @@ def deliver(text: str, *, start: bool = True, timeout_s: float = START_TIMEOUT_S
         raise ipc.IpcError(f"the mascot refused the text: {answer.get('error', 'unknown')}")
 
 
-def run_say(args: argparse.Namespace) -> int:
+def read_command_text(command: str, arg: str, nothing: str) -> str | None:
+    """The text for ``companion <command>``, or None after one line on stderr saying why not."""
     try:
-        text = _read_text(str(args.text))
+        text = _read_text(arg)
     except TextInputError as exc:
-        print(f"companion say: {exc}", file=sys.stderr)
-        return 1
+        print(f"companion {command}: {exc}", file=sys.stderr)
+        return None
     if not text.strip():
-        print("companion say: nothing to say", file=sys.stderr)
+        print(f"companion {command}: {nothing}", file=sys.stderr)
+        return None
+    return text
+
+
+def run_say(args: argparse.Namespace) -> int:
+    text = read_command_text("say", str(args.text), "nothing to say")
+    if text is None:
         return 1
     if sys.platform == "win32":  # Qt's named pipes want an application object
         from PySide6.QtCore import QCoreApplication
