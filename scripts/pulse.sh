@@ -19,7 +19,13 @@ companion_pulse_stop() {
 command -v pulseaudio >/dev/null 2>&1 || { echo "pulse: pulseaudio not installed; audio tests will skip"; return 0 2>/dev/null || exit 0; }
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/companion-pulse-$(id -u)}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
-export COMPANION_PULSE_STARTED="${COMPANION_PULSE_STARTED:-}"
+# What this shell started. It is never exported: a value inherited from the environment names
+# another shell's daemon and keep-alive (a child's stop must not kill its parent's), so drop it.
+if [[ "$(declare -p COMPANION_PULSE_STARTED 2>/dev/null)" == "declare -x"* ]]; then
+  export -n COMPANION_PULSE_STARTED
+  COMPANION_PULSE_STARTED=""
+fi
+COMPANION_PULSE_STARTED="${COMPANION_PULSE_STARTED:-}"
 if ! pactl info >/dev/null 2>&1; then
   COMPANION_PULSE_STARTED="$COMPANION_PULSE_STARTED daemon"
   pulseaudio --daemonize=yes --exit-idle-time=-1 -n \

@@ -5,6 +5,7 @@ PulseAudio daemons on a private runtime dir."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,11 +20,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _bash(runtime: Path, script: str) -> str:
+def _bash(runtime: Path, script: str, inherited: str = "") -> str:
+    """Runs ``script`` after sourcing pulse.sh, as a child of a shell whose own start record
+    (``inherited``, e.g. scripts/test.sh's) is in the environment."""
     prelude = f"export XDG_RUNTIME_DIR={runtime}; . scripts/pulse.sh >/dev/null"
+    env = {k: v for k, v in os.environ.items() if k != "COMPANION_PULSE_STARTED"}
+    if inherited:
+        env["COMPANION_PULSE_STARTED"] = inherited
     done = subprocess.run(
         ["bash", "-c", f"{prelude}; {script}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -60,4 +66,22 @@ def test_a_server_running_before_is_left_running(tmp_path: Path) -> None:
         assert "daemon" not in second.split() and "pacat:" not in second  # it started nothing
         assert _running(runtime)
     finally:
+        _bash(runtime, f'COMPANION_PULSE_STARTED="{first.strip()}"; companion_pulse_stop')
+
+
+def test_a_start_record_inherited_from_a_parent_shell_is_not_stopped(tmp_path: Path) -> None:
+    """A child that sources pulse.sh under a parent's exported record (the CI's test.sh ran
+    the suite with its own ``daemon pacat:PID`` in the environment) stops only what it started:
+    never the parent's keep-alive, never the parent's server."""
+    runtime = tmp_path / "rt"
+    parents_pacat = subprocess.Popen(["sleep", "60"])
+    first = _bash(runtime, 'echo "$COMPANION_PULSE_STARTED"')  # the "parent's" server
+    try:
+        inherited = f"daemon pacat:{parents_pacat.pid}"
+        second = _bash(runtime, 'echo "$COMPANION_PULSE_STARTED"; companion_pulse_stop', inherited)
+        assert second.split() == []  # the inherited record is not this shell's
+        assert _alive(parents_pacat.pid) and _running(runtime)
+    finally:
+        parents_pacat.kill()
+        parents_pacat.wait()
         _bash(runtime, f'COMPANION_PULSE_STARTED="{first.strip()}"; companion_pulse_stop')
