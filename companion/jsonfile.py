@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
+from companion import bounded_json
+
 T = TypeVar("T")
 
 Problem = Literal["unreadable", "damaged"]
@@ -45,7 +47,7 @@ def load_json(path: Path, parse: Callable[[Any], T]) -> Loaded[T]:
     except OSError as exc:
         return Loaded(None, "unreadable", error=type(exc).__name__)
     try:
-        return Loaded(parse(json.loads(raw.decode("utf-8"))))
+        return Loaded(parse(bounded_json.loads(raw.decode("utf-8"))))
     except (ValueError, UnicodeDecodeError, TypeError):
         return Loaded(None, "damaged", kept_as=set_aside(path))
 

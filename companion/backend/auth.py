@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import os
 import threading
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     pass
+from companion import bounded_json
 from companion.backend.errors import BackendApiError, Unauthorized
 from companion.backend.secret_store import CREDENTIALS_FILE as CREDENTIALS_FILE
 from companion.backend.secret_store import SERVICE as SERVICE
@@ -58,7 +58,7 @@ def jwt_claims(token: str) -> dict[str, Any] | None:
         return None
     payload = parts[1] + "=" * (-len(parts[1]) % 4)
     try:
-        doc = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+        doc = bounded_json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
     except (ValueError, binascii.Error, UnicodeError):
         return None
     return doc if isinstance(doc, dict) else None

@@ -44,7 +44,7 @@ from typing import Any
 import requests
 import requests.adapters
 
-from companion import __version__
+from companion import __version__, bounded_json
 from companion.backend import policy
 from companion.backend.errors import (
     BackendApiError,
@@ -187,7 +187,7 @@ class BackendClient:
             err = as_backend_error(method, path, exc)
             raise err from None
         with resp:
-            body = read_body(resp, method, path, deadline)
+            body = read_body(resp, method, path, deadline, truncate=not resp.ok)
             self._log_request(op, method, path, resp.status_code, len(body), started)
             if not resp.ok:
                 raise policy.classify(
@@ -201,10 +201,12 @@ class BackendClient:
             if resp.status_code == 204 or not body.strip():
                 return None
             try:
-                doc = jsonlib.loads(body)
-            except ValueError:
+                doc = bounded_json.loads(body)
+            except ValueError as exc:
+                deep = isinstance(exc, bounded_json.JsonTooDeep)
+                reason = "JSON too deep" if deep else "not JSON"
                 raise ProtocolError(
-                    method, path, "not JSON", status=resp.status_code, body_chars=len(body)
+                    method, path, reason, status=resp.status_code, body_chars=len(body)
                 ) from None
             return unwrap_envelope(method, path, resp.status_code, doc, body_chars=len(body))
 

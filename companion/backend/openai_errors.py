@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from companion import bounded_json
+
 #: ``code``/``type`` words meaning "the key or session is not (or no longer) valid".
 AUTH_CODES = frozenset(
     {
@@ -47,8 +49,13 @@ AUTH_CODES = frozenset(
 )
 _AUTH_MESSAGE = re.compile(
     r"(invalid|incorrect|wrong|expired) (api |bearer |proxy server |access )?(key|token)"
-    r"|authentication (error|failed)|api key (is )?(missing|required|invalid|not valid)"
-    r"|no api key",
+    r"|authentication (error|failed|required)|api key (is )?(missing|required|invalid|not valid)"
+    r"|no api key"
+    # FastAPI's security classes ("Not authenticated", "Could not validate credentials"),
+    # envelopes saying "Unauthorized", "Unauthenticated", "Invalid credentials"…
+    r"|\bunauthori[sz]ed\b|\bunauthenticated\b|\bnot (authenticated|logged in|signed in)\b"
+    r"|(could not|cannot|can't) validate credentials|invalid (authentication )?credentials"
+    r"|(token|session|jwt) (has )?expired|(login|sign[- ]in) required",
     re.IGNORECASE,
 )
 _MODEL_MESSAGE = re.compile(
@@ -199,7 +206,7 @@ def parse(text: str) -> ErrorBody:
     if not stripped.startswith(("{", "[")):
         return ErrorBody(message=stripped[:2000], text=text)
     try:
-        doc = json.loads(stripped)
+        doc = bounded_json.loads(stripped)
     except ValueError:
         return ErrorBody(message=stripped[:2000], text=text)
     if not isinstance(doc, dict):

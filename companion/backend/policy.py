@@ -6,7 +6,11 @@ response                                        typed error        log       cra
 ==============================================  =================  ========  ============
 401, any method, any path; 400/403 whose error
 says the key is invalid (``invalid_api_key``,
-``authentication_error``: LiteLLM, proxies)     Unauthorized       info      never
+``authentication_error``: LiteLLM, proxies, or
+FastAPI's ``{"detail": "Not authenticated"}``);
+a 2xx ``{"success": false, "message":
+"Unauthorized"}`` (or any unusable 2xx whose
+error says so)                                  Unauthorized       info      never
 404 on ``/channels/<p>/messages/<id>``          MessageNotFound    info      never
 400/415/422 on ``/audio/speech`` naming the
 ``response_format``                             FormatRefused      info      never
@@ -24,8 +28,14 @@ refused, DNS, TLS EOF, a body cut short         Transient          warning   nev
 unknown rate, a codec it lacks (AAC), every
 format refused (:mod:`companion.speech`)        UnsupportedAudio   warning   never
 403 and any other non-2xx                       HttpError          error     yes
-2xx that cannot be parsed or decoded            ProtocolError      error     yes
+2xx that cannot be parsed or decoded, or past
+its ceiling (``answer too large``: 1 MiB of
+JSON, of an SSE line or event; 25 MB of audio:
+:mod:`companion.backend.bounded_body`)          ProtocolError      error     yes
 ==============================================  =================  ========  ============
+
+An error body (non-2xx) past its ceiling is classified by its status on its first 1 MiB: a
+401 with an endless or gzip-bomb body is still ``Unauthorized``.
 
 Error bodies are read in every shape OpenAI-compatible servers write them
 (:mod:`companion.backend.openai_errors`): ``{"error": {"message", "type", "code", "param"}}``
@@ -155,7 +165,10 @@ def _message_not_found(f: Facts) -> BackendApiError:
 RULES: tuple[Rule, ...] = (
     Rule(
         "unauthorized",
-        lambda f: f.status == 401 or (f.status in AUTH_STATUSES and f.error.says_unauthorized()),
+        lambda f: (
+            f.status == 401
+            or ((f.status in AUTH_STATUSES or _is_2xx(f)) and f.error.says_unauthorized())
+        ),
         lambda f: Unauthorized(f.method, f.path, status=f.status, body_chars=len(f.body_text)),
     ),
     Rule(

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from companion import paths
+from companion import bounded_json, paths
 
 if TYPE_CHECKING:
     import keyring.backend
@@ -143,7 +143,7 @@ class SecretStore:
             log.warning("[auth] credentials file unreadable (%s)", type(exc).__name__)
             return {}
         try:
-            doc = json.loads(raw)
+            doc = bounded_json.loads(raw)
         except ValueError:
             log.warning("[auth] credentials file damaged (%d bytes); ignored", len(raw))
             return {}

@@ -16,9 +16,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import requests
-import urllib3.exceptions
 
-from companion.backend import policy
+from companion.backend import bounded_body, policy
 from companion.backend.errors import BackendApiError, Transient
 from companion.tasks import Cancelled, CancelToken
 
@@ -245,22 +244,14 @@ def as_backend_error(
 StreamResponse = SpeechResponse
 
 
-def read_body(resp: requests.Response, method: str, path: str, deadline: float) -> bytes:
+def read_body(
+    resp: requests.Response, method: str, path: str, deadline: float, *, truncate: bool = False
+) -> bytes:
     """The whole body of a streamed response, read in pieces as they arrive, within
-    ``deadline`` (``time.monotonic()``); connection failures become ``Transient``."""
-    parts: list[bytes] = []
-    try:
-        while True:
-            if time.monotonic() >= deadline:
-                raise Transient(method, path, resp.status_code, "deadline")
-            data = resp.raw.read1(READ_SIZE, decode_content=True)
-            if not data:
-                resp.raw.release_conn()  # read to its end: the connection can be reused
-                return b"".join(parts)
-            parts.append(data)
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        err = as_backend_error(method, path, exc)
-        raise err from None
+    ``deadline`` (``time.monotonic()``) and its ceiling (:func:`bounded_body.read_capped`:
+    1 MiB decoded; past it a 2xx is ``ProtocolError``, an error body with ``truncate`` is
+    cut there); connection failures become ``Transient``."""
+    return bounded_body.read_capped(resp, method, path, deadline, truncate=truncate)
 
 
 def model_of(payload: Any) -> str | None:

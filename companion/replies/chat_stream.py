@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A streamed chat completion read as text deltas: server-sent events parsed with
-sseclient-py, ``[DONE]`` or a ``finish_reason`` as the end, an ``error`` event (or
+"""A streamed chat completion read as text deltas: server-sent events cut into bounded
+events (:mod:`companion.backend.bounded_sse`: 1 MiB a line or an event, past it
+``ProtocolError("answer too large")``) and parsed with sseclient-py, their JSON
+nesting-bounded, ``[DONE]`` or a ``finish_reason`` as the end, an ``error`` event (or
 ``data: {"error": …}``) classified by the one status table, anything else that is not the
 protocol a ``ProtocolError``, a stream that breaks off ``Transient(reason="cut_short")``."""
 
@@ -10,8 +12,8 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import sseclient
-
+from companion import bounded_json
+from companion.backend import bounded_sse
 from companion.backend.errors import BackendApiError, ProtocolError, Transient
 from companion.backend.openai_errors import STATUS_WORDS as _ERROR_WORDS
 from companion.backend.openai_errors import from_json as _error_body
@@ -111,12 +113,18 @@ def _choice_delta(doc: dict[str, Any]) -> tuple[str, bool]:
 def read_deltas(resp: StreamResponse, path: str) -> Iterator[str]:
     """Text deltas of a streamed chat completion, until ``[DONE]`` (or the end of a
     complete stream). Raises the typed errors, or ``Cancelled``."""
+    from companion.backend import bounded_body  # requests: only once a backend is talked to
+
     status = resp.status
+
+    def too_large(size: int) -> BackendApiError:
+        return bounded_body.too_large("POST", path, status, size)
+
     if resp.content_type == "application/json":
         # Some servers answer ``stream: true`` with one whole completion.
-        body = resp.read()
+        body = bounded_body.read_all(resp.iter_bytes(), bounded_body.JSON_LIMIT, too_large)
         try:
-            doc = json.loads(body)
+            doc = bounded_json.loads(body)
         except ValueError:
             raise ProtocolError(
                 "POST", path, "not JSON", status=status, body_chars=len(body)
@@ -131,12 +139,12 @@ def read_deltas(resp: StreamResponse, path: str) -> Iterator[str]:
         return
     source = _Source(resp)
     finished = False
-    for event in sseclient.SSEClient(source).events():
+    for event in bounded_sse.events(source, too_large):
         data = event.data.strip()
         if data == "[DONE]":
             return
         try:
-            doc = json.loads(data)
+            doc = bounded_json.loads(data)
         except ValueError:
             if event.event == "error":
                 raise error_from_event(path, data) from None

@@ -59,6 +59,15 @@ class UnsupportedCodec(DecodeError):
     """Audio in a format libsndfile does not decode (AAC, MP4, WebM)."""
 
 
+class AudioTooLong(DecodeError):
+    """Audio longer than the decoder's ``max_seconds``: a few megabytes of a low-bitrate MP3
+    can hold hours, so the decoded length has a ceiling too, checked as it is decoded."""
+
+
+#: The highest source rate the ceiling of a buffered decode allows for (a header may claim any).
+_MAX_SOURCE_RATE = 384_000
+
+
 def normalize_mime(mime: str) -> str:
     return audio_labels.split_content_type(mime)[0]
 
@@ -144,6 +153,8 @@ class StreamDecoder:
     ``finish()`` returns the rest and checks the body was complete enough to play.
     Samples are float32 mono at ``target_rate``.
 
+    ``max_seconds`` bounds the decoded audio (:class:`AudioTooLong` past it; None: no bound).
+
     ``pcm`` is the layout of a raw PCM body (from the response's headers; by default what
     the label alone says). A body under an opaque label (``application/octet-stream``) with
     no container's signature is raw PCM: played with ``pcm``, else :class:`PcmRateUnknown`.
@@ -161,9 +172,11 @@ class StreamDecoder:
         *,
         target_rate: int,
         pcm: PcmSpec | None = None,
+        max_seconds: float | None = None,
     ) -> None:
         self.mime = normalize_mime(mime)
         self.target_rate = target_rate
+        self.max_seconds = max_seconds
         self.kind: str | None = None
         self.bytes_in = 0
         self._declared = audio_labels.declared_kind(self.mime)
@@ -355,6 +368,8 @@ class StreamDecoder:
         if len(samples) == 0:
             return _EMPTY
         self._samples_out += len(samples)
+        if self.max_seconds is not None and self._samples_out > self.max_seconds * self.target_rate:
+            raise AudioTooLong(f"{self._label()}: longer than {self.max_seconds:g} s")
         return np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
 
     # -- buffered (soundfile) ----------------------------------------------------------
@@ -363,7 +378,12 @@ class StreamDecoder:
         data = bytes(self._buf)
         self._buf.clear()
         try:
-            frames, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+            with soundfile.SoundFile(io.BytesIO(data)) as sound:
+                rate = sound.samplerate
+                cap = -1
+                if self.max_seconds is not None:
+                    cap = int(self.max_seconds * min(rate, _MAX_SOURCE_RATE)) + 1
+                frames = sound.read(frames=cap, dtype="float32", always_2d=True)
         except soundfile.LibsndfileError as exc:
             raise DecodeError(
                 f"{self._label()}: could not decode {len(data)} bytes ({exc.error_string})"
@@ -372,6 +392,8 @@ class StreamDecoder:
             raise DecodeError(
                 f"{self._label()}: could not decode {len(data)} bytes ({type(exc).__name__})"
             ) from None
+        if cap > 0 and len(frames) >= cap:
+            raise AudioTooLong(f"{self._label()}: longer than {self.max_seconds:g} s")
         mono = np.asarray(frames.mean(axis=1), dtype=np.float32)
         out = resample(mono, int(rate), self.target_rate)
         return np.clip(out, -1.0, 1.0).astype(np.float32, copy=False)
@@ -383,9 +405,10 @@ def decode_audio(
     *,
     target_rate: int,
     pcm: PcmSpec | None = None,
+    max_seconds: float | None = None,
 ) -> FloatArray:
     """A whole audio body → float32 mono at ``target_rate`` (see :class:`StreamDecoder`)."""
-    decoder = StreamDecoder(mime, target_rate=target_rate, pcm=pcm)
+    decoder = StreamDecoder(mime, target_rate=target_rate, pcm=pcm, max_seconds=max_seconds)
     head = decoder.feed(data)
     tail = decoder.finish()
     if len(head) == 0:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import logging
 import sys
 import threading
@@ -38,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from companion import paths
+from companion import bounded_json, paths
 from companion.speech.decode import resample
 from companion.speech.piper_models import (
     ALIGNED_NAME,
@@ -308,7 +307,7 @@ class PiperEngine:
         if not files.config.is_file():
             raise PiperUnavailable("the Piper voice config file is missing")
         try:
-            config = PiperConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
+            config = PiperConfig.from_dict(bounded_json.loads(files.config.read_bytes()))
             # Patched in memory only when it cannot be cached; the bytes go once loaded.
             model: str | bytes = (
                 patched_model_bytes(files.model) if files.source == "memory" else str(files.model)

@@ -16,6 +16,11 @@ way that cannot be played right (PCM without a rate, AAC) makes the engine ask f
 one, before any audio was yielded. When none is left the error is
 :class:`~companion.backend.errors.UnsupportedAudio` (expected: no crash report).
 
+Every answer has a ceiling tied to the longest sensible utterance (:data:`MAX_UTTERANCE_S`):
+:data:`AUDIO_LIMIT` bytes of audio, :data:`JSON_AUDIO_LIMIT` bytes of a JSON answer, and
+:data:`MAX_UTTERANCE_S` seconds decoded (a few megabytes of a low-bitrate MP3 can hold hours).
+Past one, the answer is ``ProtocolError("answer too large")``, through the status table.
+
 Audio that does not decode is a :class:`~companion.backend.errors.ProtocolError`. A 2xx that
 is an error object (``{"error": …}`` with status 200, as LM Studio answers unknown routes) or
 an HTML page is read like an error status: through the status table.
@@ -25,13 +30,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from companion.backend import openai_errors, policy
+from companion import bounded_json
+from companion.backend import bounded_body, openai_errors, policy
 from companion.backend.client import BackendClient, unwrap_envelope
 from companion.backend.errors import (
     BackendApiError,
@@ -42,7 +47,9 @@ from companion.backend.errors import (
 )
 from companion.backend.stream import SpeechResponse
 from companion.speech import audio_labels
+from companion.speech.chunking import MAX_CHARS
 from companion.speech.decode import (
+    AudioTooLong,
     DecodeError,
     PcmRateUnknown,
     StreamDecoder,
@@ -56,6 +63,21 @@ from companion.speech.visemes import VISEMES
 log = logging.getLogger("companion.speech")
 
 DEFAULT_MIME = "audio/mpeg"
+#: Seconds per character of the slowest speech we ask for, doubled: speech runs at about
+#: 0.07 s a character, 0.14 at the slowest speed setting (0.5).
+SECONDS_PER_CHAR = 0.3
+#: Silence a voice may put around an utterance.
+PADDING_S = 5.0
+#: The longest utterance a request can sensibly bring: the longest piece the chunker sends
+#: (``MAX_CHARS``, 200 characters) spoken slowly, plus padding: 65 s.
+MAX_UTTERANCE_S = MAX_CHARS * SECONDS_PER_CHAR + PADDING_S
+#: The most bytes a second of audio takes in any layout a speech server sends: 48 kHz stereo,
+#: 32-bit samples (OpenAI's PCM is 24 kHz mono 16-bit: a sixteenth of it).
+MAX_AUDIO_BYTES_PER_S = 48_000 * 2 * 4
+#: The ceiling of a raw audio answer: 25 MB (65 s x 384 kB/s).
+AUDIO_LIMIT = int(MAX_UTTERANCE_S * MAX_AUDIO_BYTES_PER_S)
+#: The ceiling of a JSON answer: the audio in base64 (4/3) and 1 MiB of cues and alignment.
+JSON_AUDIO_LIMIT = AUDIO_LIMIT * 4 // 3 + bounded_body.JSON_LIMIT
 DEFAULT_CUE_MS = 80.0
 _VISEME_BY_LOWER = {v.lower(): v for v in VISEMES}
 
@@ -181,16 +203,19 @@ class RemoteEngine:
             resp.content_type,
             target_rate=self.sample_rate,
             pcm=audio_labels.pcm_spec(resp.content_type_header, resp.headers),
+            max_seconds=MAX_UTTERANCE_S,
         )
         first = True
         try:
-            for data in resp.iter_bytes():
+            for data in bounded_body.capped(resp.iter_bytes(), AUDIO_LIMIT, self._too_large(resp)):
                 cancel.raise_if_cancelled()
                 samples = decoder.feed(data)
                 if len(samples):
                     yield AudioChunk(samples, self.sample_rate, text=text if first else "")
                     first = False
             samples = decoder.finish()
+        except AudioTooLong:
+            raise self._too_large(resp)(decoder.bytes_in) from None
         except DecodeError as exc:
             unplayable = _unplayable(exc, resp.status)
             if unplayable is not None and first:
@@ -201,16 +226,20 @@ class RemoteEngine:
         if len(samples):
             yield AudioChunk(samples, self.sample_rate, text=text if first else "")
 
+    def _too_large(self, resp: SpeechResponse) -> Callable[[int], BackendApiError]:
+        path = self._path()
+        return lambda size: bounded_body.too_large("POST", path, resp.status, size)
+
     # --- JSON ----------------------------------------------------------------------------
     def _from_json(self, text: str, resp: SpeechResponse) -> AudioChunk:
         path = self._path()
-        body = resp.read()
+        body = bounded_body.read_all(resp.iter_bytes(), JSON_AUDIO_LIMIT, self._too_large(resp))
 
         def bad(reason: str) -> ProtocolError:
             return ProtocolError("POST", path, reason, status=resp.status, body_chars=len(body))
 
         try:
-            doc = json.loads(body)
+            doc = bounded_json.loads(body)
         except ValueError:
             raise bad("speech JSON does not parse") from None
         data = unwrap_envelope("POST", path, resp.status, doc, body_chars=len(body))
@@ -229,7 +258,10 @@ class RemoteEngine:
                 mime,
                 target_rate=self.sample_rate,
                 pcm=audio_labels.pcm_spec(mime, headers),
+                max_seconds=MAX_UTTERANCE_S,
             )
+        except AudioTooLong:
+            raise self._too_large(resp)(len(body)) from None
         except DecodeError as exc:
             unplayable = _unplayable(exc, resp.status)
             if unplayable is not None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from companion import config, paths
+from companion import bounded_json, config, paths
 from companion.config import Settings
 from companion.speech.language import DEFAULT, language
 
@@ -134,8 +133,8 @@ def _config_data(config: Path) -> dict[str, object]:
     if len(raw) > MAX_CONFIG_BYTES:
         raise VoiceError(f"{config.name} is too large for a voice config.")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = bounded_json.loads(raw)
+    except ValueError:  # not UTF-8, not JSON, or nested past the bound
         raise VoiceError(f"{config.name} is not a readable voice config (JSON).") from None
     if not isinstance(data, dict):
         raise VoiceError(f"{config.name} is not a voice config (not a JSON object).")

@@ -63,7 +63,11 @@ QUOTA_BODY = (
     '{"error":{"message":"You exceeded your current quota, please check your plan.",'
     '"type":"insufficient_quota","param":null,"code":"insufficient_quota"}}'
 )
-BODIES += [AUTH_BODY, MODEL_BODY, FORMAT_BODY, QUOTA_BODY]
+#: 401 in other shapes: the original backend's envelope, FastAPI's security classes.
+ENVELOPE_401 = '{"success": false, "message": "Unauthorized"}'
+FASTAPI_401 = '{"detail":"Not authenticated"}'
+AUTH_BODIES = (AUTH_BODY, ENVELOPE_401, FASTAPI_401)
+BODIES += [AUTH_BODY, ENVELOPE_401, FASTAPI_401, MODEL_BODY, FORMAT_BODY, QUOTA_BODY]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "post", "get"]
 KNOWN_PATHS = [
     "/openai/v1/audio/speech",
@@ -103,7 +107,7 @@ def expected(
     speech = path.endswith("/audio/speech")
     chat = path.endswith("/chat/completions")
     ok = 200 <= status < 300
-    if status == 401 or (status in (400, 403) and body == AUTH_BODY):
+    if status == 401 or ((status in (400, 403) or ok) and body in AUTH_BODIES):
         return Unauthorized, logging.INFO, False
     if status == 404 and _MESSAGE.match(path):
         return MessageNotFound, logging.INFO, False
