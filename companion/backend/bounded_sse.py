@@ -90,4 +90,4 @@ def events(
 ) -> Iterator[sseclient.Event]:
     """The events of ``chunks`` parsed by sseclient-py, one bounded block at a time."""
     for block in event_blocks(chunks, over):
-        yield from sseclient.SSEClient([block]).events()
+        yield from sseclient.SSEClient(iter([block])).events()
