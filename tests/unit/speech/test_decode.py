@@ -298,3 +298,23 @@ def test_aac_is_unsupported_not_corrupt() -> None:
         decode_audio(data, mime, target_rate=TARGET)
     wav, _ = encode("Hello there.", "wav")
     assert len(decode_audio(wav, "audio/aac", target_rate=TARGET))  # a WAV mislabelled plays
+
+
+def test_decoded_length_has_a_ceiling_streamed_and_buffered() -> None:
+    """A WAV (streamed) or FLAC (decoded whole) longer than ``max_seconds`` is AudioTooLong;
+    one within it decodes as before."""
+    import io as _io
+
+    import numpy as _np
+    import soundfile as _sf
+
+    from companion.speech.decode import AudioTooLong, decode_audio
+
+    tone = (_np.sin(_np.arange(16_000 * 3) / 5.0) * 0.3).astype("float32")
+    for fmt, mime in (("WAV", "audio/wav"), ("FLAC", "audio/flac")):
+        buf = _io.BytesIO()
+        _sf.write(buf, tone, 16_000, format=fmt, subtype="PCM_16")
+        data = buf.getvalue()
+        with pytest.raises(AudioTooLong):
+            decode_audio(data, mime, target_rate=16_000, max_seconds=2.0)
+        assert len(decode_audio(data, mime, target_rate=16_000, max_seconds=4.0)) == len(tone)
