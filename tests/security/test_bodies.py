@@ -114,3 +114,37 @@ def test_chat_streams_have_a_ceiling(name: str, tmp_path: Path) -> None:
     assert victim.returncode == 1
     assert "ProtocolError answer too large" in line
     record(f"chat: {name}", line.split("[", 1)[1].rstrip("]"), victim.seconds, victim.peak_rss_mb)
+
+
+@pytest.mark.parametrize(
+    ("name", "reports"), [("endless JSON speech", 1), ("endless error body", 1)]
+)
+def test_an_oversized_answer_is_reported_once_without_its_body(
+    name: str, reports: int, tmp_path: Path
+) -> None:
+    """The table's word on a server fault: one crash report (``failure=protocol`` for a 2xx
+    past its ceiling, ``non_2xx`` for the 500), carrying counts, never a byte of the body."""
+    from tests.faults.ingest import Ingest
+
+    ingest = Ingest()
+    try:
+        with HostileServer({SPEECH: SPEECH_ATTACKS[name]}) as server:
+            env = companion_env(
+                tmp_path / "config",
+                COMPANION_BACKEND_URL=server.url,
+                COMPANION_TOKEN="speak-token",
+                COMPANION_SENTRY_DSN=ingest.dsn,
+                COMPANION_ENVIRONMENT="test",
+                **ENV,
+            )
+            out = str(tmp_path / "never.wav")
+            victim = run_victim(companion_argv("speak", "Walrus umbrellas.", "--output", out), env)
+        _one_clear_line(victim, "companion speak: ")
+        events = ingest.events()
+        dump = ingest.dump()
+    finally:
+        ingest.close()
+    assert len(events) == reports, dump[:2000]
+    want = "protocol" if name == "endless JSON speech" else "non_2xx"
+    assert events[0]["tags"]["failure"] == want
+    assert "xxxxxxxx" not in dump and "speak-token" not in dump
