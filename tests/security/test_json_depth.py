@@ -39,7 +39,13 @@ def test_speak_meets_deep_json(body: bytes, tmp_path: Path) -> None:
         victim = run_victim(companion_argv("speak", "Walrus umbrellas.", "--output", out), env)
     line = _clear(victim, "companion speak: ")
     assert victim.returncode == 1 and "could not understand" in line
-    record("speak: deep JSON speech answer", "ProtocolError", victim.seconds, victim.peak_rss_mb)
+    shape = "array" if body == DEEP else "object"
+    record(
+        f"speak: deep JSON speech answer ({shape})",
+        "ProtocolError",
+        victim.seconds,
+        victim.peak_rss_mb,
+    )
 
 
 @pytest.mark.parametrize(
