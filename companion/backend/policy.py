@@ -25,7 +25,16 @@ unknown rate, a codec it lacks (AAC), every
 format refused (:mod:`companion.speech`)        UnsupportedAudio   warning   never
 403 and any other non-2xx                       HttpError          error     yes
 2xx that cannot be parsed or decoded            ProtocolError      error     yes
+3xx to another origin (scheme, host, port), one
+without a usable ``Location``, or past 5 same-
+origin hops: nothing is sent there
+(:mod:`companion.backend.origin`)               RedirectRefused    warning   never
 ==============================================  =================  ========  ============
+
+Same-origin redirects are followed with the method and body kept (up to 5 hops) and never
+reach the table. A refused redirect is an expected state (an address set wrong, ``http://``
+to a server that moved to ``https://``, or a hostile server), so it is no crash report;
+its line names both origins and nothing else of either URL.
 
 Error bodies are read in every shape OpenAI-compatible servers write them
 (:mod:`companion.backend.openai_errors`): ``{"error": {"message", "type", "code", "param"}}``
@@ -63,6 +72,7 @@ from companion.backend.errors import (
     NoModelsRoute,
     NoSpeechRoute,
     ProtocolError,
+    RedirectRefused,
     RouteMissing,
     Transient,
     Unauthorized,
@@ -70,6 +80,7 @@ from companion.backend.errors import (
     clean_path,
 )
 from companion.backend.openai_errors import ErrorBody
+from companion.backend.origin import RedirectBlocked
 
 TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504, 520})
 BUDGET_STATUSES = frozenset({400, 402})
@@ -225,6 +236,7 @@ OUTCOMES: dict[type[BackendApiError], Outcome] = {
     UnsupportedAudio: Outcome(logging.WARNING, False, "unsupported_audio"),
     HttpError: Outcome(logging.ERROR, True, "non_2xx"),
     ProtocolError: Outcome(logging.ERROR, True, "protocol"),
+    RedirectRefused: Outcome(logging.WARNING, False, "redirect_refused"),
 }
 
 #: Connection failures → ``Transient`` reasons. First match over the exception and
@@ -312,8 +324,16 @@ def transient_reason(exc: BaseException) -> str | None:
     return None
 
 
-def classify_exception(method: str, path: str, exc: BaseException) -> Transient | None:
-    """``Transient`` for timeouts, resets, refusals, DNS, TLS and cut bodies; else None."""
+def classify_exception(
+    method: str, path: str, exc: BaseException
+) -> Transient | RedirectRefused | None:
+    """``RedirectRefused`` for a 3xx that was not followed; ``Transient`` for timeouts,
+    resets, refusals, DNS, TLS and cut bodies; else None."""
+    for e in _wrapped(exc):
+        if isinstance(e, RedirectBlocked):
+            return RedirectRefused(
+                method, path, e.status, e.reason, origin=e.origin, target=e.target
+            )
     reason = transient_reason(exc)
     if reason is None:
         return None
@@ -359,7 +379,7 @@ def fields(err: BackendApiError, operation: str) -> dict[str, str | int]:
         "failure": outcome(err).failure,
     }
     reason = getattr(err, "reason", None)
-    if isinstance(reason, str) and isinstance(err, Transient | UnsupportedAudio):
+    if isinstance(reason, str) and isinstance(err, Transient | UnsupportedAudio | RedirectRefused):
         out["reason"] = reason
     return out
 
