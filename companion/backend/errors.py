@@ -367,7 +367,10 @@ def _redirect_message(reason: str, origin: str, target: str, status: int | None)
             line += f" If the server moved, set the backend address to {target} in Settings."
         return line
     if reason == "other_origin":
-        return f"{at} redirected to an address that is not a web server's; Companion does not follow it."
+        return (
+            f"{at} redirected to an address that is not a web server's; "
+            "Companion does not follow it."
+        )
     if reason == "too_many":
         return f"{at} redirected too many times; Companion stopped following."
     code = f" (HTTP {status})" if status is not None else ""
