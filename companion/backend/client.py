@@ -53,6 +53,7 @@ from companion.backend.errors import (
     Unauthorized,
     clean_path,
 )
+from companion.backend.origin import OriginBoundSession
 from companion.backend.stream import (
     Attempt,
     SpeechResponse,
@@ -119,7 +120,7 @@ class BackendClient:
         self.poll_interval = poll_interval
         self._owns_session = session is None
         if session is None:
-            session = requests.Session()
+            session = OriginBoundSession()  # redirects never leave the base URL's origin
             # Retries are ours (policy-aware); the transport must not retry on its own.
             adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_maxsize=8)
             session.mount("http://", adapter)

@@ -311,3 +311,67 @@ class UnsupportedAudio(_WithReason):
     @property
     def user_message(self) -> str:  # type: ignore[override]  # a line per reason, not one for all
         return _UNSUPPORTED_MESSAGES.get(self.reason, _UNSUPPORTED_MESSAGES["codec"])
+
+
+class RedirectRefused(BackendApiError):
+    """A 3xx Companion does not follow (:mod:`companion.backend.origin`): to another origin
+    (scheme, host or port), past the hop limit, or without a usable ``Location``.
+
+    Requests carrying the token or the reply text never leave the origin they were made to:
+    following would hand them to whoever the server names. An expected state (the address is
+    set wrong, ``http://`` to a server that moved to ``https://``, or the server is hostile),
+    never a crash report.
+
+    Attributes:
+        reason: ``other_origin``, ``too_many`` or ``no_location``.
+        origin: where the request went (``scheme://host[:port]``, nothing else of the URL).
+        target: the origin the server pointed to (``other_origin``), else "".
+        action: the bubble's button for it (``settings``: the address is the thing to check).
+    """
+
+    action = "settings"
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        reason: str,
+        *,
+        origin: str = "",
+        target: str = "",
+        body_chars: int = 0,
+    ) -> None:
+        self.reason = reason
+        self.origin = origin
+        self.target = target
+        super().__init__(method, path, status, body_chars=body_chars)
+        self.user_message = _redirect_message(reason, origin, target, status)
+
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.method, self.path, self.status, self.reason), {
+            "origin": self.origin,
+            "target": self.target,
+            "body_chars": self.body_chars,
+        }
+
+    def _detail(self) -> str:
+        return self.reason
+
+
+def _redirect_message(reason: str, origin: str, target: str, status: int | None) -> str:
+    at = f"The server at {origin}" if origin else "The server"
+    if reason == "other_origin" and target:
+        line = f"{at} redirected to another address ({target}); Companion does not follow it."
+        if origin.startswith("http://") and target == "https://" + origin[len("http://") :]:
+            line += f" If the server moved, set the backend address to {target} in Settings."
+        return line
+    if reason == "other_origin":
+        return (
+            f"{at} redirected to an address that is not a web server's; "
+            "Companion does not follow it."
+        )
+    if reason == "too_many":
+        return f"{at} redirected too many times; Companion stopped following."
+    code = f" (HTTP {status})" if status is not None else ""
+    return f"{at} answered with a redirect Companion cannot follow{code}."

@@ -32,10 +32,19 @@ format refused (:mod:`companion.speech`)        UnsupportedAudio   warning   nev
 its ceiling (``answer too large``: 1 MiB of
 JSON, of an SSE line or event; 25 MB of audio:
 :mod:`companion.backend.bounded_body`)          ProtocolError      error     yes
+3xx to another origin (scheme, host, port), one
+without a usable ``Location``, or past 5 same-
+origin hops: nothing is sent there
+(:mod:`companion.backend.origin`)               RedirectRefused    warning   never
 ==============================================  =================  ========  ============
 
 An error body (non-2xx) past its ceiling is classified by its status on its first 1 MiB: a
 401 with an endless or gzip-bomb body is still ``Unauthorized``.
+
+Same-origin redirects are followed with the method and body kept (up to 5 hops) and never
+reach the table. A refused redirect is an expected state (an address set wrong, ``http://``
+to a server that moved to ``https://``, or a hostile server), so it is no crash report;
+its line names both origins and nothing else of either URL.
 
 Error bodies are read in every shape OpenAI-compatible servers write them
 (:mod:`companion.backend.openai_errors`): ``{"error": {"message", "type", "code", "param"}}``
@@ -73,6 +82,7 @@ from companion.backend.errors import (
     NoModelsRoute,
     NoSpeechRoute,
     ProtocolError,
+    RedirectRefused,
     RouteMissing,
     Transient,
     Unauthorized,
@@ -80,6 +90,7 @@ from companion.backend.errors import (
     clean_path,
 )
 from companion.backend.openai_errors import ErrorBody
+from companion.backend.origin import RedirectBlocked
 
 TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504, 520})
 BUDGET_STATUSES = frozenset({400, 402})
@@ -238,6 +249,7 @@ OUTCOMES: dict[type[BackendApiError], Outcome] = {
     UnsupportedAudio: Outcome(logging.WARNING, False, "unsupported_audio"),
     HttpError: Outcome(logging.ERROR, True, "non_2xx"),
     ProtocolError: Outcome(logging.ERROR, True, "protocol"),
+    RedirectRefused: Outcome(logging.WARNING, False, "redirect_refused"),
 }
 
 #: Connection failures → ``Transient`` reasons. First match over the exception and
@@ -325,8 +337,16 @@ def transient_reason(exc: BaseException) -> str | None:
     return None
 
 
-def classify_exception(method: str, path: str, exc: BaseException) -> Transient | None:
-    """``Transient`` for timeouts, resets, refusals, DNS, TLS and cut bodies; else None."""
+def classify_exception(
+    method: str, path: str, exc: BaseException
+) -> Transient | RedirectRefused | None:
+    """``RedirectRefused`` for a 3xx that was not followed; ``Transient`` for timeouts,
+    resets, refusals, DNS, TLS and cut bodies; else None."""
+    for e in _wrapped(exc):
+        if isinstance(e, RedirectBlocked):
+            return RedirectRefused(
+                method, path, e.status, e.reason, origin=e.origin, target=e.target
+            )
     reason = transient_reason(exc)
     if reason is None:
         return None
@@ -372,7 +392,7 @@ def fields(err: BackendApiError, operation: str) -> dict[str, str | int]:
         "failure": outcome(err).failure,
     }
     reason = getattr(err, "reason", None)
-    if isinstance(reason, str) and isinstance(err, Transient | UnsupportedAudio):
+    if isinstance(reason, str) and isinstance(err, Transient | UnsupportedAudio | RedirectRefused):
         out["reason"] = reason
     return out
 

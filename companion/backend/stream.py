@@ -236,7 +236,7 @@ def as_backend_error(
     err = policy.classify_exception(method, path, exc)
     if err is None:
         return exc
-    if status is not None:
+    if status is not None and isinstance(err, Transient):
         err = Transient(method, path, status, err.reason)
     return err
 

@@ -14,6 +14,7 @@ from companion.backend.errors import (
     ModelNotFound,
     NoChatRoute,
     ProtocolError,
+    RedirectRefused,
     Transient,
     Unauthorized,
 )
@@ -102,6 +103,8 @@ def chat_user_message(error: BaseException, *, chars: int = 0, url: str = "") ->
         return f"The assistant answered with an error (HTTP {error.status}). Try again later."
     if isinstance(error, ProtocolError):
         return "The assistant sent a reply Companion could not understand."
+    if isinstance(error, RedirectRefused):
+        return error.user_message
     return "The chat failed unexpectedly. Try again."
 
 

@@ -100,6 +100,7 @@ class Fault:
         reset: answer with a TCP reset instead of a response.
         reset_after: send headers and this many body bytes, then a TCP reset.
         corrupt: send bytes that are not audio, labelled as audio.
+        location: a ``Location`` header for the status answer (a redirect).
         path: only requests to this path (None: any).
         body_contains: only requests whose JSON body contains this text (None: any).
         times: how many requests it applies to.
@@ -116,12 +117,15 @@ class Fault:
     reset: bool = False
     reset_after: int | None = None
     corrupt: bool = False
+    location: str | None = None
     path: str | None = None
     body_contains: str | None = None
     times: int = 1
 
 
 def fault_headers(fault: Fault, path: str) -> dict[str, str]:
+    if fault.location is not None:
+        return {"Location": fault.location}
     if fault.retry_after:
         return {"Retry-After": fault.retry_after}
     if fault.retry_after is None and fault.status == 429 and is_speech_path(path):

@@ -16,6 +16,7 @@ from companion.backend.errors import (
     NoModelsRoute,
     NoSpeechRoute,
     ProtocolError,
+    RedirectRefused,
     Transient,
     Unauthorized,
     UnsupportedAudio,
@@ -41,6 +42,11 @@ ALL: list[BackendApiError] = [
     FormatRefused("POST", "/v1/audio/speech", 422, body_chars=200),
     UnsupportedAudio("POST", "/v1/audio/speech", "pcm_rate", status=200),
     UnsupportedAudio("POST", "/v1/audio/speech", "refused", status=400),
+    RedirectRefused(
+        "POST", "/v1/audio/speech", 307, "other_origin", origin="http://a", target="http://b:81"
+    ),
+    RedirectRefused("GET", "/auth/me", 302, "too_many", origin="http://a:8000"),
+    RedirectRefused("GET", "/auth/me", 304, "no_location"),
 ]
 
 
@@ -92,3 +98,16 @@ def test_what_the_new_errors_say() -> None:
     assert UnsupportedAudio("POST", "/x", "refused").reason == "refused"
     assert all(e.action == "settings" for e in (UnsupportedAudio("POST", "/x", "codec"),
                                                    NoChatRoute("POST", "/x", 404)))  # fmt: skip
+
+
+def test_what_a_refused_redirect_says() -> None:
+    moved = RedirectRefused("GET", "/x", 301, "other_origin", origin="http://h", target="https://h")
+    assert moved.user_message == (
+        "The server at http://h redirected to another address (https://h); Companion does not "
+        "follow it. If the server moved, set the backend address to https://h in Settings."
+    )
+    assert str(moved) == "RedirectRefused: GET /x (301, other_origin)"  # no address in reports
+    odd = RedirectRefused("GET", "/x", 302, "other_origin", origin="http://h")
+    assert "not a web server's" in odd.user_message
+    assert "(HTTP 304)" in RedirectRefused("GET", "/x", 304, "no_location").user_message
+    assert RedirectRefused.action == "settings"

@@ -284,6 +284,30 @@ def test_connection_failures_are_transient(exc: BaseException, reason: str) -> N
     assert policy.log_level(err) == logging.WARNING and not policy.should_report(err)
 
 
+def test_a_refused_redirect_is_its_own_row(sentry_transport: RecordingTransport) -> None:
+    from companion.backend.errors import RedirectRefused
+    from companion.backend.origin import RedirectBlocked
+
+    blocked = RedirectBlocked(307, "other_origin", origin="http://a", target="http://b")
+    wrapped = requests.exceptions.ConnectionError("wrapped")
+    wrapped.__cause__ = blocked
+    for exc in (blocked, wrapped):
+        err = policy.classify_exception("post", "/v1/audio/speech?token=x", exc)
+        assert isinstance(err, RedirectRefused)
+        assert (err.method, err.path, err.status, err.reason) == (
+            "POST",
+            "/v1/audio/speech",
+            307,
+            "other_origin",
+        )
+        assert (err.origin, err.target) == ("http://a", "http://b")
+    assert policy.log_level(err) == logging.WARNING and not policy.should_report(err)
+    assert policy.fields(err, "speech")["failure"] == "redirect_refused"
+    assert policy.fields(err, "speech")["reason"] == "other_origin"
+    telemetry.log_backend_error(err, operation="speech")
+    assert sentry_transport.events == []
+
+
 def test_bugs_are_not_transient() -> None:
     assert policy.classify_exception("GET", "/x", ValueError("bug")) is None
     assert policy.classify_exception("GET", "/x", KeyError("k")) is None

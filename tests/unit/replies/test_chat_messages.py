@@ -8,7 +8,13 @@ import re
 
 import pytest
 
-from companion.backend.errors import HttpError, ModelNotFound, NoChatRoute, Transient
+from companion.backend.errors import (
+    HttpError,
+    ModelNotFound,
+    NoChatRoute,
+    RedirectRefused,
+    Transient,
+)
 from companion.replies.chat_messages import ChatUnavailable, chat_action, chat_user_message
 from companion.vocab import BubbleAction
 
@@ -21,8 +27,11 @@ CLASS_NAME = re.compile(r"\b[A-Z][a-z]+[A-Z]\w*\b")  # InvalidURL, ConnectionErr
     ("error", "words", "action"),
     [
         (ChatUnavailable(), ["No chat server is set", "COMPANION_BACKEND_URL"], "settings"),
-        (ChatUnavailable("htp//x", "it does not start with http:// or https://"),
-         ["\u201chtp//x\u201d", "Settings"], "settings"),
+        (
+            ChatUnavailable("htp//x", "it does not start with http:// or https://"),
+            ["\u201chtp//x\u201d", "Settings"],
+            "settings",
+        ),
         (Transient("POST", CHAT, None, "refused"), [URL, "start the chat server"], "retry_chat"),
         (Transient("POST", CHAT, None, "dns"), [URL, "does not resolve"], "settings"),
         (Transient("POST", CHAT, None, "tls"), [URL, "https://"], "settings"),
@@ -35,9 +44,7 @@ CLASS_NAME = re.compile(r"\b[A-Z][a-z]+[A-Z]\w*\b")  # InvalidURL, ConnectionErr
         (ValueError("boom"), ["Try again"], "retry_chat"),
     ],
 )
-def test_each_failure_says_what_to_do(
-    error: BaseException, words: list[str], action: str
-) -> None:
+def test_each_failure_says_what_to_do(error: BaseException, words: list[str], action: str) -> None:
     line = chat_user_message(error, url=URL)
     assert all(w in line for w in words), line
     assert "cut short" not in line and "\n" not in line
@@ -50,3 +57,12 @@ def test_credentials_in_the_url_are_not_shown() -> None:
         Transient("POST", CHAT, None, "refused"), url="http://me:pw@h:1/v1?key=k"
     )
     assert "http://h:1/v1" in line and "pw" not in line and "key=" not in line
+
+
+def test_a_refused_redirect_names_both_origins_and_offers_settings() -> None:
+    err = RedirectRefused(
+        "POST", "/v1/chat/completions", 308, "other_origin", origin="http://a", target="http://b"
+    )
+    line = chat_user_message(err)
+    assert "http://a" in line and "http://b" in line and "does not follow" in line
+    assert chat_action(err) == BubbleAction.SETTINGS
