@@ -85,10 +85,13 @@ def run_victim(
     timeout: float = 2 * MUST_SECONDS,
     cwd: Path = ROOT,
 ) -> Victim:
-    """Runs ``argv`` to its end (killed after ``timeout``), with its peak RSS from ``wait4``.
+    """Runs ``argv`` to its end (killed after ``timeout``), with its own peak RSS.
 
-    ``argv`` usually starts with ``sys.executable, "-m", "companion"``. The process is the
-    victim itself (no shell between), so ``ru_maxrss`` is its own peak.
+    ``argv`` usually starts with ``sys.executable, "-m", "companion"``. The peak is the
+    victim's ``VmHWM`` (its memory's high-water mark, which starts afresh at ``exec``) read
+    every 10 ms until it exits: ``wait4``'s ``ru_maxrss`` would carry the forked copy of this
+    pytest process into the figure. It is the fallback only for a victim gone before the
+    first read.
     """
     start = time.monotonic()
     proc = subprocess.Popen(
@@ -115,21 +118,50 @@ def run_victim(
         pass
     killer = threading.Timer(timeout, proc.kill)
     killer.start()
+    hwm = _HighWater(proc.pid)
+    hwm.start()
     try:
         _pid, status, usage = os.wait4(proc.pid, 0)
     finally:
         killer.cancel()
+        hwm.stop.set()
+        hwm.join(5)
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - start
     for reader in readers:
         reader.join(10)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
     return Victim(
         returncode=proc.returncode,
         stdout=b"".join(out).decode(errors="replace"),
         stderr=b"".join(err).decode(errors="replace"),
         seconds=seconds,
-        peak_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        peak_rss_mb=hwm.peak_kb / 1024 if hwm.peak_kb else usage.ru_maxrss / 1024,
     )
+
+
+class _HighWater(threading.Thread):
+    """Reads a process's ``VmHWM`` (kB) every 10 ms until told to stop or the process ends."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self._path = Path(f"/proc/{pid}/status")
+        self.stop = threading.Event()
+        self.peak_kb = 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                text = self._path.read_text()
+            except OSError:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                    break
+            self.stop.wait(0.01)
 
 
 def companion_argv(*args: str) -> list[str]:

@@ -19,9 +19,6 @@ SPEECH = "/openai/v1/audio/speech"
 CHAT = "/openai/v1/chat/completions"
 CONSUME = "/auth/login-token/consume"
 ME = "/auth/me"
-# WORKAROUND: conftest.run_victim leaves the victim's stdout/stderr pipes for the garbage
-# collector (a ResourceWarning, an error under filterwarnings=error); conftest.py is shared.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 ENV = {"COMPANION_REQUEST_DEADLINE": "25", "COMPANION_READ_TIMEOUT": "10"}
 
 

@@ -14,8 +14,6 @@ import pytest
 from tests.security.conftest import Victim, companion_argv, companion_env, record, run_victim
 from tests.security.hostile_server import Attack, HostileServer
 
-# WORKAROUND: conftest.run_victim leaves the victim's pipes to the garbage collector.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 DEEP = b"[" * 200_000 + b"]" * 200_000
 DEEP_OBJECT = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
 ENV = {"COMPANION_REQUEST_DEADLINE": "25", "COMPANION_READ_TIMEOUT": "10"}

@@ -66,13 +66,6 @@ def _client(backend: ReferenceBackend) -> BackendClient:
     )
 
 
-#: conftest's run_victim leaves the victim's stdout/stderr pipes to the garbage collector
-#: (tests/security/conftest.py is shared: not edited here); their ResourceWarning only.
-PIPES_LEFT_OPEN = pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <_io.FileIO:pytest.PytestUnraisableExceptionWarning"
-)
-
-
 def _speak(tmp_path: Path, backend: ReferenceBackend, wav: Path) -> Victim:
     env = companion_env(
         tmp_path / "config",
@@ -83,7 +76,6 @@ def _speak(tmp_path: Path, backend: ReferenceBackend, wav: Path) -> Victim:
     return run_victim(companion_argv("speak", TEXT, "--output", str(wav)), env)
 
 
-@PIPES_LEFT_OPEN
 @pytest.mark.parametrize("status", REDIRECTS)
 def test_speech_redirect_to_another_origin(
     status: int, tmp_path: Path, backend: ReferenceBackend, other: OtherOrigin
@@ -105,7 +97,6 @@ def test_speech_redirect_to_another_origin(
     )
 
 
-@PIPES_LEFT_OPEN
 @pytest.mark.parametrize("status", [307, 308])
 def test_speech_same_origin_redirect_keeps_method_and_body(
     status: int, tmp_path: Path, backend: ReferenceBackend, other: OtherOrigin
@@ -155,7 +146,6 @@ def _endless_redirect(other: OtherOrigin) -> tuple[socket.socket, threading.Even
     return sock, stop
 
 
-@PIPES_LEFT_OPEN
 def test_speech_redirect_with_an_endless_body(tmp_path: Path, other: OtherOrigin) -> None:
     sock, stop = _endless_redirect(other)
     try:

@@ -20,8 +20,6 @@ from companion.backend.errors import HttpError, ProtocolError, Unauthorized
 from tests.security.conftest import companion_argv, companion_env, record, run_victim
 from tests.security.hostile_server import Attack, HostileServer
 
-# WORKAROUND: conftest.run_victim leaves the victim's pipes to the garbage collector.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 ENVELOPE = b'{"success": false, "message": "Unauthorized"}'
 SHAPES = {
     "200 success:false Unauthorized": (200, ENVELOPE),
