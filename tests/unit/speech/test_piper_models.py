@@ -27,7 +27,8 @@ def test_int8_weights_follow_onnxruntimes_rule() -> None:
         assert values.dtype == np.int8 and scales.dtype == np.float32
         for channel in range(weights.shape[axis]):
             data = np.take(weights, channel, axis=axis).ravel()
-            _zp, scale, expected = quantize_data(data, TensorProto.INT8, True)
+            # (zero point, scale, values); onnxruntime before 1.20 puts (min, max) first
+            *_range, _zp, scale, expected = quantize_data(data, TensorProto.INT8, True)
             got = np.take(values, channel, axis=axis).ravel()
             assert np.array_equal(got, expected)
             assert scales[channel] == pytest.approx(float(scale), rel=1e-6)
@@ -57,7 +58,8 @@ def _conv_model(path: Path) -> None:
         [helper.make_tensor_value_info(previous, TensorProto.FLOAT, [1, 32, 32])],
         initializer=inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    # IR version 8 (onnx 1.10+): what every onnxruntime release this project allows can load
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     onnx.save(model, str(path))
 
 
