@@ -38,14 +38,33 @@ class Figure:
     result: str
     seconds: float
     peak_rss_mb: float | None
+    #: True when the figure is an in-process attack's growth above pytest's own RSS.
+    growth: bool = False
+
+    def rss_text(self) -> str:
+        if self.peak_rss_mb is None:
+            return "-"
+        return f"+{self.peak_rss_mb:.0f}" if self.growth else f"{self.peak_rss_mb:.0f}"
 
 
 FIGURES: list[Figure] = []
 
 
-def record(attack: str, result: str, seconds: float, peak_rss_mb: float | None) -> None:
-    """Adds a row to the table, and checks the issue's bounds."""
-    FIGURES.append(Figure(attack, result, seconds, peak_rss_mb))
+def record(
+    attack: str,
+    result: str,
+    seconds: float,
+    peak_rss_mb: float | None,
+    *,
+    growth: bool = False,
+) -> None:
+    """Adds a row to the table, and checks the issue's bounds.
+
+    ``growth`` marks an in-process attack's figure (:attr:`RssWatch.growth_mb`): the pytest
+    process holding it is as large as the suite run so far, so only the attack's own growth
+    is the victim's.
+    """
+    FIGURES.append(Figure(attack, result, seconds, peak_rss_mb, growth))
     assert seconds < MUST_SECONDS, f"{attack}: {seconds:.1f} s (must be < {MUST_SECONDS:.0f} s)"
     if peak_rss_mb is not None:
         assert peak_rss_mb < MUST_RSS_MB, f"{attack}: peak RSS {peak_rss_mb:.0f} MB"
@@ -213,14 +232,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     write = terminalreporter.write_line
     write("")
-    write("security: attack | result | seconds | peak RSS MB")
+    write("security: attack | result | seconds | peak RSS MB (+N: growth in-process)")
     for f in FIGURES:
-        rss = f"{f.peak_rss_mb:.0f}" if f.peak_rss_mb is not None else "-"
+        rss = f.rss_text()
         write(f"security: {f.attack} | {f.result} | {f.seconds:.2f} | {rss}")
     table = os.environ.get("COMPANION_SECURITY_TABLE")
     if table:
         rows = ["| attack | result | seconds | peak RSS MB |", "|---|---|---|---|"]
         for f in FIGURES:
-            rss = f"{f.peak_rss_mb:.0f}" if f.peak_rss_mb is not None else "-"
+            rss = f.rss_text()
             rows.append(f"| {f.attack} | {f.result} | {f.seconds:.2f} | {rss} |")
         Path(table).write_text("\n".join(rows) + "\n")

@@ -124,7 +124,8 @@ def test_drippers_do_not_block_the_real_redirect(backend: ReferenceBackend, coun
         f"sign-in listener: {count} dripping client(s), then the real redirect",
         f"signed in after {took:.2f} s, drippers closed",
         took,
-        rss.peak_mb,
+        rss.growth_mb,
+        growth=True,
     )
 
 
@@ -150,5 +151,6 @@ def test_drippers_do_not_block_cancel(backend: ReferenceBackend, count: int) -> 
         f"sign-in listener: {count} dripping client(s), then Cancel",
         f"cancelled after {took:.2f} s, listener closed",
         took,
-        rss.peak_mb,
+        rss.growth_mb,
+        growth=True,
     )
