@@ -16,10 +16,10 @@ import hashlib
 import os
 import socket
 import sys
-import tempfile
 from typing import Any
 
-from companion import paths
+from companion import paths, runtime_dir
+from companion.replies import peer
 from companion.replies.ipc_wire import MAX_MESSAGE as MAX_MESSAGE
 from companion.replies.ipc_wire import IpcError as IpcError
 from companion.replies.ipc_wire import _Reader, encode_message
@@ -28,7 +28,9 @@ _POSIX = sys.platform != "win32"
 
 
 def server_name() -> str:
-    """Per user and per config dir: ``companion-<user>-<hash>`` (a socket path on POSIX)."""
+    """Per user and per config dir: ``companion-<user>-<hash>``; on POSIX a socket path in the
+    user's private folder (:func:`companion.runtime_dir.private_dir`, never a world-writable
+    one). Raises :class:`IpcError` when there is no private folder."""
     try:
         user = getpass.getuser()
     except Exception:  # no user name in the environment (containers)
@@ -38,11 +40,11 @@ def server_name() -> str:
     name = f"companion-{safe_user}-{digest}"
     if not _POSIX:
         return name
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    path = os.path.join(base, name)
-    if len(path.encode()) > 100:  # sun_path holds 108 bytes; fall back to a short dir
-        path = os.path.join("/tmp", name)
-    return path
+    try:
+        base = runtime_dir.private_dir(room=len(name) + len(".lock") + 1)
+    except runtime_dir.RuntimeDirError as exc:
+        raise IpcError(str(exc)) from None
+    return os.path.join(base, name)
 
 
 def server_answers(name: str, timeout_ms: int = 500) -> bool:
@@ -52,7 +54,7 @@ def server_answers(name: str, timeout_ms: int = 500) -> bool:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(timeout_ms / 1000)
                 sock.connect(name)
-            return True
+                return peer.foreign_uid(sock.fileno()) is None  # another user's is not ours
         except OSError:
             return False
     from companion.replies.ipc_qt_client import qt_server_answers
@@ -75,6 +77,14 @@ def send_request(
     return send_qt(payload, name, timeout_ms)
 
 
+def check_server(sock: socket.socket) -> None:
+    """Raises :class:`IpcError` when the server at the other end of ``sock`` is another user's
+    (where the OS tells: :mod:`companion.replies.peer`): no text goes to a squatter."""
+    uid = peer.foreign_uid(sock.fileno())
+    if uid is not None:
+        raise IpcError(f"the mascot's socket is held by another user (uid {uid}); nothing sent")
+
+
 def _send_posix(payload: dict[str, Any], name: str, timeout_s: float) -> dict[str, Any]:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -85,6 +95,7 @@ def _send_posix(payload: dict[str, Any], name: str, timeout_s: float) -> dict[st
             raise ConnectionRefusedError("no mascot is running") from None
         except OSError as exc:
             raise IpcError(f"cannot reach the mascot ({type(exc).__name__})") from None
+        check_server(sock)
         sock.settimeout(timeout_s)
         reader = _Reader()
         try:
