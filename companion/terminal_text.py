@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 
-# ESC [ ... final (CSI); ESC ] P X ^ _ ... up to BEL or ESC \ or the end (OSC, DCS, SOS, PM,
-# APC); ESC, intermediates, a final (the other escape sequences, e.g. ESC ( B, ESC c).
+# ESC [ ... final (CSI); ESC ] P X ^ _ ... up to BEL or ST or the end (OSC, DCS, SOS, PM,
+# APC); ESC, intermediates, a final (the other escape sequences, e.g. ESC ( B, ESC c); the
+# same with the 8-bit introducers (CSI U+009B; OSC, DCS, SOS, PM, APC; ST U+009C).
 _SEQUENCE = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?"
-    r"|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -/]*[0-~]?",
 )
 #: Bidirectional embeddings, overrides, isolates and the Arabic letter mark.

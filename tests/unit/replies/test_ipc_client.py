@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from companion.commands import ask
 from companion.replies import ipc, ipc_client
+from tests.support import squatter
 
 
 def test_say_starts_without_qt(tmp_path: Path) -> None:
@@ -49,3 +52,25 @@ def test_the_server_module_re_exports_the_client() -> None:
     assert ipc.send_request is ipc_client.send_request
     assert ipc.IpcError is ipc_client.IpcError
     assert ipc.server_name is ipc_client.server_name
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_PEERCRED"), reason="SO_PEERCRED: Linux")
+def test_no_text_goes_to_another_users_server() -> None:
+    """``nobody`` listening where the client looks: ``say`` and ``ask`` send it nothing."""
+    if not squatter.can_run_as_nobody():
+        pytest.skip("needs root and setpriv to run a process as nobody")
+    with squatter.shared_dir() as shared:
+        name = str(shared / "squat" / "sock")
+        proc = squatter.run_as_nobody("listen", name)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            assert not ipc_client.server_answers(name)
+            with pytest.raises(ipc_client.IpcError, match=r"another user \(uid 65534\); nothing sent"):
+                ipc_client.send_request({"cmd": "say", "text": "secret words"}, name=name)
+            with pytest.raises(ipc_client.IpcError, match="another user"):
+                ask._Connection(name)
+            # Three connections (asked, say, ask), each closed before a byte was sent.
+            lines = [proc.stdout.readline().strip() for _ in range(3)]
+        finally:
+            squatter.stop(proc)
+    assert lines == [f"received {name} 0"] * 3
