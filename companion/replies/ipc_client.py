@@ -27,17 +27,22 @@ from companion.replies.ipc_wire import _Reader, encode_message
 _POSIX = sys.platform != "win32"
 
 
-def server_name() -> str:
-    """Per user and per config dir: ``companion-<user>-<hash>``; on POSIX a socket path in the
-    user's private folder (:func:`companion.runtime_dir.private_dir`, never a world-writable
-    one). Raises :class:`IpcError` when there is no private folder."""
+def socket_file_name() -> str:
+    """``companion-<user>-<hash>``: per user and per config dir (the pipe's name on Windows)."""
     try:
         user = getpass.getuser()
     except Exception:  # no user name in the environment (containers)
         user = "user"
     digest = hashlib.sha256(str(paths.config_dir().resolve()).encode()).hexdigest()[:12]
     safe_user = "".join(c for c in user if c.isalnum())[:16] or "user"
-    name = f"companion-{safe_user}-{digest}"
+    return f"companion-{safe_user}-{digest}"
+
+
+def server_name() -> str:
+    """Per user and per config dir (:func:`socket_file_name`); on POSIX a socket path in the
+    user's private folder (:func:`companion.runtime_dir.private_dir`, never a world-writable
+    one). Raises :class:`IpcError` when there is no private folder."""
+    name = socket_file_name()
     if not _POSIX:
         return name
     try:

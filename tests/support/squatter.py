@@ -2,7 +2,8 @@
 """Another local user at the mascot's socket, as a process of its own (run as ``nobody``).
 
 ``python -m tests.support.squatter listen PATH...``: makes each PATH's folder (mode 0777, so
-the victim could reach it) and listens there; every connection is reported on standard output
+the victim could reach it), listens there and plants ``PATH.lock`` (held by a live process, as
+Qt's lock files say); every connection is reported on standard output
 (``received PATH <bytes>``) and answered the way a hostile server answers ``ask --print``: an
 ``ok``, then a reply full of terminal escape sequences. Prints ``ready`` once all listen; runs
 until killed.
@@ -82,6 +83,10 @@ def _listen(path: str) -> socket.socket:
     server.bind(path)
     os.chmod(path, 0o777)
     server.listen(16)
+    # And a lock file that looks held: by this live process, named as a Python mascot's is.
+    exe = os.path.basename(os.path.realpath(sys.executable))
+    with open(f"{path}.lock", "w") as lock:
+        lock.write(f"{os.getpid()}\n{exe}\n{socket.gethostname()}\n")
     return server
 
 
