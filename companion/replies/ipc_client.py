@@ -6,6 +6,9 @@ does that with a plain Python socket, so the command starts without loading PySi
 libraries and bindings took about 250 ms of a ~330 ms ``say`` start; see
 ``benchmarks/first_sound.py``). On Windows the mascot listens on a Qt named pipe, and the Qt client
 (``ipc_qt_client.py``) is imported when it is needed. Wire format: ``ipc_wire.py``.
+
+The socket is in the user's private folder (:mod:`companion.runtime_dir`), and no text is sent
+before the kernel says the server is ours (:func:`check_server`, :mod:`companion.replies.peer`).
 """
 
 from __future__ import annotations

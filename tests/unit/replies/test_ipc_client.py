@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -74,3 +76,38 @@ def test_no_text_goes_to_another_users_server() -> None:
         finally:
             squatter.stop(proc)
     assert lines == [f"received {name} 0"] * 3
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="socket folders are POSIX")
+def test_no_private_folder_is_one_line_for_say_and_no_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Every candidate refused (the fallback is a file, the state folder too long for a socket
+    path): ``say`` says so in one line, and the mascot has no server to start."""
+    base = Path(tempfile.mkdtemp(dir="/tmp"))  # short: pytest's folders are too long for this
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    (base / f"companion-{os.geteuid()}").write_text("")
+    env = {
+        **os.environ,
+        "TMPDIR": str(base),
+        "COMPANION_CONFIG_DIR": str(tmp_path / ("c" * 100)),
+    }
+    env.pop("XDG_RUNTIME_DIR", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "companion", "say", "hello"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2, lines  # the refused folder, then the command's line
+    assert lines[0].endswith("it is not a folder")
+    assert lines[1].startswith("companion say: no private folder for the mascot's socket")
+    monkeypatch.setattr(tempfile, "tempdir", str(base))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("COMPANION_CONFIG_DIR", env["COMPANION_CONFIG_DIR"])
+    with pytest.raises(ipc.IpcError, match="no private folder"):
+        ipc.IpcServer()
