@@ -5,9 +5,12 @@ local user can create, replace or reach.
 POSIX (Linux, the BSDs, macOS), the first candidate that is *ours* wins:
 
 1. ``$XDG_RUNTIME_DIR`` as it is (the login manager's ``/run/user/<uid>``);
-2. ``companion-<uid>`` in the temp dir (``/tmp``; on macOS :func:`tempfile.gettempdir` is
-   already the per-user ``/var/folders/…/T``), created with mode 0700;
-3. ``run`` in the state folder (:func:`companion.paths.state_dir`), created with mode 0700.
+2. on macOS, the per-user temp dir as it is (:func:`tempfile.gettempdir`, ``/var/folders/…/T``,
+   the user's own with mode 0700);
+3. ``companion-<uid>`` in the temp dir (``/tmp``, ``$TMPDIR``), created with mode 0700;
+4. ``run`` in the state folder (:func:`companion.paths.state_dir`), created with mode 0700.
+
+A candidate too long for a socket path (``sun_path``: 104 bytes on macOS) is skipped.
 
 *Ours* is checked with ``lstat`` (a symlink is never followed): a directory, owned by our
 effective uid, with no group or other access. A candidate that fails (another user created
@@ -26,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -92,6 +96,8 @@ def candidates() -> list[tuple[Path, bool]]:
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and os.path.isabs(xdg):
         found.append((Path(xdg), False))
+    if sys.platform == "darwin":  # /var/folders/…/T: the user's own, mode 0700, as it is
+        found.append((Path(tempfile.gettempdir()), False))
     found.append((Path(tempfile.gettempdir()) / f"companion-{os.geteuid()}", True))
     found.append((paths.state_dir() / "run", True))
     return found

@@ -49,7 +49,7 @@ def server_name() -> str:
     if not _POSIX:
         return name
     try:
-        base = runtime_dir.private_dir(room=len(name) + len(".lock") + 1)
+        base = runtime_dir.private_dir(room=len(name) + 1)  # the lock's path is not bounded
     except runtime_dir.RuntimeDirError as exc:
         raise IpcError(str(exc)) from None
     return os.path.join(base, name)
