@@ -26,7 +26,7 @@ from companion.config import Settings
 from companion.ossignals import SignalWatcher
 from companion.replies.chat_controller import ChatController
 from companion.replies.conversation import load_conversation, save_conversation
-from companion.replies.ipc import IpcServer, IpcStream, send_request
+from companion.replies.ipc import IpcError, IpcServer, IpcStream, send_request
 from companion.replies.presenter import ReplyPresenter
 from companion.replies.router import ReplyRouter
 from companion.replies.session import SessionCoordinator, SignInDialogLike
@@ -279,8 +279,11 @@ class Companion(QObject):
         if self.options.signals:
             # Before the server listens: a `say` may start us and a signal may follow at once.
             self.signals.install()
-        if self.options.ipc:
-            self.ipc = IpcServer(parent=self)
+        try:
+            self.ipc = IpcServer(parent=self) if self.options.ipc else None
+        except IpcError as exc:  # no private folder for the socket: a mascot `say` cannot reach
+            log.warning("[app] no say/ask socket: %s", exc)
+        if self.ipc is not None:
             if not self.ipc.listen():
                 try:
                     send_request({"cmd": "show"}, name=self.ipc.name, timeout_ms=2000)

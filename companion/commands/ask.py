@@ -2,9 +2,11 @@
 """``companion ask TEXT|-``: a question for the assistant, through the running mascot.
 
 The mascot (started when none runs) shows and speaks the reply. With ``--print`` the
-reply is written to standard output as it streams in. Without ``--print`` the command returns
-once the reply has started (its first text), or after :data:`START_WAIT_S` with no news (the
-mascot has the question; a slow model is still thinking).
+reply is written to standard output as it streams in, without control characters or escape
+sequences (:func:`companion.terminal_text.printable`; the notices too). Without ``--print``
+the command returns once the reply has started (its first text), or after
+:data:`START_WAIT_S` with no news (the mascot has the question; a slow model is still
+thinking).
 
 Exit status: 0 done (or started, without ``--print``); 1 one line on standard error for a
 failure; 3 signed out: the server refused the key, the mascot asks for sign-in, and nobody
@@ -24,7 +26,8 @@ from typing import Any
 
 from companion.backend.timing import env_seconds
 from companion.commands.say import START_TIMEOUT_S, reach_mascot, read_command_text
-from companion.replies import ipc
+from companion.replies import ipc, ipc_client
+from companion.terminal_text import printable
 
 #: How long ``--print`` waits for the next event (a model may think for a while; a signed-out
 #: mascot waits for the user to sign in).
@@ -67,6 +70,11 @@ class _Connection:
             except OSError as exc:
                 sock.close()
                 raise ipc.IpcError(f"cannot reach the mascot ({type(exc).__name__})") from None
+            try:
+                ipc_client.check_server(sock)  # no question goes to another user's socket
+            except ipc.IpcError:
+                sock.close()
+                raise
             self._sock = sock
         else:
             from PySide6.QtNetwork import QLocalSocket
@@ -166,7 +174,7 @@ class _Follower:
         self.status: int | None = None
 
     def _line(self, text: str) -> None:
-        print(f"companion ask: {text}", file=self.err, flush=True)
+        print(f"companion ask: {printable(text, one_line=True)}", file=self.err, flush=True)
 
     def _end_text(self) -> None:
         if self.wrote:
@@ -199,7 +207,7 @@ class _Follower:
             self.signed_out_at = None
             if not self.print_text:
                 return EXIT_OK  # the reply has started
-            self.out.write(event["text"])
+            self.out.write(printable(event["text"]))  # no escape sequence reaches the terminal
             self.out.flush()
             self.wrote = True
         elif kind == "restart":
@@ -270,7 +278,7 @@ def run_ask(args: argparse.Namespace) -> int:
     try:
         return ask(text, stream=bool(args.print))
     except ipc.IpcError as exc:
-        print(f"companion ask: {exc}", file=sys.stderr)
+        print(f"companion ask: {printable(str(exc), one_line=True)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

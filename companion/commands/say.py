@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from companion.replies import ipc_client as ipc
+from companion.terminal_text import printable
 from companion.textinput import TextInputError, check_length, read_stream
 
 T = TypeVar("T")
@@ -119,6 +120,6 @@ def run_say(args: argparse.Namespace) -> int:
     try:
         deliver(text)
     except ipc.IpcError as exc:
-        print(f"companion say: {exc}", file=sys.stderr)
+        print(f"companion say: {printable(str(exc), one_line=True)}", file=sys.stderr)
         return 1
     return 0

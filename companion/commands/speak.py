@@ -44,6 +44,7 @@ from companion.commands.speak_io import (
 )
 from companion.commands.speak_synthesis import SAMPLE_RATE, THREAD_NAME, speak
 from companion.speech.types import CancelToken, SpeechEngine
+from companion.terminal_text import printable
 from companion.vocab import ExitCode
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def _say(line: str) -> None:
-    print(f"companion speak: {line}", file=sys.stderr, flush=True)
+    print(f"companion speak: {printable(line, one_line=True)}", file=sys.stderr, flush=True)
 
 
 def _speed(args: argparse.Namespace, settings: config.Settings) -> float:

@@ -9,8 +9,10 @@ open after its answer and receives the reply's events as further messages
 (:class:`IpcStream`; ``companion ask --print``).
 
 The server name is derived from the user and the config dir, so a test with its own
-``COMPANION_CONFIG_DIR`` never talks to the user's mascot. On POSIX it is a socket path in
-``XDG_RUNTIME_DIR`` (private to the user) or the temp dir, and the ``say`` client uses a plain
+``COMPANION_CONFIG_DIR`` never talks to the user's mascot. On POSIX it is a socket path in the
+user's private folder (:mod:`companion.runtime_dir`: ``XDG_RUNTIME_DIR``, else a 0700 folder of
+ours), beside its lock file, and a connection from another user is dropped before a byte of it
+is read (:mod:`companion.replies.peer`, where the OS tells). The ``say`` client uses a plain
 Python socket: it releases the GIL while it waits (PySide's blocking ``QLocalSocket`` calls do
 not), needs no Qt event loop and starts faster. On Windows both sides use Qt's named pipes.
 """
@@ -26,6 +28,7 @@ from PySide6.QtCore import QByteArray, QLockFile, QObject, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 # The client half (no Qt on POSIX, for `companion say`), re-exported for its callers.
+from companion.replies import peer
 from companion.replies.ipc_client import _POSIX as _POSIX
 from companion.replies.ipc_client import send_request as send_request
 from companion.replies.ipc_client import server_answers as server_answers
@@ -40,7 +43,8 @@ log = logging.getLogger("companion.ipc")
 
 
 def _lock_path(name: str) -> str:
-    """The lock file that claims ``name`` (beside the socket on POSIX)."""
+    """The lock file that claims ``name``: beside the socket in the private folder on POSIX,
+    in the per-user temp dir on Windows."""
     if _POSIX:
         return f"{name}.lock"
     return os.path.join(tempfile.gettempdir(), f"{name}.lock")
@@ -61,13 +65,15 @@ class IpcServer(QObject):
     show_requested = Signal()
 
     def __init__(self, *, name: str | None = None, parent: QObject | None = None) -> None:
+        resolved = name or server_name()  # IpcError when there is no private folder
         super().__init__(parent)
-        self.name = name or server_name()
+        self.name = resolved
         self._server = QLocalServer(self)
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.newConnection.connect(self._on_new_connection)
         self._readers: dict[QLocalSocket, _Reader] = {}
         self._lock: QLockFile | None = None
+        self._refused = 0
 
     def listen(self) -> bool:
         """Start serving. False when another mascot already answers on this name, or is
@@ -117,11 +123,25 @@ class IpcServer(QObject):
     def _on_new_connection(self) -> None:
         while self._server.hasPendingConnections():
             sock = self._server.nextPendingConnection()
+            if not self._trusted(sock):
+                continue
             self._readers[sock] = _Reader()
             sock.readyRead.connect(self._on_ready_read)
             sock.disconnected.connect(self._on_disconnected)
             if sock.bytesAvailable():
                 self._read_from(sock)
+
+    def _trusted(self, sock: QLocalSocket) -> bool:
+        """False (the connection aborted, not a byte read) for another user's process."""
+        uid = peer.foreign_uid(int(sock.socketDescriptor())) if _POSIX else None
+        if uid is None:
+            return True
+        self._refused += 1
+        if self._refused == 1:  # one warning; a flood of them stays out of the log
+            log.warning("[ipc] refused a connection from another user (uid %d)", uid)
+        sock.abort()
+        sock.deleteLater()
+        return False
 
     def _sender_socket(self) -> QLocalSocket | None:
         sock = self.sender()

@@ -6,6 +6,9 @@ does that with a plain Python socket, so the command starts without loading PySi
 libraries and bindings took about 250 ms of a ~330 ms ``say`` start; see
 ``benchmarks/first_sound.py``). On Windows the mascot listens on a Qt named pipe, and the Qt client
 (``ipc_qt_client.py``) is imported when it is needed. Wire format: ``ipc_wire.py``.
+
+The socket is in the user's private folder (:mod:`companion.runtime_dir`), and no text is sent
+before the kernel says the server is ours (:func:`check_server`, :mod:`companion.replies.peer`).
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ import hashlib
 import os
 import socket
 import sys
-import tempfile
 from typing import Any
 
-from companion import paths
+from companion import paths, runtime_dir
+from companion.replies import peer
 from companion.replies.ipc_wire import MAX_MESSAGE as MAX_MESSAGE
 from companion.replies.ipc_wire import IpcError as IpcError
 from companion.replies.ipc_wire import _Reader, encode_message
@@ -27,22 +30,29 @@ from companion.replies.ipc_wire import _Reader, encode_message
 _POSIX = sys.platform != "win32"
 
 
-def server_name() -> str:
-    """Per user and per config dir: ``companion-<user>-<hash>`` (a socket path on POSIX)."""
+def socket_file_name() -> str:
+    """``companion-<user>-<hash>``: per user and per config dir (the pipe's name on Windows)."""
     try:
         user = getpass.getuser()
     except Exception:  # no user name in the environment (containers)
         user = "user"
     digest = hashlib.sha256(str(paths.config_dir().resolve()).encode()).hexdigest()[:12]
     safe_user = "".join(c for c in user if c.isalnum())[:16] or "user"
-    name = f"companion-{safe_user}-{digest}"
+    return f"companion-{safe_user}-{digest}"
+
+
+def server_name() -> str:
+    """Per user and per config dir (:func:`socket_file_name`); on POSIX a socket path in the
+    user's private folder (:func:`companion.runtime_dir.private_dir`, never a world-writable
+    one). Raises :class:`IpcError` when there is no private folder."""
+    name = socket_file_name()
     if not _POSIX:
         return name
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    path = os.path.join(base, name)
-    if len(path.encode()) > 100:  # sun_path holds 108 bytes; fall back to a short dir
-        path = os.path.join("/tmp", name)
-    return path
+    try:
+        base = runtime_dir.private_dir(room=len(name) + 1)  # the lock's path is not bounded
+    except runtime_dir.RuntimeDirError as exc:
+        raise IpcError(str(exc)) from None
+    return os.path.join(base, name)
 
 
 def server_answers(name: str, timeout_ms: int = 500) -> bool:
@@ -52,7 +62,7 @@ def server_answers(name: str, timeout_ms: int = 500) -> bool:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(timeout_ms / 1000)
                 sock.connect(name)
-            return True
+                return peer.foreign_uid(sock.fileno()) is None  # another user's is not ours
         except OSError:
             return False
     from companion.replies.ipc_qt_client import qt_server_answers
@@ -75,6 +85,14 @@ def send_request(
     return send_qt(payload, name, timeout_ms)
 
 
+def check_server(sock: socket.socket) -> None:
+    """Raises :class:`IpcError` when the server at the other end of ``sock`` is another user's
+    (where the OS tells: :mod:`companion.replies.peer`): no text goes to a squatter."""
+    uid = peer.foreign_uid(sock.fileno())
+    if uid is not None:
+        raise IpcError(f"the mascot's socket is held by another user (uid {uid}); nothing sent")
+
+
 def _send_posix(payload: dict[str, Any], name: str, timeout_s: float) -> dict[str, Any]:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -85,6 +103,7 @@ def _send_posix(payload: dict[str, Any], name: str, timeout_s: float) -> dict[st
             raise ConnectionRefusedError("no mascot is running") from None
         except OSError as exc:
             raise IpcError(f"cannot reach the mascot ({type(exc).__name__})") from None
+        check_server(sock)
         sock.settimeout(timeout_s)
         reader = _Reader()
         try:

@@ -8,6 +8,8 @@ import json
 import struct
 from typing import Any
 
+from companion import bounded_json
+
 #: Largest request accepted (a long pasted text is fine; a runaway client is not).
 MAX_MESSAGE = 8 * 1024 * 1024
 _HEADER = struct.Struct(">I")
@@ -23,7 +25,8 @@ def encode_message(payload: dict[str, Any]) -> bytes:
 
 
 class _Reader:
-    """Collects one length-prefixed message from a socket's bytes."""
+    """Collects one length-prefixed message from a socket's bytes: at most :data:`MAX_MESSAGE`
+    bytes and :data:`companion.bounded_json.MAX_DEPTH` levels of nesting (else ``ValueError``)."""
 
     def __init__(self) -> None:
         self.buffer = bytearray()
@@ -39,7 +42,7 @@ class _Reader:
             return None
         body = bytes(self.buffer[_HEADER.size : _HEADER.size + length])
         del self.buffer[: _HEADER.size + length]
-        data_obj = json.loads(body.decode("utf-8"))
+        data_obj = bounded_json.loads(body)  # nesting bounded: a ValueError, not a RecursionError
         if not isinstance(data_obj, dict):
             raise ValueError("message is not an object")
         return data_obj

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +15,10 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
+from companion import runtime_dir
 from companion.replies import ipc
 from companion.textinput import MAX_TEXT_CHARS, too_long
+from tests.support import squatter
 
 
 @pytest.fixture
@@ -126,3 +130,42 @@ def test_stale_socket_file_is_replaced(qtbot: QtBot) -> None:
         assert out == [{"ok": True, "pid": os.getpid()}]
     finally:
         srv.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="socket files exist on POSIX only")
+def test_the_socket_and_its_lock_are_in_the_private_folder(server: ipc.IpcServer) -> None:
+    folder = os.path.dirname(server.name)
+    assert folder == str(runtime_dir.private_dir())
+    st = os.lstat(folder)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.geteuid()
+    assert os.path.exists(f"{server.name}.lock")
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_PEERCRED"), reason="SO_PEERCRED: Linux")
+def test_another_users_connection_is_dropped_unread(
+    qtbot: QtBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As on a system that ignores a socket file's mode: ``nobody`` reaches the socket, and its
+    ``say`` is dropped before a byte is read (one warning for any number of them)."""
+    if not squatter.can_run_as_nobody():
+        pytest.skip("needs root and setpriv to run a process as nobody")
+    with squatter.shared_dir() as shared:
+        srv = ipc.IpcServer(name=str(shared / "sock"))
+        try:
+            assert srv.listen()
+            os.chmod(srv.name, 0o777)
+            with qtbot.assert_not_emitted(srv.say_requested):
+                for _ in range(2):
+                    proc = squatter.run_as_nobody("connect", srv.name)
+                    qtbot.wait_until(lambda p=proc: p.poll() is not None, timeout=20000)  # type: ignore[misc]
+                    assert squatter.stop(proc) == ["answered 0"]
+            warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+            assert warnings == [
+                f"[ipc] refused a connection from another user (uid {squatter.NOBODY})"
+            ]
+            with qtbot.wait_signal(srv.say_requested):  # ours still gets through
+                thread, out = _send_in_thread({"cmd": "say", "text": "hi"}, srv.name)
+            qtbot.wait_until(lambda: not thread.is_alive())
+            assert out == [{"ok": True, "pid": os.getpid()}]
+        finally:
+            srv.close()

@@ -19,3 +19,11 @@ def test_a_message_over_the_limit_is_refused() -> None:
     reader = ipc_wire._Reader()
     with pytest.raises(ValueError):
         reader.feed(ipc_wire._HEADER.pack(ipc_wire.MAX_MESSAGE + 1))
+
+
+def test_deep_nesting_is_a_value_error_not_a_recursion_error() -> None:
+    """A hostile peer's 200,000 brackets: ``ValueError`` (the server answers "bad request")."""
+    reader = ipc_wire._Reader()
+    body = b'{"cmd": "say", "text": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    with pytest.raises(ValueError):
+        reader.feed(ipc_wire._HEADER.pack(len(body)) + body)
