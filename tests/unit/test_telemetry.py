@@ -79,7 +79,8 @@ def test_session_for_release_health(sentry_transport: RecordingTransport) -> Non
     [
         (f"Authorization: Bearer {SECRET}", "Bearer [Filtered]", SECRET),
         (f"key {SK_KEY} rejected", "key [Filtered] rejected", SK_KEY),
-        (f"GET /cb?state=1&token={SECRET}&x=2", "token=[Filtered]&x=2", SECRET),
+        (f"GET /cb?state=1&token={SECRET}&x=2 HTTP/1.1", "GET /cb?[Filtered] HTTP/1.1", SECRET),
+        (f"see https://h.test/p?code={SECRET}.", "https://h.test/p?[Filtered]", SECRET),
         (f"access_token={SECRET}", "access_token=[Filtered]", SECRET),
         (f"jwt {JWT} expired", "jwt [Filtered] expired", JWT),
         (f'{{"token": "{SECRET}", "n": 1}}', '"token": "[Filtered]"', SECRET),
