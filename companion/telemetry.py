@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from companion import __version__
+from companion.backend.headers import known_tokens
 
 if TYPE_CHECKING:
     import sentry_sdk.scope
@@ -103,9 +104,17 @@ def scrub_query(s: str) -> str:
     return s
 
 
+#: Shorter tokens in use are not searched for (a test's "x" would blank every line).
+MIN_TOKEN_CHARS = 6
+
+
 def scrub_text(s: str) -> str:
-    """``s`` with bearer tokens, ``sk-`` keys, ``token=`` values, JWTs and URL query strings
+    """``s`` with the tokens in use (:func:`companion.backend.headers.known_tokens`, whatever
+    their shape), bearer tokens, ``sk-`` keys, ``token=`` values, JWTs and URL query strings
     replaced."""
+    for token in known_tokens():
+        if len(token) >= MIN_TOKEN_CHARS and token in s:
+            s = s.replace(token, _FILTERED)
     for pattern, replacement in _SECRET_PATTERNS:
         s = pattern.sub(replacement, s)
     return scrub_query(s)

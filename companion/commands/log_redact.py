@@ -5,8 +5,8 @@
 every logger's records, urllib3's and requests' debug lines included (they print request paths
 with their query strings). It rewrites the message, the formatted traceback and the stack with
 :func:`companion.telemetry.scrub_text` (``Bearer …``, ``sk-…``, ``token=…``, JWT-shaped
-strings, URL query strings → ``?[Filtered]``), and replaces the tokens this process sent
-(:func:`companion.backend.headers.known_tokens`) wherever they appear, whatever their shape.
+strings, URL query strings → ``?[Filtered]``, and the tokens this process sent,
+:func:`companion.backend.headers.known_tokens`, wherever they appear, whatever their shape).
 
 A record is changed in place (message formatted once, ``args`` dropped), and only when
 something was replaced.
@@ -16,20 +16,15 @@ from __future__ import annotations
 
 import logging
 
-from companion.backend import headers
 from companion.telemetry import scrub_text
 
 FILTERED = "[Filtered]"
-#: Shorter known tokens are not searched for (a test's "x" would blank every line).
-MIN_TOKEN_CHARS = 6
 _FORMATTER = logging.Formatter()
 
 
 def redact(text: str) -> str:
-    """``text`` with the known tokens and every secret-shaped string replaced."""
-    for token in headers.known_tokens():
-        if len(token) >= MIN_TOKEN_CHARS and token in text:
-            text = text.replace(token, FILTERED)
+    """``text`` with the tokens in use and every secret-shaped string replaced: what crash
+    reports get (:func:`companion.telemetry.scrub_text`)."""
     return scrub_text(text)
 
 

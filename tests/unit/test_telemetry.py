@@ -237,3 +237,18 @@ def test_turning_reports_off_stops_them() -> None:
         assert [s["status"] for s in transport.sessions] == ["exited"]
     finally:
         telemetry.shutdown()
+
+
+def test_a_token_in_use_is_scrubbed_whatever_its_shape(
+    sentry_transport: RecordingTransport,
+) -> None:
+    from companion.backend import headers
+
+    odd = "odd_shape_token~42"  # matches no pattern: only knowing it finds it
+    headers.bearer(odd, base_url="http://127.0.0.1:9")
+    try:
+        assert telemetry.scrub_text(f"a {odd} b") == "a [Filtered] b"
+        telemetry.report_error(f"echoed {odd}", {"domain": "test"})
+        assert odd not in sentry_transport.dump() and "echoed [Filtered]" in sentry_transport.dump()
+    finally:
+        headers.reset()
