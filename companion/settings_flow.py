@@ -180,6 +180,7 @@ class SettingsFlow(QObject):
             self._save()
 
     def close(self) -> None:
-        """Shut-down: a dialog still open is cancelled."""
+        """Shut-down: a dialog still open is cancelled; plain-HTTP warnings go to the log only."""
+        headers.clear_notice_sink(self._plain_http_notice)
         if self.dialog is not None:
             self.dialog.reject()

@@ -127,6 +127,14 @@ def set_notice_sink(sink: Callable[[str], None] | None) -> None:
         _notice_sink = sink
 
 
+def clear_notice_sink(sink: Callable[[str], None]) -> None:
+    """No sink any more, if ``sink`` is the current one (its owner is going away)."""
+    global _notice_sink
+    with _lock:
+        if _notice_sink == sink:
+            _notice_sink = None
+
+
 def is_loopback_host(host: str) -> bool:
     """``localhost`` (and ``*.localhost``), ``127.0.0.0/8``, ``::1`` (IPv4-mapped too)."""
     host = host.strip().strip("[]").rstrip(".").lower()

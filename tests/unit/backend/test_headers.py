@@ -196,3 +196,15 @@ def test_known_tokens_keep_the_last_few() -> None:
     known = headers.known_tokens()
     assert len(known) == headers.KNOWN_TOKENS and known[-1] == "tok-5"
     assert "tok-0" not in known
+
+
+def test_a_sink_is_cleared_only_by_its_owner() -> None:
+    first: list[str] = []
+    second: list[str] = []
+    headers.set_notice_sink(first.append)
+    headers.set_notice_sink(second.append)
+    headers.clear_notice_sink(first.append)  # gone already: the current one stays
+    headers.bearer("tok-1", base_url="http://192.0.2.9")
+    headers.clear_notice_sink(second.append)
+    headers.bearer("tok-1", base_url="http://192.0.2.10")
+    assert first == [] and second == [headers.plain_http_line("http://192.0.2.9")]
