@@ -17,7 +17,7 @@ import json
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -70,8 +70,13 @@ def remote(address: str) -> Iterator[ReferenceBackend]:
         yield server
 
 
-def _speak(tmp_path: Path, backend: ReferenceBackend, *, settings: dict[str, object] | None = None,
-           **extra: str) -> tuple[Victim, Path]:  # fmt: skip
+def _speak(
+    tmp_path: Path,
+    backend: ReferenceBackend,
+    *,
+    settings: Mapping[str, object] | None = None,
+    **extra: str,
+) -> tuple[Victim, Path]:
     cfg = tmp_path / "config"
     if settings is not None:
         cfg.mkdir(parents=True, exist_ok=True)
