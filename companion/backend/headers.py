@@ -171,6 +171,12 @@ def plain_http_line(origin: str) -> str:
     )
 
 
+def check_plain_http(base_url: str, method: str, path: str) -> None:
+    """For a credential sent another way (the sign-in's one-time token, in a body): raises
+    :class:`NotSent` when plain HTTP to another machine is refused, else warns once."""
+    _plain_http(base_url, method, path)
+
+
 def _plain_http(base_url: str, method: str, path: str) -> None:
     origin = plain_http_origin(base_url)
     if origin is None:

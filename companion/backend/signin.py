@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 
 from companion.backend.auth import API_KEY_ACCOUNT, Account
 from companion.backend.errors import BackendApiError, ProtocolError, Transient, Unauthorized
-from companion.backend.headers import token_problem
+from companion.backend.headers import check_plain_http, token_problem
 from companion.backend.key_check import check_api_key
 from companion.backend.loopback import BROWSER_TIMEOUT_S, LoopbackListener
 from companion.backend.signin_types import SignInError, SignInFailure, SignInMethod, SignInResult
@@ -93,9 +93,11 @@ def _message(
 
 
 def exchange_login_token(base_url: str, login_token: str) -> str:
-    """``POST /auth/login-token/consume {token}`` → the JWT."""
+    """``POST /auth/login-token/consume {token}`` → the JWT. The one-time token is a credential
+    too: over plain HTTP to another machine it is said once, or refused (``NotSent``)."""
     with _client(base_url, None) as client:
         try:
+            check_plain_http(client.base_url, "POST", "/auth/login-token/consume")
             data = client.authed_json(
                 "POST", "/auth/login-token/consume", {"token": login_token}, operation="sign_in"
             )

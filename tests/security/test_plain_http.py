@@ -17,6 +17,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -145,6 +146,24 @@ def test_loopback_is_exempt(tmp_path: Path) -> None:
     record(
         "plain HTTP to 127.0.0.1, refusing on (speak)",
         "exempt: no warning, spoken",
+        victim.seconds,
+        victim.peak_rss_mb,
+    )
+
+
+def test_the_sign_in_exchange_is_refused_too(tmp_path: Path, remote: ReferenceBackend) -> None:
+    """The one-time login token travels in a body, not a header: the same refusal holds."""
+    env = companion_env(tmp_path / "config", COMPANION_REFUSE_PLAIN_HTTP="1", **SHORT)
+    argv = [sys.executable, "-m", "tests.security.victims", "exchange", remote.url]
+    victim = run_victim(argv, env)
+    assert victim.returncode == 1, victim.stderr
+    (line,) = victim.lines()
+    assert line.startswith("sign-in: Not sent: the token would go unencrypted over plain HTTP")
+    assert line.endswith("[NotSent plain_http]") and "one-time-login-token" not in line
+    assert remote.connections == 0 and remote.requests == []
+    record(
+        "plain HTTP refused: sign-in token exchange to a non-loopback host",
+        "refused, one line, server received nothing",
         victim.seconds,
         victim.peak_rss_mb,
     )

@@ -210,3 +210,15 @@ def test_a_jwt_no_header_can_carry_is_not_a_session(backend: ReferenceBackend) -
         exchange_login_token(backend.url, "one-time")
     assert caught.value.kind == "server" and "eyJa" not in str(caught.value)
     assert getattr(caught.value.cause, "reason", "") == "unusable jwt"
+
+
+def test_the_one_time_token_is_not_sent_over_refused_plain_http(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from companion.backend import headers
+
+    monkeypatch.setenv(headers.ENV_REFUSE_PLAIN_HTTP, "1")
+    with pytest.raises(SignInError) as caught:
+        exchange_login_token("http://192.0.2.9:8000", "one-time")  # no connection is tried
+    assert caught.value.kind == "server" and "plain HTTP" in caught.value.user_message
+    assert getattr(caught.value.cause, "reason", "") == "plain_http"
