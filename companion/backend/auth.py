@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     pass
 from companion import bounded_json
 from companion.backend.errors import BackendApiError, NotSent, Unauthorized
-from companion.backend.headers import token_problem
+from companion.backend.headers import remember, token_problem
 from companion.backend.secret_store import CREDENTIALS_FILE as CREDENTIALS_FILE
 from companion.backend.secret_store import SERVICE as SERVICE
 from companion.backend.secret_store import SecretStore as SecretStore
@@ -309,6 +309,8 @@ class SessionStore:
         self._token = token
         self._source = source
         self._problem = token_problem(token) if token else None
+        if token:
+            remember(token)  # redacted from every log line and report from now on
         self._expires_at = jwt_expiry(token) if token and self._problem is None else None
         if self._problem is not None:
             log.info("[auth] the %s token cannot be used: %s", source, self._problem)

@@ -286,3 +286,16 @@ def test_an_unusable_token_is_not_stored(_private_config_dir: Path) -> None:
         session.store("tok-a\nb")
     assert "tok-a" not in str(caught.value) and "line break" in str(caught.value)
     assert not session.has_token
+
+
+def test_a_loaded_token_is_redacted_before_its_first_request(_private_config_dir: Path) -> None:
+    from companion import telemetry
+    from companion.backend import headers
+
+    headers.reset()
+    try:
+        odd = "odd_shape_token~1234"
+        SessionStore(base_url=URL, secrets=_file_store(_private_config_dir), env={}).store(odd)
+        assert telemetry.scrub_text(f"x {odd} y") == "x [Filtered] y"
+    finally:
+        headers.reset()
