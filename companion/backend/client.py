@@ -56,7 +56,7 @@ from companion.backend.errors import (
     Unauthorized,
     clean_path,
 )
-from companion.backend.headers import bearer
+from companion.backend.headers import UNSENT_REASONS, bearer, went_out
 from companion.backend.origin import OriginBoundSession
 from companion.backend.stream import (
     Attempt,
@@ -164,6 +164,12 @@ class BackendClient:
             raise
         return out
 
+    def went_out(self, sent: dict[str, str], exc: BaseException | None = None) -> None:
+        """A request with headers ``sent`` was answered (or failed with ``exc`` after it may
+        have connected): the plain-HTTP warning's moment (:func:`headers.went_out`)."""
+        if exc is None or policy.transient_reason(exc) not in UNSENT_REASONS:
+            went_out(self.base_url, sent)
+
     def _track(self, attempt: Attempt) -> None:
         with self._attempts_lock:
             self._attempts = [a for a in self._attempts if a.alive]
@@ -193,8 +199,10 @@ class BackendClient:
                 stream=True,
             )
         except requests.RequestException as exc:
+            self.went_out(headers, exc)
             err = as_backend_error(method, path, exc)
             raise err from None
+        self.went_out(headers)
         with resp:
             body = read_body(resp, method, path, deadline, truncate=not resp.ok)
             self._log_request(op, method, path, resp.status_code, len(body), started)

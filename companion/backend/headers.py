@@ -13,8 +13,9 @@ Every bearer header is built by :func:`bearer` (``BackendClient.headers`` calls 
   ``127.0.0.0/8``, ``::1``, ``localhost``) and refusing is on: the ``refuse_plain_http``
   setting (:func:`set_refuse_plain_http`) or ``COMPANION_REFUSE_PLAIN_HTTP=1``.
 
-When refusing is off, the first bearer header for such a backend logs one warning and hands
-one line to the notice sink (:func:`set_notice_sink`: the mascot's bubble, ``speak``'s
+When refusing is off, the first request with a bearer header that goes out to such a backend
+(:func:`went_out`: it connected; a name that does not resolve sends nothing) logs one warning
+and hands one line to the notice sink (:func:`set_notice_sink`: the mascot's bubble, ``speak``'s
 standard error), once per origin in the process.
 
 Every token :func:`bearer` sees is remembered (:func:`known_tokens`, the last few) so that
@@ -28,7 +29,7 @@ import logging
 import os
 import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from companion.backend.errors import NotSent
@@ -36,6 +37,8 @@ from companion.backend.errors import NotSent
 log = logging.getLogger("companion.backend")
 
 ENV_REFUSE_PLAIN_HTTP = "COMPANION_REFUSE_PLAIN_HTTP"
+#: ``Transient`` reasons of a request that never connected: nothing went out.
+UNSENT_REASONS = frozenset({"dns", "refused", "connect"})
 #: How many distinct tokens :func:`known_tokens` keeps (sign-ins and rotations in one run).
 KNOWN_TOKENS = 8
 #: The attribute of a log record whose content the user is told in words (``speak``'s terminal
@@ -173,16 +176,29 @@ def plain_http_line(origin: str) -> str:
 
 def check_plain_http(base_url: str, method: str, path: str) -> None:
     """For a credential sent another way (the sign-in's one-time token, in a body): raises
-    :class:`NotSent` when plain HTTP to another machine is refused, else warns once."""
-    _plain_http(base_url, method, path)
+    :class:`NotSent` when plain HTTP to another machine is refused, else warns once now."""
+    _refuse_plain_http(base_url, method, path)
+    _warn_once(base_url)
 
 
-def _plain_http(base_url: str, method: str, path: str) -> None:
+def _refuse_plain_http(base_url: str, method: str, path: str) -> None:
+    origin = plain_http_origin(base_url)
+    if origin is not None and refuse_plain_http():
+        raise NotSent(method, path, "plain_http", origin=origin)
+
+
+def went_out(base_url: str, sent_headers: Mapping[str, str]) -> None:
+    """A request to ``base_url`` with ``sent_headers`` went over the network (an answer came, or
+    it failed after connecting): the plain-HTTP warning, once per origin, if it carried a
+    token. A request that never connected (DNS, refused) crossed nothing and warns nothing."""
+    if "Authorization" in sent_headers:
+        _warn_once(base_url)
+
+
+def _warn_once(base_url: str) -> None:
     origin = plain_http_origin(base_url)
     if origin is None:
         return
-    if refuse_plain_http():
-        raise NotSent(method, path, "plain_http", origin=origin)
     with _lock:
         if origin in _warned:
             return
@@ -196,12 +212,13 @@ def _plain_http(base_url: str, method: str, path: str) -> None:
 
 def bearer(token: str, *, base_url: str, method: str = "GET", path: str = "/") -> str:
     """``Bearer <token>`` for a request to ``base_url``; raises :class:`NotSent` when the token
-    is unusable or plain HTTP to another machine is refused (nothing is sent either way)."""
+    is unusable or plain HTTP to another machine is refused (nothing is sent either way).
+    The plain-HTTP warning comes once the request went out (:func:`went_out`)."""
     problem = token_problem(token)
     if problem is not None:
         raise NotSent(method, path, "bad_token", problem=problem)
     remember(token)
-    _plain_http(base_url, method, path)
+    _refuse_plain_http(base_url, method, path)
     return f"Bearer {token}"
 
 

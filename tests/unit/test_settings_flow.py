@@ -165,7 +165,7 @@ def test_refusing_plain_http_reaches_the_guard_and_its_warning_the_bubble(
         assert config.load_settings().settings.refuse_plain_http is False
         with qtbot.wait_signal(app.settings_flow.notice) as told:
             thread = threading.Thread(
-                target=headers.bearer, args=("tok-1",), kwargs={"base_url": "http://192.0.2.9"}
+                target=headers.went_out, args=("http://192.0.2.9", {"Authorization": "Bearer x"})
             )
             thread.start()
             thread.join()

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import pickle
+import socket
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from companion.backend import headers, policy
 from companion.backend.client import BackendClient
-from companion.backend.errors import NotSent
+from companion.backend.errors import NotSent, Transient
 from companion.speech.types import CancelToken
 from tests.support.reference_backend import ReferenceBackend
 
@@ -132,15 +134,21 @@ def test_plain_http_origin(url: str, origin: str | None) -> None:
     assert headers.plain_http_origin(url) == origin
 
 
+AUTH = {"Authorization": "Bearer tok-1"}
+
+
 def test_plain_http_is_said_once_per_backend(caplog: pytest.LogCaptureFixture) -> None:
     told: list[str] = []
     headers.set_notice_sink(told.append)
     with caplog.at_level(logging.WARNING, logger="companion.backend"):
+        headers.bearer("tok-1", base_url="http://192.0.2.9:8000/v1")  # not sent yet: no word
+        assert told == []
         for _ in range(3):
-            headers.bearer("tok-1", base_url="http://192.0.2.9:8000/v1", path="/v1/models")
-        headers.bearer("tok-1", base_url="http://192.0.2.10", path="/auth/me")
-        headers.bearer("tok-1", base_url="https://192.0.2.9:8000")
-        headers.bearer("tok-1", base_url="http://127.0.0.1:8000")
+            headers.went_out("http://192.0.2.9:8000/v1", AUTH)
+        headers.went_out("http://192.0.2.10", AUTH)
+        headers.went_out("http://192.0.2.11", {"User-Agent": "x"})  # no token: nothing to say
+        headers.went_out("https://192.0.2.9:8000", AUTH)
+        headers.went_out("http://127.0.0.1:8000", AUTH)
     assert told == [
         headers.plain_http_line(o) for o in ("http://192.0.2.9:8000", "http://192.0.2.10")
     ]
@@ -204,7 +212,27 @@ def test_a_sink_is_cleared_only_by_its_owner() -> None:
     headers.set_notice_sink(first.append)
     headers.set_notice_sink(second.append)
     headers.clear_notice_sink(first.append)  # gone already: the current one stays
-    headers.bearer("tok-1", base_url="http://192.0.2.9")
+    headers.went_out("http://192.0.2.9", AUTH)
     headers.clear_notice_sink(second.append)
-    headers.bearer("tok-1", base_url="http://192.0.2.10")
+    headers.went_out("http://192.0.2.10", AUTH)
     assert first == [] and second == [headers.plain_http_line("http://192.0.2.9")]
+
+
+def test_a_request_that_never_connected_says_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """A name that does not resolve (``.invalid`` never does) and a port nobody listens on: no
+    byte crossed the network, so no warning (the fallback's line is the one the user sees)."""
+    told: list[str] = []
+    headers.set_notice_sink(told.append)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed when the block ends: refused from then on
+    for url in ("http://companion-test.invalid:9", f"http://127.0.0.1:{port}"):
+        client = BackendClient(base_url=url, token=lambda: "tok-1", connect_timeout=2.0)
+        with client, pytest.raises(Transient):
+            client.authed_json("GET", "/auth/me")
+    assert told == []
+    # Past the connection (a read that timed out), the token may have gone: said once.
+    plain = BackendClient(base_url="http://192.0.2.9", token=lambda: "tok-1")
+    plain.went_out(AUTH, requests.exceptions.ReadTimeout("slow"))
+    plain.went_out(AUTH)
+    assert told == [headers.plain_http_line("http://192.0.2.9")]
