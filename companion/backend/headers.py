@@ -18,8 +18,9 @@ When refusing is off, the first request with a bearer header that goes out to su
 and hands one line to the notice sink (:func:`set_notice_sink`: the mascot's bubble, ``speak``'s
 standard error), once per origin in the process.
 
-Every token :func:`bearer` sees is remembered (:func:`known_tokens`, the last few) so that
-debug logging can redact it wherever it appears (:mod:`companion.commands.log_redact`).
+Every token :func:`bearer` sees, and every token the session loads or stores, is remembered
+(:func:`known_tokens`, the last few) so that log lines and crash reports redact it wherever it
+appears, whatever its shape (:func:`companion.telemetry.scrub_text`).
 """
 
 from __future__ import annotations
