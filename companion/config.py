@@ -49,6 +49,9 @@ class Settings:
     position: list[int] | None = None
     scale: str = "medium"
     crash_reports: bool = True
+    #: Never send the token over plain ``http://`` to another machine (loopback is exempt);
+    #: ``COMPANION_REFUSE_PLAIN_HTTP=1`` (or ``0``) wins (``companion/backend/headers.py``).
+    refuse_plain_http: bool = False
     sentry_dsn: str = ""
     chat_model: str = "gpt-4o-mini"
     system_prompt: str = "You are a friendly desktop companion. Keep replies short."

@@ -3,16 +3,18 @@
 
 Applying takes the dialog's values into the live settings (the window keeps its position)
 and tells each part what changed: volume and output device to the player, always-on-top and
-size to the window and the menu, a new backend to the session and both workers (a new engine
-is built and warmed in the speech thread), the crash-report switch to telemetry, another
-character to the mascot view (it swaps its art live; a pack that broke meanwhile leaves the
-current one in place and says why). Then the settings are saved. Cancel puts back the volume
-the Test voice button may have changed. Removing the character on screen in the Character
-page shows the built-in one at once.
+size to the window and the menu, refusing plain HTTP to the token's guard
+(:mod:`companion.backend.headers`, whose once-per-backend warning is the bubble's notice), a
+new backend to the session and both workers (a new engine is built and warmed in the speech
+thread), the crash-report switch to telemetry, another character to the mascot view (it swaps
+its art live; a pack that broke meanwhile leaves the current one in place and says why). Then
+the settings are saved. Cancel puts back the volume the Test voice button may have changed.
+Removing the character on screen in the Character page shows the built-in one at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -22,6 +24,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from companion import config, telemetry
 from companion.audio.player import Player
+from companion.backend import headers
 from companion.characters.manifest import PackError
 from companion.characters.store import BUILTIN_ID, CharacterStore
 from companion.config import Settings
@@ -82,6 +85,14 @@ class SettingsFlow(QObject):
         self._save = save
         self._characters = characters if characters is not None else CharacterStore()
         self.dialog: SettingsDialog | None = None
+        # Plain HTTP to another machine: refused per the setting, else said once in the bubble
+        # (the sink runs in network threads: a signal reaches the GUI thread queued).
+        headers.set_refuse_plain_http(settings.refuse_plain_http)
+        headers.set_notice_sink(self._plain_http_notice)
+
+    def _plain_http_notice(self, line: str) -> None:
+        with contextlib.suppress(RuntimeError):  # this flow is gone (a test's app closed)
+            self.notice.emit(line)
 
     @Slot()
     def open(self) -> None:
@@ -141,6 +152,7 @@ class SettingsFlow(QObject):
         if config.backend_url(s) != config.backend_url(old):
             self._session_flow.set_base_url(config.backend_url(s))
         self._workers.use_settings(s, old)
+        headers.set_refuse_plain_http(s.refuse_plain_http)
         if s.crash_reports != old.crash_reports and self._telemetry:
             telemetry.init_telemetry(
                 dsn=config.sentry_dsn(s) or None,
@@ -168,6 +180,7 @@ class SettingsFlow(QObject):
             self._save()
 
     def close(self) -> None:
-        """Shut-down: a dialog still open is cancelled."""
+        """Shut-down: a dialog still open is cancelled; plain-HTTP warnings go to the log only."""
+        headers.clear_notice_sink(self._plain_http_notice)
         if self.dialog is not None:
             self.dialog.reject()

@@ -7,9 +7,10 @@ of :func:`install_qt_hooks`, which still log one line per crash.
 
 Secrets are scrubbed twice: Sentry's :class:`~sentry_sdk.scrubber.EventScrubber` (recursive,
 by key: ``access_token``, ``jwt``, ``api_key``, ``authorization``, ``token``, …) and our
-``before_send``/``before_breadcrumb`` pass that rewrites ``Bearer …``, ``sk-…``, ``token=…``
-and JWT-shaped strings wherever a string appears (message, exception values, breadcrumbs,
-extra, contexts, tags).
+``before_send``/``before_breadcrumb`` pass that rewrites ``Bearer …``, ``sk-…``, ``token=…``,
+JWT-shaped strings and URL query strings (``?[Filtered]``) wherever a string appears (message,
+exception values, breadcrumbs, extra, contexts, tags). Debug logs are scrubbed by the same
+:func:`scrub_text` (:mod:`companion.commands.log_redact`).
 
 sentry-sdk is imported only when Sentry starts (it costs 22 MB resident and 0.2 s of start-up,
 ``benchmarks/mascot_memory.py``): a mascot without a DSN never loads it.
@@ -34,6 +35,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from companion import __version__
+from companion.backend.headers import known_tokens
 
 if TYPE_CHECKING:
     import sentry_sdk.scope
@@ -87,11 +89,35 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+#: A URL's query string (``scheme://host/path?…``), and a bare path's (``GET /cb?… HTTP/1.1``,
+#: as urllib3 logs requests): queries carry ``token=``, ``state=``, ``code=`` and their cousins.
+_QUERY_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s?#\"'<>]*)\?[^\s#\"'<>]+"),
+    re.compile(r"((?<![\w.:/?])/[^\s?#\"'<>]*)\?[^\s#\"'<>]+"),
+)
+
+
+def scrub_query(s: str) -> str:
+    """``s`` with every URL's (and request path's) query string replaced by ``?[Filtered]``."""
+    for pattern in _QUERY_PATTERNS:
+        s = pattern.sub(rf"\1?{_FILTERED}", s)
+    return s
+
+
+#: Shorter tokens in use are not searched for (a test's "x" would blank every line).
+MIN_TOKEN_CHARS = 6
+
+
 def scrub_text(s: str) -> str:
-    """``s`` with bearer tokens, ``sk-`` keys, ``token=`` values and JWTs replaced."""
+    """``s`` with the tokens in use (:func:`companion.backend.headers.known_tokens`, whatever
+    their shape), bearer tokens, ``sk-`` keys, ``token=`` values, JWTs and URL query strings
+    replaced."""
+    for token in known_tokens():
+        if len(token) >= MIN_TOKEN_CHARS and token in s:
+            s = s.replace(token, _FILTERED)
     for pattern, replacement in _SECRET_PATTERNS:
         s = pattern.sub(replacement, s)
-    return s
+    return scrub_query(s)
 
 
 def _scrub_tree(obj: Any) -> Any:

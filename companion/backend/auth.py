@@ -3,8 +3,8 @@
 
 Where the token comes from, in order:
 
-1. ``COMPANION_TOKEN`` from the environment, used as is and never written anywhere (a
-   sign-in during the run supersedes it for the rest of that run);
+1. ``COMPANION_TOKEN`` from the environment (surrounding blanks dropped), never written anywhere
+   (a sign-in during the run supersedes it for the rest of that run);
 2. the OS keyring (service ``companion``, one entry per backend URL);
 3. with no usable keyring (``keyring.errors.NoKeyringError``: the "fail" backend, or a
    keyring that refuses), ``credentials.json`` in the config dir: created with mode 0600,
@@ -14,7 +14,9 @@ A JWT's ``exp`` is read when the token is loaded or stored: an expired token cou
 signed out, and :meth:`SessionStore.token` then raises :class:`SignedOut` (an
 ``Unauthorized``) so no request is made with it: no 401 round trip. The same happens after
 the server said 401 (:meth:`SessionStore.mark_lapsed`) and after signing out, until the
-next sign-in.
+next sign-in. A token a header cannot carry (a control character, a space, a colon:
+:func:`~companion.backend.headers.token_problem`) is checked when it is loaded or stored:
+:meth:`SessionStore.token` raises ``NotSent`` naming where it came from, and no request is made.
 
 Nothing here logs or formats a token: log lines carry where it is kept and counts only.
 """
@@ -34,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     pass
 from companion import bounded_json
-from companion.backend.errors import BackendApiError, Unauthorized
+from companion.backend.errors import BackendApiError, NotSent, Unauthorized
+from companion.backend.headers import remember, token_problem
 from companion.backend.secret_store import CREDENTIALS_FILE as CREDENTIALS_FILE
 from companion.backend.secret_store import SERVICE as SERVICE
 from companion.backend.secret_store import SecretStore as SecretStore
@@ -168,11 +171,12 @@ class SessionStore:
         self._clock = clock
         self._lock = threading.RLock()
         environ = os.environ if env is None else env
-        self._env_token: str | None = environ.get(ENV_TOKEN) or None
+        self._env_token: str | None = environ.get(ENV_TOKEN, "").strip() or None
         self.base_url = ""
         self._token: str | None = None
         self._source: str | None = None
         self._expires_at: float | None = None
+        self._problem: str | None = None  # what makes the token unusable in a header
         self._blocked: SessionState | None = None  # lapsed or signed out: none until sign-in
         self.account: Account | None = None
         self.set_base_url(base_url)
@@ -184,11 +188,16 @@ class SessionStore:
 
         None when there is none (a backend without sign-in gets no header). Raises
         :class:`SignedOut` when the session is known to be over (expired, lapsed, signed
-        out): the request is not made.
+        out): the request is not made. Raises :class:`~companion.backend.errors.NotSent`
+        when the token cannot go in a header (a control character, space or colon in
+        ``COMPANION_TOKEN`` or in the stored token).
         """
         with self._lock:
             if self._blocked is not None:
                 raise SignedOut(reason=self._blocked)
+            if self._token is not None and self._problem is not None:
+                source = ENV_TOKEN if self._source == "env" else "The stored sign-in token"
+                raise NotSent("-", "/", "bad_token", problem=self._problem, source=source)
             if self._token is not None and self._is_expired():
                 raise SignedOut(reason="expired")
             return self._token
@@ -257,8 +266,9 @@ class SessionStore:
     def store(self, token: str, *, account: Account | None = None) -> str | None:
         """A new sign-in: keep ``token`` (keyring or file); returns the file notice, if any."""
         token = token.strip()
-        if not token:
-            raise ValueError("empty token")
+        problem = token_problem(token)
+        if problem is not None:  # never the value: the text could reach a log line
+            raise ValueError(f"unusable token: {problem}")
         with self._lock:
             url = self.base_url
             self._env_token = None  # a sign-in supersedes the environment for this run
@@ -298,7 +308,12 @@ class SessionStore:
     def _set(self, token: str | None, source: str | None) -> None:
         self._token = token
         self._source = source
-        self._expires_at = jwt_expiry(token) if token else None
+        self._problem = token_problem(token) if token else None
+        if token:
+            remember(token)  # redacted from every log line and report from now on
+        self._expires_at = jwt_expiry(token) if token and self._problem is None else None
+        if self._problem is not None:
+            log.info("[auth] the %s token cannot be used: %s", source, self._problem)
 
     def __repr__(self) -> str:  # never the token
         return f"<SessionStore {self.base_url or '(no backend)'} state={self.state}>"

@@ -2,7 +2,9 @@
 """The HTTP client for the backend: one session, typed errors, speech read as a stream.
 
 Every request carries ``(connect, read)`` timeouts, ``Authorization: Bearer <token>`` (when
-there is a token) and ``User-Agent: companion/<version>``. Failures become the typed errors
+there is a token; built and guarded by :mod:`companion.backend.headers`: a token a header cannot
+carry, or plain HTTP to another machine refused, is ``NotSent`` and no request is made) and
+``User-Agent: companion/<version>``. Failures become the typed errors
 of :mod:`companion.backend.errors`, chosen by the table in :mod:`companion.backend.policy`.
 
 Speech is fetched by a reader thread per attempt that hands bytes over a queue, so the
@@ -48,11 +50,13 @@ from companion import __version__, bounded_json
 from companion.backend import policy
 from companion.backend.errors import (
     BackendApiError,
+    NotSent,
     ProtocolError,
     Transient,
     Unauthorized,
     clean_path,
 )
+from companion.backend.headers import UNSENT_REASONS, bearer, went_out
 from companion.backend.origin import OriginBoundSession
 from companion.backend.stream import (
     Attempt,
@@ -145,16 +149,26 @@ class BackendClient:
 
     def headers(self, method: str = "GET", path: str = "/") -> dict[str, str]:
         """The request's headers. A token callable that raises ``Unauthorized`` (signed out,
-        known locally) stops the request before it is made; the error names the request."""
+        known locally) or ``NotSent`` (an unusable token) stops the request before it is made;
+        so does a token a header cannot carry, or plain HTTP refused
+        (:func:`companion.backend.headers.bearer`). The error names the request."""
         out = {"User-Agent": USER_AGENT, "Accept": "application/json, audio/*;q=0.9, */*;q=0.5"}
         try:
             token = self._token()
-        except Unauthorized as exc:
+            if token:
+                out["Authorization"] = bearer(
+                    token, base_url=self.base_url, method=method.upper(), path=path
+                )
+        except (Unauthorized, NotSent) as exc:
             exc.method, exc.path = method.upper(), clean_path(path)
             raise
-        if token:
-            out["Authorization"] = f"Bearer {token}"
         return out
+
+    def went_out(self, sent: dict[str, str], exc: BaseException | None = None) -> None:
+        """A request with headers ``sent`` was answered (or failed with ``exc`` after it may
+        have connected): the plain-HTTP warning's moment (:func:`headers.went_out`)."""
+        if exc is None or policy.transient_reason(exc) not in UNSENT_REASONS:
+            went_out(self.base_url, sent)
 
     def _track(self, attempt: Attempt) -> None:
         with self._attempts_lock:
@@ -185,8 +199,10 @@ class BackendClient:
                 stream=True,
             )
         except requests.RequestException as exc:
+            self.went_out(headers, exc)
             err = as_backend_error(method, path, exc)
             raise err from None
+        self.went_out(headers)
         with resp:
             body = read_body(resp, method, path, deadline, truncate=not resp.ok)
             self._log_request(op, method, path, resp.status_code, len(body), started)

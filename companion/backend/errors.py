@@ -375,3 +375,57 @@ def _redirect_message(reason: str, origin: str, target: str, status: int | None)
         return f"{at} redirected too many times; Companion stopped following."
     code = f" (HTTP {status})" if status is not None else ""
     return f"{at} answered with a redirect Companion cannot follow{code}."
+
+
+class NotSent(BackendApiError):
+    """The request was not made: its token cannot go in a header, or plain HTTP to another
+    machine is refused (:mod:`companion.backend.headers`). An expected state (a setting or a
+    pasted token to fix), never a crash report; no text of it quotes the token.
+
+    Attributes:
+        reason: ``bad_token`` (``problem`` says what is wrong with it) or ``plain_http``.
+        problem: e.g. "it contains a line break" (``bad_token``), else "".
+        source: what the token is called in the line ("The token", "COMPANION_TOKEN").
+        origin: ``http://host[:port]`` the token would have gone to (``plain_http``), else "".
+        action: the bubble's button for it (``settings``).
+    """
+
+    action = "settings"
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        reason: str,
+        *,
+        problem: str = "",
+        source: str = "The token",
+        origin: str = "",
+        body_chars: int = 0,
+    ) -> None:
+        self.reason = reason
+        self.problem = problem
+        self.source = source
+        self.origin = origin
+        super().__init__(method, path, None, body_chars=body_chars)
+        if reason == "plain_http":
+            self.user_message = (
+                f"Not sent: the token would go unencrypted over plain HTTP to {origin} and "
+                "refusing plain HTTP is on; use an https:// address."
+            )
+        else:
+            self.user_message = (
+                f"{source} cannot be used ({problem or 'it is malformed'}), so it was not sent; "
+                "sign in again or set a valid token."
+            )
+
+    def _ctor(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.method, self.path, self.reason), {
+            "problem": self.problem,
+            "source": self.source,
+            "origin": self.origin,
+            "body_chars": self.body_chars,
+        }
+
+    def _detail(self) -> str:
+        return self.reason

@@ -36,6 +36,10 @@ JSON, of an SSE line or event; 25 MB of audio:
 without a usable ``Location``, or past 5 same-
 origin hops: nothing is sent there
 (:mod:`companion.backend.origin`)               RedirectRefused    warning   never
+no request: a token a header cannot carry
+(CR/LF, NUL, space, colon, not Latin-1), or
+plain HTTP to another machine refused
+(:mod:`companion.backend.headers`)              NotSent            warning   never
 ==============================================  =================  ========  ============
 
 An error body (non-2xx) past its ceiling is classified by its status on its first 1 MiB: a
@@ -81,6 +85,7 @@ from companion.backend.errors import (
     NoChatRoute,
     NoModelsRoute,
     NoSpeechRoute,
+    NotSent,
     ProtocolError,
     RedirectRefused,
     RouteMissing,
@@ -250,6 +255,7 @@ OUTCOMES: dict[type[BackendApiError], Outcome] = {
     HttpError: Outcome(logging.ERROR, True, "non_2xx"),
     ProtocolError: Outcome(logging.ERROR, True, "protocol"),
     RedirectRefused: Outcome(logging.WARNING, False, "redirect_refused"),
+    NotSent: Outcome(logging.WARNING, False, "not_sent"),
 }
 
 #: Connection failures → ``Transient`` reasons. First match over the exception and
@@ -392,7 +398,9 @@ def fields(err: BackendApiError, operation: str) -> dict[str, str | int]:
         "failure": outcome(err).failure,
     }
     reason = getattr(err, "reason", None)
-    if isinstance(reason, str) and isinstance(err, Transient | UnsupportedAudio | RedirectRefused):
+    if isinstance(reason, str) and isinstance(
+        err, Transient | UnsupportedAudio | RedirectRefused | NotSent
+    ):
         out["reason"] = reason
     return out
 

@@ -13,8 +13,10 @@ Browser sign-in (the backend's own accounts):
 4. the one-time token is exchanged: ``POST /auth/login-token/consume {token}`` →
    ``{success, data: {jwt}}``, and the JWT is checked with ``GET /auth/me``.
 
-A pasted token is checked with ``GET /auth/me``; on an OpenAI-compatible server (base URL
-ending in ``/v1``) an API key is checked with the cheap ``GET /v1/models``.
+A pasted token is first checked for what no header may carry (a control character, a space, a
+colon: :func:`~companion.backend.headers.token_problem`), then with ``GET /auth/me``; on an
+OpenAI-compatible server (base URL ending in ``/v1``) an API key is checked with the cheap
+``GET /v1/models``.
 
 These functions block: :class:`~companion.replies.signin_controller.SignInController` runs
 them off the GUI thread. They log nothing about a failed request and send no report: a
@@ -31,6 +33,7 @@ from urllib.parse import urlencode
 
 from companion.backend.auth import API_KEY_ACCOUNT, Account
 from companion.backend.errors import BackendApiError, ProtocolError, Transient, Unauthorized
+from companion.backend.headers import check_plain_http, token_problem
 from companion.backend.key_check import check_api_key
 from companion.backend.loopback import BROWSER_TIMEOUT_S, LoopbackListener
 from companion.backend.signin_types import SignInError, SignInFailure, SignInMethod, SignInResult
@@ -90,9 +93,11 @@ def _message(
 
 
 def exchange_login_token(base_url: str, login_token: str) -> str:
-    """``POST /auth/login-token/consume {token}`` → the JWT."""
+    """``POST /auth/login-token/consume {token}`` → the JWT. The one-time token is a credential
+    too: over plain HTTP to another machine it is said once, or refused (``NotSent``)."""
     with _client(base_url, None) as client:
         try:
+            check_plain_http(client.base_url, "POST", "/auth/login-token/consume")
             data = client.authed_json(
                 "POST", "/auth/login-token/consume", {"token": login_token}, operation="sign_in"
             )
@@ -101,6 +106,9 @@ def exchange_login_token(base_url: str, login_token: str) -> str:
     jwt = data.get("jwt") if isinstance(data, dict) else None
     if not isinstance(jwt, str) or not jwt.strip():
         bad = ProtocolError("POST", "/auth/login-token/consume", "no jwt", status=200)
+        raise _sign_in_error(bad, step="exchange", base_url=base_url)
+    if token_problem(jwt.strip()) is not None:  # it could never be sent: not a session
+        bad = ProtocolError("POST", "/auth/login-token/consume", "unusable jwt", status=200)
         raise _sign_in_error(bad, step="exchange", base_url=base_url)
     return jwt.strip()
 
@@ -122,6 +130,12 @@ def check_token(base_url: str, token: str) -> SignInResult:
         token = token[7:].strip()
     if not token:
         raise SignInError(SignInFailure.EMPTY, "Paste a token or API key first.")
+    problem = token_problem(token)
+    if problem is not None:  # checked before any request; the line never quotes it
+        raise SignInError(
+            SignInFailure.WRONG_KEY,
+            f"This token or key cannot be used ({problem}): copy it again, exactly.",
+        )
     try:
         account = fetch_account(base_url, token)
     except BackendApiError as err:

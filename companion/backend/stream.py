@@ -76,6 +76,7 @@ class Attempt:
 
     # --- reader thread -------------------------------------------------------------
     def _run(self, payload: dict[str, Any]) -> None:
+        headers: dict[str, str] = {}
         try:
             headers = self.client.headers("POST", self.path)
             if self._accept:
@@ -88,8 +89,10 @@ class Attempt:
                 stream=True,
             )
         except BaseException as exc:
+            self.client.went_out(headers, exc)
             self.events.put(("error", exc))
             return
+        self.client.went_out(headers)
         self.last_activity = time.monotonic()
         with self._lock:
             self.response = resp

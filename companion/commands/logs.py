@@ -6,6 +6,9 @@ a backend error (the command's own line or the bubble says it for people). ``COM
 (``debug``, ``info``, ``warning``, ``error``) shows more or less; other libraries (urllib3,
 requests, PIL, markdown-it, …) stay at warnings unless it is ``debug``. The loggers themselves
 stay at INFO, so crash reports keep their breadcrumbs.
+
+Every line is scrubbed on its way out, whatever logger wrote it (:mod:`companion.commands.
+log_redact`: tokens, JWTs, URL query strings → ``?[Filtered]``, as in crash reports).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+
+from companion.commands.log_redact import Redact
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 ENV_LOG_LEVEL = "COMPANION_LOG_LEVEL"
@@ -44,11 +49,16 @@ def level_from_env(default: int = logging.WARNING) -> tuple[int, bool]:
     return default, False
 
 
+#: ``extra={TOLD: True}``: a line the user was told in words (``companion.backend.headers``).
+TOLD = "companion_told"
+
+
 class _NotTold(logging.Filter):
-    """Drops the status table's line for a backend error (the user is told in words)."""
+    """Drops the status table's line for a backend error, and lines marked :data:`TOLD` (the
+    user is told in words)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not hasattr(record, "backend")
+        return not hasattr(record, "backend") and not getattr(record, TOLD, False)
 
 
 def setup_logging(default: int = logging.WARNING) -> int:
@@ -61,6 +71,7 @@ def setup_logging(default: int = logging.WARNING) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.setLevel(level)
+    handler.addFilter(Redact())  # on the handler: every logger's lines, urllib3's included
     if not chosen:
         handler.addFilter(_NotTold())
     root.addHandler(handler)

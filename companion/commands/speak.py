@@ -79,9 +79,13 @@ def make_client(settings: config.Settings) -> BackendClient | None:
     url = config.backend_url(settings)
     if not url:
         return None
+    from companion.backend import headers
     from companion.backend.auth import SessionStore
     from companion.backend.client import BackendClient
 
+    # Plain HTTP to another machine: refused per the setting, else one line, once.
+    headers.set_refuse_plain_http(settings.refuse_plain_http)
+    headers.set_notice_sink(_say)
     # COMPANION_TOKEN first, else the stored sign-in; an expired one makes no request.
     return BackendClient(base_url=url, token=SessionStore(base_url=url).token)
 

@@ -13,6 +13,7 @@ from companion.backend.errors import (
     HttpError,
     ModelNotFound,
     NoChatRoute,
+    NotSent,
     ProtocolError,
     RedirectRefused,
     Transient,
@@ -103,7 +104,7 @@ def chat_user_message(error: BaseException, *, chars: int = 0, url: str = "") ->
         return f"The assistant answered with an error (HTTP {error.status}). Try again later."
     if isinstance(error, ProtocolError):
         return "The assistant sent a reply Companion could not understand."
-    if isinstance(error, RedirectRefused):
+    if isinstance(error, RedirectRefused | NotSent):
         return error.user_message
     return "The chat failed unexpectedly. Try again."
 

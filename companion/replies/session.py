@@ -35,7 +35,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from companion import telemetry
 from companion.backend.auth import EXPIRY_MARGIN_S, Account, SessionStore, SignedOut
-from companion.backend.errors import BackendApiError, Unauthorized
+from companion.backend.errors import BackendApiError, NotSent, Unauthorized
 from companion.backend.signin import fetch_account
 from companion.backend.urls import url_problem
 from companion.replies.presenter import ReplyPresenter
@@ -290,7 +290,7 @@ class SessionCoordinator(QObject):
             return  # no request to an address that is not one (the voice's notice says so)
         try:
             token = self.session.token()
-        except SignedOut:
+        except (SignedOut, NotSent):  # NotSent: an unusable token, said when a reply needs it
             return
 
         def done(account: Any, error: BaseException | None) -> None:

@@ -205,6 +205,13 @@ class SettingsDialog(QDialog):
             max(0, self.response_format.findData(settings.response_format))
         )
         backend_form.addRow("Response format", self.response_format)
+        self.refuse_plain_http = QCheckBox("Refuse plain HTTP to another machine")
+        self.refuse_plain_http.setToolTip(
+            "Never send the sign-in token over http:// to a server that is not this computer "
+            "(it would travel unencrypted); 127.0.0.1 and localhost are always allowed."
+        )
+        self.refuse_plain_http.setChecked(settings.refuse_plain_http)
+        backend_form.addRow("Security", self.refuse_plain_http)
         backend_form.addRow(_note(ACCOUNT_NOTE))
 
         # -- Chat: the model, its instructions, and how replies are spoken.
@@ -283,6 +290,7 @@ class SettingsDialog(QDialog):
             "scale": self.scale,
             "crash_reports": self.crash_reports,
             "backend_url": self.backend_url,
+            "refuse_plain_http": self.refuse_plain_http,
             "engine": self.engine,
             "response_format": self.response_format,
             "voice_precision": self.voice_precision,
@@ -310,6 +318,7 @@ class SettingsDialog(QDialog):
                 else self._original.crash_reports  # kept for when a DSN is set
             ),
             backend_url=self.backend_url_field.value(),
+            refuse_plain_http=self.refuse_plain_http.isChecked(),
             engine=str(self.engine.currentData()),
             response_format=str(self.response_format.currentData()),
             voice_precision=str(self.voice_precision.currentData() or "int8"),

@@ -87,7 +87,7 @@ class _Server(ThreadingMixIn, HTTPServer):
     def __init__(self, backend: ReferenceBackend) -> None:
         self.backend = backend
         self.handlers: list[threading.Thread] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((backend.host, 0), _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """One named thread per connection, remembered so :meth:`stop` can join it."""
@@ -300,6 +300,7 @@ class ReferenceBackend:
 
     Attributes:
         url: base URL of the Companion backend (``http://127.0.0.1:<port>``).
+        host: the address it listens on (127.0.0.1 unless another is asked for).
         openai_url: base URL of the OpenAI-compatible face (``…/v1``).
         token: the bearer token it accepts.
         require_auth: when False, any (or no) token is accepted.
@@ -318,8 +319,9 @@ class ReferenceBackend:
             ``model_not_found`` (off by default: tests name models freely).
     """
 
-    def __init__(self, *, token: str | None = None) -> None:
+    def __init__(self, *, token: str | None = None, host: str = "127.0.0.1") -> None:
         self.token = token or f"tok-{secrets.token_hex(12)}"
+        self.host = host
         self.require_auth = True
         self.speech = SpeechConfig()
         self.user: dict[str, Any] = {"id": "u-1", "name": "Test User"}
@@ -387,7 +389,7 @@ class ReferenceBackend:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def openai_url(self) -> str:

@@ -140,3 +140,36 @@ def test_removing_the_character_on_screen_shows_the_built_in_one(
     assert app.window.view.art.character.id == BUILTIN_ID
     assert config.load_settings().settings.character == BUILTIN_ID
     dialog.reject()
+
+
+def test_refusing_plain_http_reaches_the_guard_and_its_warning_the_bubble(
+    qtbot: QtBot, make_app: Callable[..., Companion], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The setting at start and from the dialog; the once-per-backend warning, made in a
+    network thread, is the bubble's notice."""
+    import threading
+
+    from companion.backend import headers
+
+    monkeypatch.delenv(headers.ENV_REFUSE_PLAIN_HTTP, raising=False)
+    headers.reset()
+    app = make_app(refuse_plain_http=True)
+    try:
+        assert headers.refuse_plain_http()
+        app.open_settings()
+        dialog = app.settings_flow.dialog
+        assert dialog is not None and dialog.refuse_plain_http.isChecked()
+        dialog.refuse_plain_http.setChecked(False)
+        dialog.accept()
+        assert not headers.refuse_plain_http() and not app.settings.refuse_plain_http
+        assert config.load_settings().settings.refuse_plain_http is False
+        with qtbot.wait_signal(app.settings_flow.notice) as told:
+            thread = threading.Thread(
+                target=headers.went_out, args=("http://192.0.2.9", {"Authorization": "Bearer x"})
+            )
+            thread.start()
+            thread.join()
+        assert told.args == [headers.plain_http_line("http://192.0.2.9")]
+        qtbot.wait_until(lambda: "plain HTTP" in app.window.bubble.text())
+    finally:
+        headers.reset()

@@ -79,7 +79,8 @@ def test_session_for_release_health(sentry_transport: RecordingTransport) -> Non
     [
         (f"Authorization: Bearer {SECRET}", "Bearer [Filtered]", SECRET),
         (f"key {SK_KEY} rejected", "key [Filtered] rejected", SK_KEY),
-        (f"GET /cb?state=1&token={SECRET}&x=2", "token=[Filtered]&x=2", SECRET),
+        (f"GET /cb?state=1&token={SECRET}&x=2 HTTP/1.1", "GET /cb?[Filtered] HTTP/1.1", SECRET),
+        (f"see https://h.test/p?code={SECRET}.", "https://h.test/p?[Filtered]", SECRET),
         (f"access_token={SECRET}", "access_token=[Filtered]", SECRET),
         (f"jwt {JWT} expired", "jwt [Filtered] expired", JWT),
         (f'{{"token": "{SECRET}", "n": 1}}', '"token": "[Filtered]"', SECRET),
@@ -236,3 +237,18 @@ def test_turning_reports_off_stops_them() -> None:
         assert [s["status"] for s in transport.sessions] == ["exited"]
     finally:
         telemetry.shutdown()
+
+
+def test_a_token_in_use_is_scrubbed_whatever_its_shape(
+    sentry_transport: RecordingTransport,
+) -> None:
+    from companion.backend import headers
+
+    odd = "odd_shape_token~42"  # matches no pattern: only knowing it finds it
+    headers.bearer(odd, base_url="http://127.0.0.1:9")
+    try:
+        assert telemetry.scrub_text(f"a {odd} b") == "a [Filtered] b"
+        telemetry.report_error(f"echoed {odd}", {"domain": "test"})
+        assert odd not in sentry_transport.dump() and "echoed [Filtered]" in sentry_transport.dump()
+    finally:
+        headers.reset()

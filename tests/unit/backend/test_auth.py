@@ -26,7 +26,7 @@ from companion.backend.auth import (
     jwt_expiry,
 )
 from companion.backend.client import BackendClient
-from companion.backend.errors import Unauthorized
+from companion.backend.errors import NotSent, Unauthorized
 from tests.support.reference_auth import ReferenceAuth
 from tests.support.reference_backend import ReferenceBackend
 
@@ -245,3 +245,57 @@ def test_account_from_auth_me() -> None:
     assert Account.from_me({"user": {"username": "bob"}}).label == "bob"
     assert Account.from_me({"email": "c@example.org"}).label == "c@example.org"
     assert Account.from_me(None).label == "your account"
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [
+        ("tok-e1\r\nX-Evil: 1", "it contains a line break"),
+        ("tok-e1 x9", "it contains a space"),
+        ("tok-e1:x9", "it contains a colon"),
+    ],
+)
+def test_an_unusable_environment_token_is_never_sent(
+    token: str, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with ReferenceBackend(token=token.replace("\r\n", "")) as backend:
+        with caplog.at_level(logging.DEBUG):
+            session = SessionStore(
+                base_url=backend.url, secrets=SecretStore(), env={"COMPANION_TOKEN": f" {token}\n"}
+            )
+            client = BackendClient(base_url=backend.url, token=session.token)
+            with client, pytest.raises(NotSent) as caught:
+                client.authed_json("GET", "/auth/me")
+        assert backend.connections == 0
+    err = caught.value
+    assert (err.method, err.path, err.reason, err.problem) == (
+        "GET",
+        "/auth/me",
+        "bad_token",
+        problem,
+    )
+    assert err.user_message.startswith(f"COMPANION_TOKEN cannot be used ({problem})")
+    assert session.expires_at is None and session.has_token
+    every = [str(err), err.user_message, *(r.getMessage() for r in caplog.records)]
+    assert not any(token in text for text in every)
+
+
+def test_an_unusable_token_is_not_stored(_private_config_dir: Path) -> None:
+    session = SessionStore(base_url=URL, secrets=_file_store(_private_config_dir), env={})
+    with pytest.raises(ValueError) as caught:
+        session.store("tok-a\nb")
+    assert "tok-a" not in str(caught.value) and "line break" in str(caught.value)
+    assert not session.has_token
+
+
+def test_a_loaded_token_is_redacted_before_its_first_request(_private_config_dir: Path) -> None:
+    from companion import telemetry
+    from companion.backend import headers
+
+    headers.reset()
+    try:
+        odd = "odd_shape_token~1234"
+        SessionStore(base_url=URL, secrets=_file_store(_private_config_dir), env={}).store(odd)
+        assert telemetry.scrub_text(f"x {odd} y") == "x [Filtered] y"
+    finally:
+        headers.reset()

@@ -14,7 +14,7 @@ import requests
 
 from companion.backend.auth import API_KEY_ACCOUNT
 from companion.backend.loopback import LoopbackListener
-from companion.backend.signin import BrowserSignIn, check_token
+from companion.backend.signin import BrowserSignIn, check_token, exchange_login_token
 from companion.backend.signin_types import SignInError, SignInResult
 from companion.tasks import CancelToken
 from tests.support.browser import Browser
@@ -179,3 +179,46 @@ def test_an_unreachable_server_says_so() -> None:
             check_token(url, "some-token")
     assert caught.value.kind == "unreachable"
     assert caught.value.user_message == f"Cannot reach the server at {url}."
+
+
+@pytest.mark.parametrize(
+    ("pasted", "problem"),
+    [
+        ("tok-a\r\nX-Evil: 1", "it contains a line break"),
+        ("tok a", "it contains a space"),
+        ("user:pass", "it contains a colon"),
+    ],
+)
+def test_a_pasted_token_no_header_can_carry_is_refused_before_any_request(
+    pasted: str, problem: str, backend: ReferenceBackend
+) -> None:
+    with pytest.raises(SignInError) as caught:
+        check_token(backend.url, pasted)
+    assert caught.value.kind == "wrong_key"
+    assert caught.value.user_message == (
+        f"This token or key cannot be used ({problem}): copy it again, exactly."
+    )
+    assert pasted not in str(caught.value) and backend.connections == 0
+
+
+def test_a_jwt_no_header_can_carry_is_not_a_session(backend: ReferenceBackend) -> None:
+    backend.require_auth = False
+    backend.routes[("POST", "/auth/login-token/consume")] = lambda handler, doc, fault: (
+        handler._json(200, {"success": True, "data": {"jwt": "eyJa.eyJb\r\nX: 1.c"}})
+    )
+    with pytest.raises(SignInError) as caught:
+        exchange_login_token(backend.url, "one-time")
+    assert caught.value.kind == "server" and "eyJa" not in str(caught.value)
+    assert getattr(caught.value.cause, "reason", "") == "unusable jwt"
+
+
+def test_the_one_time_token_is_not_sent_over_refused_plain_http(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from companion.backend import headers
+
+    monkeypatch.setenv(headers.ENV_REFUSE_PLAIN_HTTP, "1")
+    with pytest.raises(SignInError) as caught:
+        exchange_login_token("http://192.0.2.9:8000", "one-time")  # no connection is tried
+    assert caught.value.kind == "server" and "plain HTTP" in caught.value.user_message
+    assert getattr(caught.value.cause, "reason", "") == "plain_http"

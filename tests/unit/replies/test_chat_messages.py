@@ -12,6 +12,7 @@ from companion.backend.errors import (
     HttpError,
     ModelNotFound,
     NoChatRoute,
+    NotSent,
     RedirectRefused,
     Transient,
 )
@@ -66,3 +67,13 @@ def test_a_refused_redirect_names_both_origins_and_offers_settings() -> None:
     line = chat_user_message(err)
     assert "http://a" in line and "http://b" in line and "does not follow" in line
     assert chat_action(err) == BubbleAction.SETTINGS
+
+
+def test_a_request_not_sent_says_why_and_offers_settings() -> None:
+    bad = NotSent(
+        "POST", CHAT, "bad_token", problem="it contains a colon", source="COMPANION_TOKEN"
+    )
+    assert chat_user_message(bad).startswith("COMPANION_TOKEN cannot be used (it contains a colon)")
+    plain = NotSent("POST", CHAT, "plain_http", origin="http://192.0.2.9:8000")
+    assert "plain HTTP to http://192.0.2.9:8000" in chat_user_message(plain)
+    assert chat_action(bad) == chat_action(plain) == BubbleAction.SETTINGS

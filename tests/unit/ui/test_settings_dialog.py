@@ -228,3 +228,21 @@ def test_with_a_dsn_crash_reports_can_be_switched(
     assert d.crash_reports.isEnabled() and d.crash_reports.isChecked()
     d.crash_reports.setChecked(False)
     assert d.edited().crash_reports is False
+
+
+def test_refuse_plain_http_is_a_checkbox_on_the_backend_page(qtbot: QtBot) -> None:
+    d = _dialog(qtbot, Settings())
+    assert not d.refuse_plain_http.isChecked()
+    assert d.pages.page("Backend and account").isAncestorOf(d.refuse_plain_http)
+    assert d.fields["refuse_plain_http"] is d.refuse_plain_http
+    d.refuse_plain_http.setChecked(True)
+    assert d.edited().refuse_plain_http is True
+    assert _dialog(qtbot, Settings(refuse_plain_http=True)).refuse_plain_http.isChecked()
+
+
+def test_refuse_plain_http_survives_a_save_and_a_load(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    assert config.save_settings(Settings(refuse_plain_http=True), path) is None
+    assert config.load_settings(path).settings.refuse_plain_http is True
+    path.write_text('{"refuse_plain_http": "yes"}')  # not a bool: the default
+    assert config.load_settings(path).settings.refuse_plain_http is False
