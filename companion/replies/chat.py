@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,10 @@ STALL_S = 60.0
 #: The longest reply kept: past it the stream is closed and the reply ends with a notice
 #: (about 25,000 words; a chat answer is rarely a tenth of it).
 MAX_REPLY_CHARS = 100_000
+#: When the GUI has not taken the outbox for this long, the chat thread pauses briefly after
+#: each delta (:data:`YIELD_S`): the GUI thread gets the interpreter, the server waits.
+BEHIND_S = 0.03
+YIELD_S = 0.002
 _BACKOFF_BASE = 0.5
 _BACKOFF_MAX = 8.0
 
@@ -190,11 +195,14 @@ class Outbox:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[tuple[int, list[str], list[str]]] = []
+        self._since = 0.0  # when the box stopped being empty (monotonic)
 
     def put(self, request_id: int, text: str, pieces: Sequence[str] = ()) -> bool:
         """Adds text and pieces of ``request_id``; True when the box was empty before."""
         with self._lock:
             was_empty = not self._items
+            if was_empty:
+                self._since = time.monotonic()
             if self._items and self._items[-1][0] == request_id:
                 _rid, texts, kept = self._items[-1]
             else:
@@ -211,6 +219,11 @@ class Outbox:
             items, self._items = self._items, []
         return [StreamBatch(rid, "".join(texts), tuple(kept)) for rid, texts, kept in items]
 
+    def waiting_s(self) -> float:
+        """How long what is in the box has waited for the GUI (0 when it is empty)."""
+        with self._lock:
+            return time.monotonic() - self._since if self._items else 0.0
+
 
 class ChatWorker(QObject):
     """Streams chat completions in its own thread.
@@ -218,9 +231,6 @@ class ChatWorker(QObject):
     Signals:
         ready(): the outbox was empty and now holds something (:meth:`take` it); emitted
             again only after it was taken.
-        delta(int, str): reply text for a request, as it is read, emitted in the chat thread
-            for observers connected there (``DirectConnection``: a benchmark's clock); the GUI
-            takes the outbox instead.
         retrying(int, float): a request is retried after so many seconds.
         finished(ChatResult): the request ended (every request ends with exactly one), after
             its last text and pieces were put in the outbox.
@@ -228,10 +238,12 @@ class ChatWorker(QObject):
     Attributes:
         busy_request: the request being streamed, or None (read from any thread).
         max_reply_chars: the reply's cap (:data:`MAX_REPLY_CHARS`; tests lower it).
+        on_delta: called in the chat thread with each delta as it is read (a benchmark's
+            clock), or None. No signal per delta: under a flood, one emit per delta keeps
+            the GIL so busy that the GUI thread waits for it.
     """
 
     ready = Signal()
-    delta = Signal(int, str)
     retrying = Signal(int, float)
     finished = Signal(object)
 
@@ -244,6 +256,7 @@ class ChatWorker(QObject):
         self._outbox = Outbox()
         self.busy_request: int | None = None
         self.max_reply_chars = MAX_REPLY_CHARS
+        self.on_delta: Callable[[int, str], None] | None = None
 
     # -- any thread ----------------------------------------------------------------------------
 
@@ -309,8 +322,11 @@ class ChatWorker(QObject):
                 if chars + len(text) >= self.max_reply_chars:
                     text, truncated = text[: self.max_reply_chars - chars], True
                 chars += len(text)
-                self.delta.emit(rid, text)
+                if self.on_delta is not None:
+                    self.on_delta(rid, text)
                 self._put(rid, text, chunker.feed(text) if chunker else [])
+                if self._outbox.waiting_s() > BEHIND_S:
+                    time.sleep(YIELD_S)  # the GUI is behind: let it run
                 if truncated:
                     log.info("[chat] request %d cut at %d chars", rid, chars)
                     break
