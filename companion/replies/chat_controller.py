@@ -45,6 +45,7 @@ from companion.replies.chat import (
 )
 from companion.replies.chat_messages import chat_action, chat_user_message
 from companion.replies.conversation import ChatMessage, Conversation
+from companion.replies.pacing import PiecePacer
 from companion.replies.presenter import ReplyPresenter
 from companion.replies.router import ReplyRouter
 from companion.speech.voices import speaking_language
@@ -164,6 +165,7 @@ class ChatController(QObject):
         self._settings = settings
         self._worker = worker
         self._router = router
+        self._pacer = PiecePacer(router, parent=self)  # pieces as fast as they are heard
         self._presenter = presenter
         self._session = session
         self.conversation = conversation
@@ -211,7 +213,7 @@ class ChatController(QObject):
         self._end_turn(turn)
         self._worker.cancel(turn.request_id)
         if turn.reply_id is not None:
-            self._router.cancel(turn.reply_id)
+            self._pacer.cancel(turn.reply_id)
         msg = self.conversation.messages[turn.index]
         msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
         msg.note = STOPPED_NOTE
@@ -338,7 +340,7 @@ class ChatController(QObject):
             self._tell(turn, {"event": "delta", "text": batch.text})
         if turn.reply_id is not None:
             for piece in batch.pieces:
-                self._router.feed(turn.reply_id, piece)
+                self._pacer.feed(turn.reply_id, piece)
 
     @Slot(object)
     def _on_finished(self, result: ChatResult) -> None:
@@ -356,7 +358,7 @@ class ChatController(QObject):
             msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
             msg.note = STOPPED_NOTE
             if turn.reply_id is not None:
-                self._router.cancel(turn.reply_id)
+                self._pacer.cancel(turn.reply_id)
             self._tell(turn, {"event": "cancelled"}, close=True)
         else:
             self._failed(turn, msg, result)
@@ -367,7 +369,7 @@ class ChatController(QObject):
         if not msg.content.strip():
             msg.state, msg.note = MessageState.ERROR, EMPTY_NOTE
             if turn.reply_id is not None:
-                self._router.cancel(turn.reply_id)
+                self._pacer.cancel(turn.reply_id)
             self._presenter.show_message(EMPTY_NOTE, kind=BubbleKind.ERROR, action=RETRY_ACTION)
             self._tell(turn, {"event": "error", "message": EMPTY_NOTE}, close=True)
             return
@@ -375,7 +377,7 @@ class ChatController(QObject):
         if truncated:  # once, under the message and to listeners; what came is kept and spoken
             self._tell(turn, {"event": "notice", "message": TRUNCATED_NOTE})
         if turn.reply_id is not None:
-            self._router.end_stream(turn.reply_id)
+            self._pacer.end(turn.reply_id)
         else:  # autoplay off: shown in the bubble and kept for "Replay last"
             self._router.say(msg.content, source=ReplySource.CHAT)
         self._tell(turn, {"event": "done"}, close=True)
@@ -387,7 +389,7 @@ class ChatController(QObject):
         msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
         msg.note = message
         if turn.reply_id is not None:
-            self._router.cancel(turn.reply_id)
+            self._pacer.cancel(turn.reply_id)
         if isinstance(error, BudgetExhausted):
             self._presenter.show_message(message, expression=Expression.CONCERNED)
         else:  # Retry chat only where asking again can help; else Settings
@@ -400,7 +402,7 @@ class ChatController(QObject):
         self._tell(turn, {"event": "notice", "message": SIGNED_OUT_NOTE, "state": SIGNED_OUT})
         if turn.reply_id is not None:
             # The reply is asked for again after sign-in: nothing of this one plays later.
-            self._router.cancel(turn.reply_id)
+            self._pacer.cancel(turn.reply_id)
         self.waiting = WaitingQuestion(turn.index, turn.listeners)
         turn.listeners = []
         self._session.report_unauthorized(err)

@@ -11,9 +11,9 @@ shows subtitles, mouth and face. The router never touches a widget; mute is the 
   speaks it. Requests the user makes directly (read-aloud box, test voice, replay) always speak.
 - A reply that fails (the network, the server) is kept for Retry (``Failures``): the queue
   goes on; Retry speaks every failed reply again, in order, all of a stream's text included.
-- Streamed replies (a chat reply still being written): ``begin_stream()`` gives an id,
-  ``feed(id, piece)`` hands over each speakable piece (synthesised in order, each while the
-  one before plays), ``end_stream(id)`` says no more will come.
+- Streamed replies (a chat reply being written): ``begin_stream()`` gives an id, ``feed(id,
+  piece)`` each piece (synthesised in order; :mod:`~companion.replies.pacing` paces them by
+  :meth:`ahead_ms`), ``end_stream(id)`` says no more will come.
 - :meth:`stop_all` stops everything and returns what was playing or queued (the session
   coordinator holds those while the user signs in): the router keeps no sign-in state.
 """
@@ -257,6 +257,8 @@ class ReplyRouter(QObject):
         self._cancel_all()
         self._stopped_streams.clear()
 
+    def ahead_ms(self, reply: Reply) -> float:  # audio with the player, not heard yet
+        return reply.total_ms - self._player.position_ms() if reply is self._current else 0.0
 
     # -- replay and retry ----------------------------------------------------------------------
 

@@ -185,6 +185,8 @@ class ChatPanel(QFrame):
         self.browser.setOpenLinks(False)
         self.browser.setOpenExternalLinks(False)
         self.browser.anchorClicked.connect(self._on_anchor)
+        # No undo history: each redraw of a streaming reply would keep what it replaced.
+        self.browser.document().setUndoRedoEnabled(False)
         self.browser.document().setDefaultStyleSheet(
             _STYLE.replace("<style>", "").replace("</style>", "")
         )
