@@ -27,7 +27,10 @@ far kept (and spoken), the result marked ``truncated``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -225,6 +228,23 @@ class Outbox:
             return time.monotonic() - self._since if self._items else 0.0
 
 
+#: The chat thread's nice value above the GUI's (Linux, where each thread has its own): with
+#: more busy threads than cores, a flood read here must not take the GUI thread's turn.
+NICE_ABOVE_GUI = 5
+
+
+def _below_the_gui() -> None:
+    """This (the chat) thread a little below the GUI thread in the scheduler's eyes, once."""
+    setpriority = getattr(os, "setpriority", None)
+    if setpriority is None or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if current < NICE_ABOVE_GUI:
+            setpriority(os.PRIO_PROCESS, tid, NICE_ABOVE_GUI)
+
+
 class ChatWorker(QObject):
     """Streams chat completions in its own thread.
 
@@ -299,6 +319,7 @@ class ChatWorker(QObject):
         """Stream ``request``: text and pieces into the outbox as they come, then one
         ``finished``. The cancel token is looked at for every event read."""
         rid = request.request_id
+        _below_the_gui()
         token = self._tokens.start(rid)
         self.busy_request = rid
         chars = 0
