@@ -24,15 +24,16 @@ _PHRASE = "the voice reads what the model writes while a long answer keeps arriv
 _WORDS = _PHRASE.split(" ")
 
 
-def prose(size: int, *, seed: int = 17) -> str:
-    """``size`` characters of ordinary sentences (6 to 22 words, paragraphs now and then)."""
+def prose(size: int, *, seed: int = 17, paragraphs: bool = True) -> str:
+    """``size`` characters of ordinary sentences (6 to 22 words), in paragraphs now and then
+    (else one block, as a model that never breaks a line writes)."""
     rng = random.Random(seed)
     parts: list[str] = []
     total = 0
     while total < size:
         words = [rng.choice(_WORDS) for _ in range(rng.randint(6, 22))]
         sentence = " ".join(words).capitalize() + rng.choice(".!?.") + " "
-        if rng.random() < 0.08:
+        if paragraphs and rng.random() < 0.08:
             sentence += "\n\n"
         parts.append(sentence)
         total += len(sentence)
