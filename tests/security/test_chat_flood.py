@@ -157,7 +157,7 @@ def _no_traceback(m: Mascot) -> None:
     assert "flood-token" not in text
 
 
-CASES = {
+CASES: dict[str, tuple[Callable[[], str], bool, int]] = {
     "chat flood: 31 KB prose, 1-char deltas": (lambda: prose(SIZE), False, SIZE),
     "chat flood: 31 KB, no sentence end": (lambda: no_sentence_end(SIZE), False, SIZE),
     "chat flood: endless deltas, past the cap": (lambda: prose(SIZE), True, MAX_REPLY_CHARS),
