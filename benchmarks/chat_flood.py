@@ -31,8 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _figure import figure
 
@@ -40,6 +39,7 @@ from companion.speech.chunking import StreamChunker, split_sentences
 from tests.security.flood_server import FloodServer, no_sentence_end, prose
 from tests.support.legacy_chunker import LegacyStreamChunker
 
+ROOT = Path(__file__).resolve().parents[1]
 _STALL = re.compile(r"event-loop stall: ([0-9.]+) ms")
 
 
