@@ -27,10 +27,7 @@ far kept (and spoken), the result marked ``truncated``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -50,7 +47,13 @@ from companion.replies.chat_messages import chat_user_message
 from companion.replies.chat_stream import error_from_event as error_from_event
 from companion.replies.chat_stream import read_deltas as read_deltas
 from companion.speech.chunking import StreamChunker
-from companion.tasks import Cancelled, CancelRegistry, CancelToken, backoff_delay
+from companion.tasks import (
+    Cancelled,
+    CancelRegistry,
+    CancelToken,
+    backoff_delay,
+    below_the_gui,
+)
 from companion.vocab import ChatOutcome
 
 if TYPE_CHECKING:  # requests: imported once a backend is configured, not by every mascot
@@ -228,23 +231,6 @@ class Outbox:
             return time.monotonic() - self._since if self._items else 0.0
 
 
-#: The chat thread's nice value above the GUI's (Linux, where each thread has its own): with
-#: more busy threads than cores, a flood read here must not take the GUI thread's turn.
-NICE_ABOVE_GUI = 5
-
-
-def _below_the_gui() -> None:
-    """This (the chat) thread a little below the GUI thread in the scheduler's eyes, once."""
-    setpriority = getattr(os, "setpriority", None)
-    if setpriority is None or not sys.platform.startswith("linux"):
-        return
-    tid = threading.get_native_id()
-    with contextlib.suppress(OSError):
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        if current < NICE_ABOVE_GUI:
-            setpriority(os.PRIO_PROCESS, tid, NICE_ABOVE_GUI)
-
-
 class ChatWorker(QObject):
     """Streams chat completions in its own thread.
 
@@ -319,7 +305,7 @@ class ChatWorker(QObject):
         """Stream ``request``: text and pieces into the outbox as they come, then one
         ``finished``. The cancel token is looked at for every event read."""
         rid = request.request_id
-        _below_the_gui()
+        below_the_gui()  # a flood read here must not take the GUI thread's turn
         token = self._tokens.start(rid)
         self.busy_request = rid
         chars = 0
