@@ -189,7 +189,10 @@ WORKER_NICE = 5
 
 
 def below_the_gui() -> None:
-    """This (worker) thread a little below the GUI thread in the scheduler's eyes (Linux)."""
+    """This (worker) thread a little below the GUI thread in the scheduler's eyes (Linux).
+    Nothing on the main thread (a test running a worker's slot directly)."""
+    if threading.current_thread() is threading.main_thread():
+        return
     if not sys.platform.startswith("linux") or not hasattr(os, "setpriority"):
         return
     tid = threading.get_native_id()
