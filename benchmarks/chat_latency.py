@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 from _figure import figure
-from PySide6.QtCore import QEventLoop, QObject, Qt, QThread, Signal
+from PySide6.QtCore import QEventLoop, QObject, QThread, Signal
 
 from companion.app import ensure_qapp, sign_in_dialog
 from companion.audio.player import Player
@@ -196,8 +196,8 @@ class Bench:
         self.first_token: float | None = None
         self.text: list[str] = []
         self.results: list[ChatResult] = []
-        # Direct: runs in the chat thread the moment a delta is read off the socket.
-        self.chat_worker.delta.connect(self._on_delta, Qt.ConnectionType.DirectConnection)
+        # Runs in the chat thread the moment a delta is read off the socket.
+        self.chat_worker.on_delta = self._on_delta
         self.chat_worker.finished.connect(self.results.append)
         self._sender = _Sender()
         self._sender.request.connect(self.chat_worker.send)

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from companion import __version__, config, paths, telemetry
+from companion import __version__, config, loopwatch, paths, telemetry
 from companion.audio.player import Player
 from companion.backend.auth import SessionStore
 from companion.config import Settings
@@ -127,6 +127,7 @@ class Companion(QObject):
         self.signals = SignalWatcher(self)
         self.signals.received.connect(self.quit)
         self.ipc: IpcServer | None = None
+        self.loop_watch: loopwatch.LoopWatch | None = None  # COMPANION_LOOP_WATCH=1
 
         if options.telemetry:
             telemetry.init_telemetry(
@@ -295,6 +296,7 @@ class Companion(QObject):
             self.ipc.ask_requested.connect(self._on_ipc_ask)
             self.ipc.show_requested.connect(self.desktop.show_window)
         self.workers.start()
+        self.loop_watch = loopwatch.start_if_wanted(self)
         self._audio_notice = self.player.notice
         if self._audio_notice:
             self.notices.append(self._audio_notice)
@@ -425,6 +427,7 @@ class Companion(QObject):
             return
         self.is_shutting_down = True
         started = time.monotonic()
+        loopwatch.stop(self.loop_watch)
         self._save_timer.stop()
         self.chat.close()
         self.workers.chat.cancel_all()

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -179,3 +181,21 @@ class Background:
         end = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, end - time.monotonic()))
+
+
+#: A worker thread's nice value above the GUI thread's (Linux, where each thread has its own):
+#: with more busy threads than cores, a worker's turn must not be the GUI thread's.
+WORKER_NICE = 5
+
+
+def below_the_gui() -> None:
+    """This (worker) thread a little below the GUI thread in the scheduler's eyes (Linux).
+    Nothing on the main thread (a test running a worker's slot directly)."""
+    if threading.current_thread() is threading.main_thread():
+        return
+    if not sys.platform.startswith("linux") or not hasattr(os, "setpriority"):
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        if os.getpriority(os.PRIO_PROCESS, tid) < WORKER_NICE:
+            os.setpriority(os.PRIO_PROCESS, tid, WORKER_NICE)

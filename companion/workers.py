@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
@@ -32,6 +33,10 @@ log = logging.getLogger("companion.app")
 
 #: How long a thread may take to finish its current step at shut-down.
 THREAD_JOIN_MS = 2000
+#: How long a thread holds the interpreter before another may have it (Python's default is
+#: 5 ms): a chat thread reading a flood would otherwise make each of the GUI thread's many
+#: small calls wait up to that long, and its event loop stall for tens of milliseconds.
+GIL_SWITCH_S = 0.001
 
 
 class Workers(QObject):
@@ -105,6 +110,7 @@ class Workers(QObject):
         return factory
 
     def start(self) -> None:
+        sys.setswitchinterval(GIL_SWITCH_S)
         self.speech_thread.start()
         self.chat_thread.start()
         self.warm_up()
@@ -117,6 +123,7 @@ class Workers(QObject):
         """What changed in the settings reaches each worker from its next request on."""
         if config.backend_url(new) != config.backend_url(old):
             self.chat.set_client_factory(self.chat_client_factory(new))
+
         def engine_of(s: Settings) -> tuple[str, ...]:
             return (
                 config.backend_url(s),

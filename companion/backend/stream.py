@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("companion.backend")
 
 READ_SIZE = 16 * 1024
+#: Pieces read ahead of the caller at most (1 MiB): a server faster than its reader waits
+#: on the socket (TCP holds it back) instead of filling memory.
+QUEUE_PIECES = 64
 
 
 def _mime(content_type: str | None) -> str:
@@ -59,7 +62,7 @@ class Attempt:
         self.model = model_of(payload)  # named by ModelNotFound (the user's own setting)
         self.cancel = cancel
         self.deadline = deadline
-        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=QUEUE_PIECES)
         self.response: requests.Response | None = None
         self.last_activity = time.monotonic()
         self.received = 0
@@ -90,7 +93,7 @@ class Attempt:
             )
         except BaseException as exc:
             self.client.went_out(headers, exc)
-            self.events.put(("error", exc))
+            self._put(("error", exc))
             return
         self.client.went_out(headers)
         self.last_activity = time.monotonic()
@@ -99,19 +102,28 @@ class Attempt:
             if self._abandoned:
                 resp.close()
                 return
-        self.events.put(("head", resp))
+        self._put(("head", resp))
         try:
             while not self._abandoned:
                 data = resp.raw.read1(READ_SIZE)
                 if not data:
                     self._finish(resp, complete=True)
-                    self.events.put(("end", None))
+                    self._put(("end", None))
                     return
                 self.last_activity = time.monotonic()
-                self.events.put(("data", data))
+                self._put(("data", data))
         except BaseException as exc:
-            self.events.put(("error", exc))
+            self._put(("error", exc))
         self._finish(resp, complete=False)
+
+    def _put(self, event: tuple[str, Any]) -> None:
+        """``event`` onto the bounded queue, waiting while it is full (until abandoned)."""
+        while not self._abandoned:
+            try:
+                self.events.put(event, timeout=self.client.poll_interval)
+                return
+            except queue.Full:
+                continue
 
     def _finish(self, resp: requests.Response, *, complete: bool) -> None:
         with self._lock:

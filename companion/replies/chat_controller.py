@@ -3,16 +3,19 @@
 
 A question becomes a *turn*: the user message, an assistant message that fills as deltas
 arrive, a request to the :class:`~companion.replies.chat.ChatWorker` and a streamed reply in
-the :class:`~companion.replies.router.ReplyRouter`. Each delta goes three ways: into the
-message (the chat panel redraws it), into a :class:`StreamChunker` whose finished pieces the
-router hands to the speech worker (so the first sentence plays while the rest is written), and
-to any ``companion ask --print`` listening.
+the :class:`~companion.replies.router.ReplyRouter`. The worker cuts the reply into speakable
+pieces in its own thread; what arrived is taken from its outbox at most every
+:data:`TAKE_MS` (never one GUI event per delta, whatever the server's rate) and goes three
+ways: into the message (the chat panel redraws it), the pieces to the router for the speech
+worker (so the first sentence plays while the rest is written), and the text to any
+``companion ask --print`` listening.
 
 Ending a turn:
 
 - a new question, Stop or Esc: the request and the speech are cancelled together; the text so
   far stays (``partial``); nothing more of the old reply is shown or spoken;
-- done: the last piece is flushed to the voice;
+- done: the last piece is flushed to the voice; a reply the worker cut at its cap
+  (:data:`~companion.replies.chat.MAX_REPLY_CHARS`) is done too, with :data:`TRUNCATED_NOTE`;
 - failed: the speech stops, the text so far stays, the bubble says why and offers Retry
   (budget: a friendly line, no Retry);
 - 401: its speech is dropped and the session coordinator is told (one dialog for every 401);
@@ -27,17 +30,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from companion import config
 from companion.backend.errors import BudgetExhausted, Unauthorized
 from companion.config import Settings
-from companion.replies.chat import ChatRequest, ChatResult, ChatWorker, build_request
+from companion.replies.chat import (
+    MAX_REPLY_CHARS,
+    ChatRequest,
+    ChatResult,
+    ChatWorker,
+    StreamBatch,
+    build_request,
+)
 from companion.replies.chat_messages import chat_action, chat_user_message
 from companion.replies.conversation import ChatMessage, Conversation
+from companion.replies.pacing import PiecePacer
 from companion.replies.presenter import ReplyPresenter
 from companion.replies.router import ReplyRouter
-from companion.speech.chunking import StreamChunker
 from companion.speech.voices import speaking_language
 from companion.vocab import (
     BubbleAction,
@@ -54,6 +64,9 @@ STOPPED_NOTE = "Stopped."
 SIGNED_OUT_NOTE = "Signed out: the reply follows once you sign in."
 SIGN_IN_CANCELLED_NOTE = "Not signed in. Retry after signing in."
 EMPTY_NOTE = "The assistant sent an empty reply."
+TRUNCATED_NOTE = f"The reply was cut at {MAX_REPLY_CHARS:,} characters."
+#: What the worker has is taken at most this often (coalesced: each take costs what arrived).
+TAKE_MS = 15
 #: The bubble's action for a chat failure (the app routes it to :meth:`ChatController.retry`).
 RETRY_ACTION = BubbleAction.RETRY_CHAT
 #: The ``state`` of a listener's event while the reply waits for sign-in (``companion ask``).
@@ -103,14 +116,12 @@ class Turn:
         request_id: the chat request (results for other ids are stale).
         index: the assistant message's index in the conversation.
         reply_id: the router's streamed reply, or None when it is not spoken (autoplay off).
-        chunker: cuts the reply into speakable pieces.
         listeners: ``ask --print`` streams following this turn.
     """
 
     request_id: int
     index: int
     reply_id: int | None
-    chunker: StreamChunker = field(default_factory=StreamChunker)
     listeners: list[ChatListener] = field(default_factory=list)
 
 
@@ -154,6 +165,7 @@ class ChatController(QObject):
         self._settings = settings
         self._worker = worker
         self._router = router
+        self._pacer = PiecePacer(router, parent=self)  # pieces as fast as they are heard
         self._presenter = presenter
         self._session = session
         self.conversation = conversation
@@ -165,7 +177,11 @@ class ChatController(QObject):
         self.request.connect(worker.send)
         session.signed_in.connect(self._on_signed_in)
         session.sign_in_cancelled.connect(self._on_sign_in_cancelled)
-        worker.delta.connect(self._on_delta)
+        self._take_timer = QTimer(self)
+        self._take_timer.setSingleShot(True)
+        self._take_timer.setInterval(TAKE_MS)
+        self._take_timer.timeout.connect(self._take)
+        worker.ready.connect(self._on_ready)
         worker.finished.connect(self._on_finished)
 
     # -- public --------------------------------------------------------------------------------
@@ -197,7 +213,7 @@ class ChatController(QObject):
         self._end_turn(turn)
         self._worker.cancel(turn.request_id)
         if turn.reply_id is not None:
-            self._router.cancel(turn.reply_id)
+            self._pacer.cancel(turn.reply_id)
         msg = self.conversation.messages[turn.index]
         msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
         msg.note = STOPPED_NOTE
@@ -260,9 +276,7 @@ class ChatController(QObject):
             msg.content, msg.state, msg.note = "", MessageState.STREAMING, ""
             self.message_changed.emit(index)
         reply_id = self._router.begin_stream(source=ReplySource.CHAT)
-        # Cut in the language the reply will be spoken in (the embedded voice's).
-        chunker = StreamChunker(lang=speaking_language(self._settings))
-        turn = Turn(self._next_request, index, reply_id, chunker=chunker, listeners=listeners)
+        turn = Turn(self._next_request, index, reply_id, listeners=listeners)
         self._next_request += 1
         self.turn = turn
         s = self._settings
@@ -271,6 +285,8 @@ class ChatController(QObject):
             system_prompt=s.system_prompt,
             history=self.conversation.history(index),
             model=s.chat_model,
+            # Cut (in the worker) in the language the reply is spoken in: the voice's.
+            speak_lang=speaking_language(s) if reply_id is not None else None,
         )
         self.busy_changed.emit(True)
         self.request.emit(request)
@@ -303,53 +319,65 @@ class ChatController(QObject):
 
     # -- from the worker -----------------------------------------------------------------------
 
-    @Slot(int, str)
-    def _on_delta(self, request_id: int, text: str) -> None:
+    @Slot()
+    def _on_ready(self) -> None:
+        if not self._take_timer.isActive():
+            self._take_timer.start()
+
+    @Slot()
+    def _take(self) -> None:
+        self._take_timer.stop()
+        for batch in self._worker.take():
+            self._on_batch(batch)
+
+    def _on_batch(self, batch: StreamBatch) -> None:
         turn = self.turn
-        if turn is None or turn.request_id != request_id:
+        if turn is None or turn.request_id != batch.request_id:
             return  # a cancelled request's last words: dropped
-        self.conversation.messages[turn.index].content += text
-        self.message_changed.emit(turn.index)
-        self._tell(turn, {"event": "delta", "text": text})
+        if batch.text:
+            self.conversation.messages[turn.index].content += batch.text
+            self.message_changed.emit(turn.index)
+            self._tell(turn, {"event": "delta", "text": batch.text})
         if turn.reply_id is not None:
-            for piece in turn.chunker.feed(text):
-                self._router.feed(turn.reply_id, piece)
+            for piece in batch.pieces:
+                self._pacer.feed(turn.reply_id, piece)
 
     @Slot(object)
     def _on_finished(self, result: ChatResult) -> None:
+        self._take()  # the last text and pieces came before the result
         turn = self.turn
         if turn is None or turn.request_id != result.request_id:
             return
         self._end_turn(turn)
         msg = self.conversation.messages[turn.index]
         if result.outcome == ChatOutcome.DONE:
-            self._done(turn, msg)
+            self._done(turn, msg, truncated=result.truncated)
         elif result.outcome == ChatOutcome.UNAUTHORIZED and isinstance(result.error, Unauthorized):
             self._signed_out(turn, msg, result.error)
         elif result.outcome == ChatOutcome.CANCELLED:
             msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
             msg.note = STOPPED_NOTE
             if turn.reply_id is not None:
-                self._router.cancel(turn.reply_id)
+                self._pacer.cancel(turn.reply_id)
             self._tell(turn, {"event": "cancelled"}, close=True)
         else:
             self._failed(turn, msg, result)
         self.message_changed.emit(turn.index)
         self._save()
 
-    def _done(self, turn: Turn, msg: ChatMessage) -> None:
+    def _done(self, turn: Turn, msg: ChatMessage, *, truncated: bool = False) -> None:
         if not msg.content.strip():
             msg.state, msg.note = MessageState.ERROR, EMPTY_NOTE
             if turn.reply_id is not None:
-                self._router.cancel(turn.reply_id)
+                self._pacer.cancel(turn.reply_id)
             self._presenter.show_message(EMPTY_NOTE, kind=BubbleKind.ERROR, action=RETRY_ACTION)
             self._tell(turn, {"event": "error", "message": EMPTY_NOTE}, close=True)
             return
-        msg.state, msg.note = MessageState.DONE, ""
+        msg.state, msg.note = MessageState.DONE, TRUNCATED_NOTE if truncated else ""
+        if truncated:  # once, under the message and to listeners; what came is kept and spoken
+            self._tell(turn, {"event": "notice", "message": TRUNCATED_NOTE})
         if turn.reply_id is not None:
-            for piece in turn.chunker.flush():
-                self._router.feed(turn.reply_id, piece)
-            self._router.end_stream(turn.reply_id)
+            self._pacer.end(turn.reply_id)
         else:  # autoplay off: shown in the bubble and kept for "Replay last"
             self._router.say(msg.content, source=ReplySource.CHAT)
         self._tell(turn, {"event": "done"}, close=True)
@@ -361,7 +389,7 @@ class ChatController(QObject):
         msg.state = MessageState.PARTIAL if msg.content else MessageState.ERROR
         msg.note = message
         if turn.reply_id is not None:
-            self._router.cancel(turn.reply_id)
+            self._pacer.cancel(turn.reply_id)
         if isinstance(error, BudgetExhausted):
             self._presenter.show_message(message, expression=Expression.CONCERNED)
         else:  # Retry chat only where asking again can help; else Settings
@@ -374,7 +402,7 @@ class ChatController(QObject):
         self._tell(turn, {"event": "notice", "message": SIGNED_OUT_NOTE, "state": SIGNED_OUT})
         if turn.reply_id is not None:
             # The reply is asked for again after sign-in: nothing of this one plays later.
-            self._router.cancel(turn.reply_id)
+            self._pacer.cancel(turn.reply_id)
         self.waiting = WaitingQuestion(turn.index, turn.listeners)
         turn.listeners = []
         self._session.report_unauthorized(err)

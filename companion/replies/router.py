@@ -11,9 +11,8 @@ shows subtitles, mouth and face. The router never touches a widget; mute is the 
   speaks it. Requests the user makes directly (read-aloud box, test voice, replay) always speak.
 - A reply that fails (the network, the server) is kept for Retry (``Failures``): the queue
   goes on; Retry speaks every failed reply again, in order, all of a stream's text included.
-- Streamed replies (a chat reply still being written): ``begin_stream()`` gives an id,
-  ``feed(id, piece)`` hands over each speakable piece (synthesised in order, each while the
-  one before plays), ``end_stream(id)`` says no more will come.
+- Streamed replies (a chat reply being written): ``begin_stream()`` gives an id, ``feed(id,
+  piece)`` each piece in order (:mod:`~companion.replies.pacing`), ``end_stream(id)`` the end.
 - :meth:`stop_all` stops everything and returns what was playing or queued (the session
   coordinator holds those while the user signs in): the router keeps no sign-in state.
 """
@@ -153,8 +152,8 @@ class ReplyRouter(QObject):
         return reply.id
 
     def say_all(self, replies: list[Reply], *, source: ReplySource) -> int | None:
-        """Several replies again, in order: the first interrupts or queues like any reply,
-        the rest wait behind it. Returns the first id (None when there was nothing)."""
+        """Several replies again, in order: the first interrupts or queues like any reply, the
+        rest wait behind it. Returns the first id (None when there was nothing)."""
         first: int | None = None
         for old in replies:
             if not old.text.strip() or self._closed:
@@ -257,6 +256,8 @@ class ReplyRouter(QObject):
         self._cancel_all()
         self._stopped_streams.clear()
 
+    def ahead_ms(self, reply: Reply) -> float:  # audio with the player, not heard yet
+        return reply.total_ms - self._player.position_ms() if reply is self._current else 0.0
 
     # -- replay and retry ----------------------------------------------------------------------
 
@@ -284,9 +285,8 @@ class ReplyRouter(QObject):
 
     @Slot()
     def retry(self) -> int | None:
-        """The bubble's Retry button: every reply that failed, again and in order (the first
-        interrupts or queues like any reply, the rest queue behind it); with none, the last
-        reply again."""
+        """The bubble's Retry: every failed reply again, in order (the first interrupts or
+        queues like any reply, the rest queue behind it); with none, the last reply again."""
         failed = self.failures.take()
         if not failed or self._closed:
             return self.replay_last()

@@ -12,8 +12,9 @@ On top of it:
 
 Splitting only ever happens at whitespace, so the pieces joined with spaces hold exactly
 the words of the input. :class:`StreamChunker` does the same for a reply that arrives in
-deltas (a streamed chat completion). ``lang`` is the voice's language: pysbd's rules and the
-conjunctions for it (``companion.speech.language``); English by default.
+deltas (a streamed chat completion), incrementally: each delta costs what it adds. ``lang``
+is the voice's language: pysbd's rules and the conjunctions for it
+(``companion.speech.language``); English by default.
 """
 
 from __future__ import annotations
@@ -179,6 +180,23 @@ def _skip_words(text: str, count: int) -> str:
     return ""
 
 
+#: Text of a block held without a sentence end before it is cut anyway, at its last space
+#: (a reply that never ends a sentence still becomes pieces, and no step works on more).
+PENDING_CAP = 1000
+#: Sentence checks in a row that hand nothing out before the held text is cut anyway.
+STALE_CHECKS = 64
+# Characters after which pysbd (or a table row, a line) may end a sentence: only text holding
+# one of these is worth segmenting; without one no sentence can be complete yet.
+_TRIGGERS = frozenset(".!?\u2026\u3002\uff01\uff1f\u061f\u06d4\u0964\u0965\u0589;\u037e\n")
+# Where the raw markdown may be cut after a sentence (the pieces before it all handed out).
+_RAW_END = re.compile(
+    "[.!?\u2026\u3002\uff01\uff1f\u061f\u06d4\u0964\u0965\u0589;\u037e]"
+    "[\"')\\]\u201d\u2019\u00bb]*\\s+|\n"
+)
+_COMMIT_TRIES = 4
+_FENCE_LINE_KEEP = 64  # of a line inside a code fence: enough to see a closing fence
+
+
 class StreamChunker:
     """Pieces of a streamed markdown reply, each handed out as soon as it can be spoken.
 
@@ -187,6 +205,15 @@ class StreamChunker:
     the reply is cut at its first comma, even before its sentence ends. Code fences are
     skipped; each markdown block (paragraph, list item, heading) is prepared with
     :func:`companion.speech.text.speakable_text`. ``flush()`` hands out the rest.
+
+    Incremental: a delta costs what it adds. Only the text not yet handed out is kept
+    (once pieces are out, the raw markdown before the next sentence is dropped, when
+    preparing the two parts apart gives the same words as together); sentences are only
+    looked for when that text holds a character that can end one (a comma too, for the
+    first piece). Text held past :data:`PENDING_CAP` without a sentence end (or after
+    :data:`STALE_CHECKS` fruitless checks) is cut at its last space and handed out, so one
+    endless sentence still speaks; that is the one place the pieces differ from cutting the
+    whole reply at once.
 
     Attributes:
         pieces_out: how many pieces were handed out so far.
@@ -204,43 +231,66 @@ class StreamChunker:
         self._first_chunk_comma = first_chunk_comma
         self._max_chars = max_chars
         self._markdown = markdown
+        self._text = ""  # the block's complete lines not yet dropped, each ending in "\n"
         self._partial = ""  # the line being received (no newline yet)
-        self._block: list[str] = []  # complete lines of the current block
+        self._line_cut = False  # the current line's start was dropped (or, in a fence, its end)
+        self._lines = 0  # complete lines of the current block
         self._fence: str | None = None  # the open fence's marker while inside a code fence
-        self._emitted_words = 0  # words of the current block already handed out
+        self._emitted_words = 0  # words of the held text already handed out
         self._unchecked = False  # text arrived since the last sentence check
+        self._armed = False  # the held text may hold a sentence end (or a first comma)
+        self._stale = 0  # checks since pieces were last handed out
         self.pieces_out = 0
 
     def feed(self, delta: str) -> list[str]:
         out: list[str] = []
         if not delta:
             return out
-        self._partial += delta
-        while "\n" in self._partial:
-            line, self._partial = self._partial.split("\n", 1)
-            out.extend(self._take_line(line))
+        if "\n" in delta:
+            *lines, rest = delta.split("\n")
+            for part in lines:
+                line, cut = self._partial + part, self._line_cut
+                self._partial, self._line_cut = "", False
+                out.extend(self._take_line(line, cut))
+            self._partial = rest
+        else:
+            self._partial += delta
+        if self._fence is not None:
+            if len(self._partial) > _FENCE_LINE_KEEP:
+                self._partial, self._line_cut = self._partial[:_FENCE_LINE_KEEP], True
+            return out
+        if not _TRIGGERS.isdisjoint(delta) or (self._first_open and "," in delta):
+            self._armed = True
         self._unchecked = self._unchecked or any(ch.isspace() or ch == "," for ch in delta)
-        if self._fence is None and self._unchecked:
+        if self._unchecked:
             self._unchecked = False
-            out.extend(self._emit(final=False))
+            if self._armed:
+                out.extend(self._emit(final=False))
+        if len(self._text) + len(self._partial) > PENDING_CAP or self._stale > STALE_CHECKS:
+            out.extend(self._cut_held())
         return out
 
     def flush(self) -> list[str]:
         out: list[str] = []
         if self._partial:
-            line, self._partial = self._partial, ""
-            out.extend(self._take_line(line))
+            line, cut = self._partial, self._line_cut
+            self._partial, self._line_cut = "", False
+            out.extend(self._take_line(line, cut))
         out.extend(self._finish_block())
         self._fence = None
         return out
 
     # -- internals ---------------------------------------------------------------------
 
-    def _take_line(self, line: str) -> list[str]:
+    @property
+    def _first_open(self) -> bool:
+        return self._first_chunk_comma and self.pieces_out == 0
+
+    def _take_line(self, line: str, cut: bool) -> list[str]:
+        """A complete line (``cut``: its start was dropped, or it was too long to keep)."""
         if not self._markdown:
-            self._block.append(line)
-            return []
-        fence = _FENCE.match(line)
+            return self._add_line(line)
+        fence = None if cut else _FENCE.match(line)
         if self._fence is not None:
             closes = (
                 fence is not None
@@ -255,28 +305,34 @@ class StreamChunker:
             out = self._finish_block()
             self._fence = fence.group(1)
             return out
-        if not line.strip():
+        if not cut and not line.strip():
             return self._finish_block()
         out = []
-        if self._block and _BLOCK_START.match(line):
+        if self._lines and not cut and _BLOCK_START.match(line):
             out = self._finish_block()
-        self._block.append(line)
+        out.extend(self._add_line(line))
         return out
 
-    def _prepared(self, extra: str = "") -> str:
-        raw = "\n".join([*self._block, extra] if extra else self._block)
+    def _add_line(self, line: str) -> list[str]:
+        self._text += line + "\n"
+        self._lines += 1
+        self._armed = True  # a table row, a line of its own: it may end a sentence
+        return []
+
+    def _prepared(self, raw: str) -> str:
         if not self._markdown:
             return " ".join(raw.split())
         return speakable_text(raw, lang=self._lang) if any(ch.isalnum() for ch in raw) else ""
 
     def _finish_block(self) -> list[str]:
         out = self._emit(final=True)
-        self._block = []
-        self._emitted_words = 0
+        self._text, self._lines, self._emitted_words = "", 0, 0
+        self._armed, self._stale = False, 0
         return out
 
     def _emit(self, *, final: bool) -> list[str]:
-        prepared = self._prepared("" if final else self._partial)
+        raw = self._text + self._partial
+        prepared = self._prepared(raw)
         remainder = _skip_words(prepared, self._emitted_words).strip()
         if not remainder:
             return []
@@ -285,7 +341,7 @@ class StreamChunker:
         out: list[str] = []
         for sentence in ready:
             out.extend(split_long(sentence, self._max_chars, lang=self._lang))
-        if self._first_chunk_comma and self.pieces_out == 0:
+        if self._first_open:
             if out:
                 out[:1] = split_first_at_comma(out[0])
             elif sentences:
@@ -294,4 +350,55 @@ class StreamChunker:
                     out = [head[0]]
         self._emitted_words += sum(len(_words(p)) for p in out)
         self.pieces_out += len(out)
+        self._stale = 0 if out else self._stale + 1
+        if out and not final:
+            self._drop_handed_out(raw, _words(prepared))
+        return out
+
+    def _drop_handed_out(self, raw: str, words: list[str]) -> None:
+        """Drop the raw text before the last sentence end whose words are all handed out,
+        when its words and the rest's, prepared apart, are those of ``raw`` prepared whole."""
+        ends = [m.end() for m in _RAW_END.finditer(raw)][-_COMMIT_TRIES:]
+        for at in reversed(ends):
+            head = _words(self._prepared(raw[:at]))
+            if len(head) > self._emitted_words or head != words[: len(head)]:
+                continue
+            if _words(self._prepared(raw[at:])) != words[len(head) :]:
+                continue
+            self._drop(at)
+            self._emitted_words -= len(head)
+            return
+
+    def _drop(self, at: int) -> None:
+        """Forget the first ``at`` characters of the held text."""
+        if at <= len(self._text):
+            self._text = self._text[at:]
+        else:
+            self._partial = self._partial[at - len(self._text) :]
+            self._text, self._line_cut = "", True
+        held = self._text + self._partial
+        self._armed = not _TRIGGERS.isdisjoint(held) or (self._first_open and "," in held)
+
+    def _cut_held(self) -> list[str]:
+        """The held text's first :data:`PENDING_CAP` characters (to their last space) as
+        pieces: a sentence that does not end is spoken in parts."""
+        raw = self._text + self._partial
+        window = raw[:PENDING_CAP]
+        space = max(window.rfind(" "), window.rfind("\n"), window.rfind("\t"))
+        at = space + 1 if space > 0 else len(window)
+        part = raw[:at]
+        prepared = self._prepared(part)
+        if prepared.endswith(".") and part.rstrip()[-1:] not in _TRIGGERS:
+            prepared = prepared[:-1]  # no full stop where the sentence goes on
+        words = len(_words(prepared))
+        remainder = _skip_words(prepared, self._emitted_words).strip()
+        out: list[str] = []
+        for sentence in split_sentences(remainder, lang=self._lang) if remainder else []:
+            out.extend(split_long(sentence, self._max_chars, lang=self._lang))
+        if self._first_open and out:
+            out[:1] = split_first_at_comma(out[0])
+        self.pieces_out += len(out)
+        self._emitted_words = max(0, self._emitted_words - words)
+        self._stale = 0
+        self._drop(at)
         return out

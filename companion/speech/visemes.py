@@ -160,8 +160,17 @@ class VisemeTimeline:
         )
 
     def extended(self, other: VisemeTimeline, offset_ms: float) -> VisemeTimeline:
-        """This timeline followed by ``other`` shifted by ``offset_ms``."""
-        return VisemeTimeline(self._cues + other.shifted(offset_ms).cues)
+        """This timeline followed by ``other`` shifted by ``offset_ms``. When ``other`` starts
+        after this one ends (a streamed reply's next piece) its cues are only appended: the
+        cost is what is added, not the whole reply sorted again for every piece."""
+        added = other.shifted(offset_ms)
+        if not added._cues or not self._cues or added._starts[0] >= self._ends[-1]:
+            joined = VisemeTimeline(())
+            joined._cues = self._cues + added._cues
+            joined._starts = self._starts + added._starts
+            joined._ends = self._ends + added._ends
+            return joined
+        return VisemeTimeline(self._cues + added.cues)
 
     def to_json(self) -> list[dict[str, float | str]]:
         return [

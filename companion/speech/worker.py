@@ -25,7 +25,7 @@ from companion.backend.errors import BackendApiError, Unauthorized
 from companion.speech.fallback import take_notice
 from companion.speech.pipeline import SpeechPipeline
 from companion.speech.types import SpeechEngine
-from companion.tasks import Cancelled, CancelRegistry
+from companion.tasks import Cancelled, CancelRegistry, below_the_gui
 
 log = logging.getLogger("companion.speech")
 
@@ -152,6 +152,7 @@ class SpeechWorker(QObject):
     @Slot()
     def warm_up(self) -> None:
         """Load the engine ahead of the first reply (runs in the worker thread)."""
+        below_the_gui()  # synthesis runs ahead of the voice: the GUI thread goes first
         try:
             pipeline = self._ensure_pipeline()
             pipeline.pieces("Hello, there.")  # loads the text preparation (markdown, pysbd)

@@ -5,7 +5,10 @@ Messages are markdown rendered by markdown-it-py into the HTML a ``QTextBrowser`
 Rendering is safe by construction: raw HTML in a message is escaped (``html: False``),
 images become their alt text (nothing is fetched: ``loadResource`` loads nothing at all),
 and links open in the system browser only for ``http``, ``https`` and ``mailto``.
-The reply being written is redrawn as it streams, at most every :data:`REDRAW_MS`.
+The reply being written is drawn as it streams, at most every :data:`REDRAW_MS`, by appending
+to the document (:mod:`companion.ui.chat_live`), never by setting it all again; the whole
+conversation is drawn again only when a message is added or changes state (a reply longer
+than :data:`FULL_REDRAW_CHARS` is finished in place).
 """
 
 from __future__ import annotations
@@ -33,15 +36,18 @@ from PySide6.QtWidgets import (
 from companion.replies.chat_controller import ChatController
 from companion.replies.conversation import ChatMessage
 from companion.ui.bubble_card import BORDER, FILL, TEXT_COLOR
+from companion.ui.chat_live import CURSOR, LiveReply, live_html
 
 log = logging.getLogger("companion.ui")
 
 #: Redraws of a streaming reply are coalesced to at most one per this many ms.
-REDRAW_MS = 40
+REDRAW_MS = 30
+#: A reply longer than this that ends is finished in place (its glyph replaced by its note),
+#: not by drawing the whole conversation again (about 1 ms per 1,000 characters).
+FULL_REDRAW_CHARS = 16_000
 #: Messages drawn (the newest); older ones stay in the file and in what the model sees.
 SHOWN_MESSAGES = 120
 SAFE_SCHEMES = ("http", "https", "mailto")
-CURSOR = "\u258d"
 
 _MD = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
@@ -99,13 +105,20 @@ def message_html(message: ChatMessage) -> str:
         else:
             body += f"<p>{CURSOR}</p>"
     failed = str(message.state) in _FAILED_STATES
-    note_class = "error" if failed else "note"
-    note = f'<p class="{note_class}">{html.escape(message.note)}</p>' if message.note else ""
+    note = note_html(message)
     cell = "error" if failed and not body else message.role
     return (
         '<table width="100%" cellspacing="0" cellpadding="8" style="margin-bottom: 6px;">'
         f'<tr><td class="{cell}"><p class="who">{who}</p>{body}{note}</td></tr></table>'
     )
+
+
+def note_html(message: ChatMessage) -> str:
+    """A message's note as a paragraph (error red when it failed), or ""."""
+    if not message.note:
+        return ""
+    note_class = "error" if str(message.state) in _FAILED_STATES else "note"
+    return f'<p class="{note_class}">{html.escape(message.note)}</p>'
 
 
 class _Browser(QTextBrowser):
@@ -150,6 +163,9 @@ class ChatPanel(QFrame):
         self._open_url = open_url
         self._speaking = speaking
         self._cache: dict[int, tuple[tuple[str, str, str], str]] = {}
+        self._live: LiveReply | None = None  # the reply being written, drawn by appending
+        self._full = True  # the next redraw draws the whole conversation
+        self._finishing = False  # the live reply ended: finished in place
         # An ordinary tool window beside the mascot: only the mascot stays above the others.
         self.setWindowFlags(Qt.WindowType.Tool)
         self.setWindowTitle("Companion chat")
@@ -169,6 +185,8 @@ class ChatPanel(QFrame):
         self.browser.setOpenLinks(False)
         self.browser.setOpenExternalLinks(False)
         self.browser.anchorClicked.connect(self._on_anchor)
+        # No undo history: each redraw of a streaming reply would keep what it replaced.
+        self.browser.document().setUndoRedoEnabled(False)
         self.browser.document().setDefaultStyleSheet(
             _STYLE.replace("<style>", "").replace("</style>", "")
         )
@@ -206,7 +224,7 @@ class ChatPanel(QFrame):
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_MS)
-        self._redraw_timer.timeout.connect(self.redraw)
+        self._redraw_timer.timeout.connect(self._on_timer)
         controller.message_added.connect(self._schedule)
         controller.message_changed.connect(self._schedule)
         controller.reset.connect(self._on_reset)
@@ -243,20 +261,33 @@ class ChatPanel(QFrame):
 
     @Slot()
     def redraw(self) -> None:
-        """Draw the conversation (cached per message: only changed messages are rendered)."""
+        """Draw the conversation (cached per message: only changed messages are rendered);
+        a reply being written is drawn after the others, to be appended to."""
         self._redraw_timer.stop()
+        self._full = self._finishing = False
         messages = self._controller.conversation.messages
         first = max(0, len(messages) - SHOWN_MESSAGES)
+        live = len(messages) - 1 if messages and messages[-1].state == "streaming" else None
         parts = []
         if first:
             parts.append(f'<p class="note">{first} earlier messages not shown.</p>')
         for i in range(first, len(messages)):
-            parts.append(self._cached(i, messages[i]))
-        bar = self.browser.verticalScrollBar()
-        at_end = bar.value() >= bar.maximum() - 4
-        self.browser.setHtml("".join(parts))
-        if at_end:
-            bar.setValue(bar.maximum())
+            if i != live:
+                parts.append(self._cached(i, messages[i]))
+        scroll = self._at_end()
+        self._live = None
+        if live is None:
+            self.browser.setHtml("".join(parts))
+        else:
+            msg = messages[live]
+            probe = LiveReply(self.browser.document(), live, msg.note, render_markdown)
+            done = probe.boundary(msg.content)
+            parts.append(live_html("Companion", render_markdown(msg.content[:done])))
+            self.browser.setHtml("".join(parts))
+            self._live = LiveReply(self.browser.document(), live, msg.note, render_markdown)
+            self._live.done = self._live.shown = self._live.boundary(msg.content[:done])
+            self._live.update(msg.content)
+        scroll()
         self._update_buttons()
 
     def html(self) -> str:
@@ -264,6 +295,30 @@ class ChatPanel(QFrame):
         return self.browser.toHtml()
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _at_end(self) -> Callable[[], None]:
+        """A call that keeps the view at its end after a change when it was there before."""
+        bar = self.browser.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum() - 4
+        return (lambda: bar.setValue(bar.maximum())) if at_end else (lambda: None)
+
+    @Slot()
+    def _on_timer(self) -> None:
+        live = self._live
+        messages = self._controller.conversation.messages
+        if self._full or live is None or live.index >= len(messages):
+            self.redraw()
+            return
+        msg = messages[live.index]
+        scroll = self._at_end()
+        if self._finishing:  # a long reply ended: finished where it stands
+            self._finishing = False
+            self._live = None
+            live.finish(msg.content, note_html(msg))
+        else:
+            live.update(msg.content)
+        scroll()
+        self._update_buttons()
 
     def _cached(self, index: int, message: ChatMessage) -> str:
         key = (message.content, message.state, message.note)
@@ -275,7 +330,19 @@ class ChatPanel(QFrame):
         return rendered
 
     @Slot(int)
-    def _schedule(self, _index: int = -1) -> None:
+    def _schedule(self, index: int = -1) -> None:
+        live, messages = self._live, self._controller.conversation.messages
+        if live is None or index != live.index or not 0 <= index < len(messages):
+            self._full = True  # a message added, or another one changed
+        else:
+            msg = messages[index]
+            if msg.state != "streaming":
+                if len(msg.content) > FULL_REDRAW_CHARS:
+                    self._finishing = True
+                else:
+                    self._full = True
+            elif msg.note != live.note:
+                self._full = True
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
         self._update_buttons()
@@ -283,6 +350,7 @@ class ChatPanel(QFrame):
     @Slot()
     def _on_reset(self) -> None:
         self._cache.clear()
+        self._full = True
         self.redraw()
 
     @Slot()

@@ -88,3 +88,26 @@ def test_results_after_close_are_dropped(qtbot: QtBot) -> None:
     qtbot.wait_until(lambda: jobs.running == 0, timeout=5000)
     qtbot.wait(50)  # a queued delivery would have run by now
     assert got == []
+
+
+def test_a_worker_thread_goes_below_the_gui_thread_not_the_main_thread() -> None:
+    import os
+    import sys
+    import threading
+
+    from companion.tasks import WORKER_NICE, below_the_gui
+
+    main_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    below_the_gui()
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_nice
+    seen: list[int] = []
+
+    def worker() -> None:
+        below_the_gui()
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    if sys.platform.startswith("linux"):
+        assert seen == [max(WORKER_NICE, main_nice)]

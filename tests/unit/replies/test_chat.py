@@ -23,12 +23,16 @@ from companion.backend.errors import (
 )
 from companion.replies.chat import (
     ChatRequest,
+    ChatWorker,
+    Outbox,
+    StreamBatch,
     build_request,
     chat_user_message,
     error_from_event,
     read_deltas,
     stream_chat,
 )
+from companion.speech.chunking import StreamChunker
 from companion.speech.types import Cancelled, CancelToken
 from tests.support.reference_backend import Fault, ReferenceBackend
 from tests.support.reference_chat import DEFAULT_REPLY, StreamFault, install_chat, tokenize
@@ -243,3 +247,63 @@ def test_error_events_go_through_the_status_table(error: Any, expected: type[Exc
     assert isinstance(err, expected)
     assert "bad key" not in str(err) and "boom" not in str(err)
     assert chat_user_message(err)
+
+
+# -- the worker: outbox, pieces, the reply's cap ------------------------------------------------
+
+
+def test_the_outbox_signals_once_until_taken() -> None:
+    box = Outbox()
+    assert box.put(1, "Hel") is True  # was empty: the GUI must be told
+    assert box.put(1, "lo", ["Hello"]) is False  # already told
+    assert box.put(2, "Hi") is False
+    assert box.waiting_s() >= 0.0
+    assert box.take() == [StreamBatch(1, "Hello", ("Hello",)), StreamBatch(2, "Hi", ())]
+    assert box.take() == [] and box.waiting_s() == 0.0
+    assert box.put(2, "again") is True
+
+
+def _run_worker(qtbot: Any, worker: ChatWorker, request: ChatRequest) -> tuple[list[Any], Any]:
+    batches: list[Any] = []
+    worker.ready.connect(lambda: batches.extend(worker.take()))
+    with qtbot.wait_signal(worker.finished, timeout=30000) as blocker:
+        worker.send(request)
+    batches.extend(worker.take())
+    return batches, blocker.args[0]
+
+
+def test_the_worker_cuts_pieces_in_its_thread_and_hands_them_over(
+    qtbot: Any, chat_backend: ReferenceBackend
+) -> None:
+    worker = ChatWorker(client_factory=lambda: _client(chat_backend))
+    request = build_request(
+        1, system_prompt="", history=[("user", "Hi")], model="m-1", speak_lang="en"
+    )
+    batches, result = _run_worker(qtbot, worker, request)
+    worker.close()
+    assert result.outcome == "done" and not result.truncated
+    assert "".join(b.text for b in batches) == DEFAULT_REPLY
+    chunker = StreamChunker()
+    expected = [*chunker.feed(DEFAULT_REPLY), *chunker.flush()]
+    assert [p for b in batches for p in b.pieces] == expected
+    # Not spoken (no language): text only.
+    batches, result = _run_worker(qtbot, worker, _request())
+    assert all(not b.pieces for b in batches) and result.chars == len(DEFAULT_REPLY)
+    worker.close()
+
+
+def test_a_reply_past_the_cap_is_cut_and_its_request_closed(
+    qtbot: Any, chat_backend: ReferenceBackend
+) -> None:
+    worker = ChatWorker(client_factory=lambda: _client(chat_backend))
+    worker.max_reply_chars = 40
+    request = build_request(
+        1, system_prompt="", history=[("user", "Hi")], model="m-1", speak_lang="en"
+    )
+    batches, result = _run_worker(qtbot, worker, request)
+    worker.close()
+    assert result.outcome == "done" and result.truncated and result.chars == 40
+    assert "".join(b.text for b in batches) == DEFAULT_REPLY[:40]
+    spoken = " ".join(p for b in batches for p in b.pieces)
+    assert spoken.split()[:3] == DEFAULT_REPLY.split()[:3]  # what came is spoken
+    assert len(install_chat(chat_backend).requests) == 1  # cut on purpose: not asked again

@@ -8,6 +8,7 @@ its gate, so "before the stream ended" is a fact the test arranges, not a race i
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,7 +16,12 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from companion.backend.errors import Transient
-from companion.replies.chat_controller import RETRY_ACTION, SIGNED_OUT_NOTE, STOPPED_NOTE
+from companion.replies.chat_controller import (
+    RETRY_ACTION,
+    SIGNED_OUT_NOTE,
+    STOPPED_NOTE,
+    TRUNCATED_NOTE,
+)
 from companion.speech.chunking import StreamChunker
 from companion.speech.text import speakable_text
 from tests.support.chat_rig import ChatRig, make_chat_rig
@@ -70,9 +76,10 @@ def test_a_streamed_reply_is_shown_and_spoken(qtbot: QtBot, rig: Callable[..., C
     with qtbot.wait_signal(r.router.reply_finished, timeout=60000):
         assert r.controller.ask("Say hello")
     assert r.messages == [("user", "Say hello", "done"), ("assistant", DEFAULT_REPLY, "done")]
-    # Shown as it streamed: the text grew one token at a time.
-    assert len(shown) >= len(tokenize(DEFAULT_REPLY))
-    assert shown[0] == "Hell"
+    # Shown as it streamed: the text grew (what arrived between two takes at once).
+    assert len(shown) >= len(tokenize(DEFAULT_REPLY)) // 4
+    assert shown[0].startswith("Hell") and len(shown[0]) < len(DEFAULT_REPLY)
+    assert all(b.startswith(a) for a, b in itertools.pairwise(shown))
     # Spoken in pieces on one clock: the first short (cut at its comma), then sentences.
     reply = r.router.last_reply
     assert reply is not None and reply.source == "chat"
@@ -290,3 +297,30 @@ def test_history_and_system_prompt_are_sent(qtbot: QtBot, rig: Callable[..., Cha
         {"role": "user", "content": "Second?"},
     ]
     assert speakable_text("One.") == "One."
+
+
+def test_a_reply_past_the_cap_is_kept_spoken_and_noted_once(
+    qtbot: QtBot, rig: Callable[..., ChatRig]
+) -> None:
+    r = rig()
+    r.chat_worker.max_reply_chars = 40
+    notices: list[dict[str, Any]] = []
+
+    class _Listener:
+        def send(self, event: dict[str, Any]) -> None:
+            notices.append(event)
+
+        def close(self) -> None:
+            pass
+
+    with qtbot.wait_signal(r.router.reply_finished, timeout=60000):
+        assert r.controller.ask("Say hello", listener=_Listener())
+    message = r.controller.conversation.messages[-1]
+    assert message.content == DEFAULT_REPLY[:40]
+    assert message.state == "done" and message.note == TRUNCATED_NOTE
+    assert [e for e in notices if e["event"] == "notice"] == [
+        {"event": "notice", "message": TRUNCATED_NOTE}
+    ]
+    assert notices[-1] == {"event": "done"}
+    reply = r.router.last_reply
+    assert reply is not None and reply.text.split()[:3] == DEFAULT_REPLY.split()[:3]
