@@ -1,9 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The composition root: builds the mascot, wires its parts, shuts them down in order.
-
-Order of shut-down (SIGTERM, SIGINT, the Quit item, the session ending): stop the audio,
-cancel the speech thread's work and join it, close the single-instance server, save the
-settings, flush crash reports. A guard makes the second call a no-op.
+"""The composition root: builds the mascot, wires its parts, shuts them down in order (SIGTERM,
+SIGINT, Quit, the session ending): audio stopped, the speech thread's work cancelled and joined,
+the single-instance server closed, settings saved, crash reports flushed; a second call no-op.
 """
 
 from __future__ import annotations
@@ -46,7 +44,6 @@ from companion.workers import Workers
 
 log = logging.getLogger("companion.app")
 
-SAMPLE_RATE = PLAYER_RATE
 GREETING = "Hi, I'm your Companion! I'll read replies aloud for you. Right-click me for options."
 
 
@@ -204,13 +201,13 @@ class Companion(QObject):
         s = self.settings
         try:
             return Player(
-                sample_rate=SAMPLE_RATE,
+                sample_rate=PLAYER_RATE,
                 device=s.output_device or None,
                 volume=s.volume,
             )
         except Exception as exc:  # a device that vanished: the default output instead
             log.warning("[app] output device unusable (%s); using the default", type(exc).__name__)
-            return Player(sample_rate=SAMPLE_RATE, volume=s.volume)
+            return Player(sample_rate=PLAYER_RATE, volume=s.volume)
 
     def _build_chat(self) -> None:
         loaded = load_conversation()

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import requests
+import urllib3
 
 from companion.backend import bounded_body, policy
 from companion.backend.errors import BackendApiError, Transient
@@ -30,6 +31,8 @@ READ_SIZE = 16 * 1024
 #: Pieces read ahead of the caller at most (1 MiB): a server faster than its reader waits
 #: on the socket (TCP holds it back) instead of filling memory.
 QUEUE_PIECES = 64
+#: A read timing out mid-body: the same stall the caller's clock sees (whichever comes first).
+TIMEOUTS = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 
 
 def _mime(content_type: str | None) -> str:
@@ -113,6 +116,8 @@ class Attempt:
                 self.last_activity = time.monotonic()
                 self._put(("data", data))
         except BaseException as exc:
+            if isinstance(exc, TIMEOUTS):  # the socket's read timeout is the stall limit too
+                exc = Transient("POST", self.path, resp.status_code, "stall")
             self._put(("error", exc))
         self._finish(resp, complete=False)
 
