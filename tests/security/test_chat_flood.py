@@ -6,7 +6,8 @@ socket takes them: 31 KB of prose, 31 KB with no sentence end, an endless reply.
 ends (the endless one cut at ``MAX_REPLY_CHARS`` with its note) in well under the suite's
 30 s, the mascot's peak RSS stays under 400 MB, its event loop keeps answering (the longest
 stall its ``COMPANION_LOOP_WATCH`` heartbeat saw while the reply streamed, median of
-:data:`RUNS` runs, stays under :data:`MAX_STALL_MS`), and SIGTERM ends it in under a second, during the flood too.
+:data:`RUNS` runs, stays under :data:`MAX_STALL_MS`), and SIGTERM ends it in under a
+second, during the flood too.
 """
 
 from __future__ import annotations
